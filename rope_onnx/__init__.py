@@ -1,0 +1,10 @@
+"""rope-onnx: find, prove and fuse rotary position embedding (RoPE) in ONNX models.
+
+Library entry points (the CLI is a thin layer over these):
+
+- :func:`rope_onnx.fuse.fuse_model` / :func:`rope_onnx.fuse.fuse_file` — the fusion pass.
+- :func:`rope_onnx.reference.rope` — the op's semantics in NumPy.
+- :func:`rope_onnx.decomposition.runnable_copy` — a fused model ONNX Runtime can run.
+"""
+
+__version__ = "0.1.0"

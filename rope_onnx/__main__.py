@@ -1,0 +1,7 @@
+"""``python -m rope_onnx`` runs the command line."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the rope-onnx CLI, one module each."""

@@ -1,0 +1,30 @@
+"""One exception family for the whole tool, carrying the exit code SPEC §6 assigns.
+
+The library raises these; the CLI only prints ``str(error)`` and exits with ``error.exit_code``.
+Keeping the code on the exception (not in the CLI) means a library caller and the command
+line always agree on what kind of failure happened.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+class RopeOnnxError(Exception):
+    """Base class of every error rope-onnx raises on purpose."""
+
+    exit_code: int = EXIT_BAD_INPUT
+
+
+class InputError(RopeOnnxError):
+    """The input, a path, an option or the environment is unusable (exit 2)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class CheckFailed(RopeOnnxError):
+    """A check on a valid input did not pass: verify mismatch, --expect not met (exit 1)."""
+
+    exit_code = EXIT_CHECK_FAILED

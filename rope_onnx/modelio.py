@@ -1,0 +1,213 @@
+"""Loading and saving models without touching their weights (SPEC §6).
+
+Graphs are read with external data left on disk: a 70B model's graph is a few MB, its weights
+140 GB, and fusing never needs a weight byte.  Every external reference is validated to stay
+inside the model's folder (no ``../`` or absolute paths).  Outputs are written atomically
+(temporary file in the destination folder + ``os.replace``) so a failed or interrupted run
+leaves nothing behind, and the input is never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import ModelProto, TensorProto
+
+from .contract import MAX_OPSET, MIN_OPSET
+from .errors import InputError
+
+#: protobuf cannot serialise a message of 2 GiB or more.
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    """One tensor whose bytes live in a file next to the model."""
+
+    tensor: str
+    location: str  # as written in the model, relative to the model's folder
+    offset: int
+    length: int | None
+
+
+@dataclass
+class LoadedModel:
+    model: ModelProto
+    path: Path
+    external: list[ExternalRef]
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+
+def _all_tensors(model: ModelProto) -> Iterator[TensorProto]:
+    """Initializers and Constant-node tensors, in every subgraph, that may carry external data."""
+
+    def graph_tensors(graph: onnx.GraphProto) -> Iterator[TensorProto]:
+        yield from graph.initializer
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    yield attr.t
+                elif attr.type == onnx.AttributeProto.GRAPH:
+                    yield from graph_tensors(attr.g)
+                elif attr.type == onnx.AttributeProto.GRAPHS:
+                    for sub in attr.graphs:
+                        yield from graph_tensors(sub)
+
+    yield from graph_tensors(model.graph)
+
+
+def external_refs(model: ModelProto) -> list[ExternalRef]:
+    refs = []
+    for tensor in _all_tensors(model):
+        if tensor.data_location != TensorProto.EXTERNAL:
+            continue
+        info = {e.key: e.value for e in tensor.external_data}
+        length = info.get("length")
+        refs.append(
+            ExternalRef(tensor.name, info.get("location", ""), int(info.get("offset", 0) or 0),
+                        int(length) if length else None)
+        )
+    return refs
+
+
+def _check_external(path: Path, refs: list[ExternalRef], need_data: bool) -> None:
+    folder = path.parent.resolve()
+    for ref in refs:
+        where = Path(ref.location)
+        if not ref.location or where.is_absolute() or ".." in where.parts:
+            raise InputError(
+                f"{path}: tensor '{ref.tensor}' points to external data '{ref.location}' outside the "
+                "model's folder; refusing (path traversal). Keep data files next to the model."
+            )
+        target = (folder / where).resolve()
+        if folder not in target.parents:
+            raise InputError(f"{path}: external data '{ref.location}' resolves outside the model's folder")
+        if not need_data:
+            continue
+        if not target.is_file():
+            raise InputError(
+                f"{path}: external data file '{ref.location}' (tensor '{ref.tensor}') is missing; "
+                "copy it next to the model"
+            )
+        if ref.length is not None and target.stat().st_size < ref.offset + ref.length:
+            raise InputError(f"{path}: external data file '{ref.location}' is shorter than the model says")
+
+
+def _check_versions(path: Path, model: ModelProto) -> None:
+    if model.ir_version > onnx.IR_VERSION:
+        raise InputError(
+            f"{path}: IR version {model.ir_version} is newer than this onnx reads ({onnx.IR_VERSION}); "
+            "re-export with an older IR version or upgrade rope-onnx"
+        )
+    opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not opsets:
+        raise InputError(f"{path}: the model imports no default-domain opset; is it an ONNX model?")
+    if not MIN_OPSET <= opsets[0] <= MAX_OPSET:
+        raise InputError(
+            f"{path}: default-domain opset {opsets[0]} is outside the supported range "
+            f"{MIN_OPSET}..{MAX_OPSET}; re-export with an opset in that range"
+        )
+
+
+def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True) -> LoadedModel:
+    """Read a model's graph, leaving external weights on disk, and validate it for our use.
+
+    ``need_external_data``: refuse a model whose data files are missing (a fused copy of it
+    would be broken).  ``verify --sites`` passes False: it needs only the graph.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; give the path of the .onnx file inside it")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty; it is not an ONNX model")
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except (DecodeError, RuntimeWarning, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not a readable ONNX model ({type(exc).__name__}); check the file") from exc
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    if not model.HasField("graph") or not model.opset_import:
+        raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
+    _check_versions(p, model)
+    refs = external_refs(model)
+    _check_external(p, refs, need_external_data)
+    return LoadedModel(model, p, refs)
+
+
+def check_output_path(output: str | os.PathLike[str], source: Path) -> Path:
+    """Validate where an output goes before any work is done."""
+    out = Path(output)
+    if out.exists() and out.is_dir():
+        raise InputError(f"{out}: is a directory; give a file name for the output model")
+    if out.resolve() == source.resolve() or (out.exists() and out.samefile(source)):
+        raise InputError(f"{out}: output equals the input; the input is never modified, choose another path")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{folder}: output folder does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{folder}: output folder is not writable")
+    return out
+
+
+def _share_external_data(loaded: LoadedModel, out: Path) -> list[Path]:
+    """Make the output's external references resolve: same folder → nothing to do;
+    another folder → hard links (a copy where links are impossible).  Returns created files."""
+    if not loaded.external or out.parent.resolve() == loaded.folder.resolve():
+        return []
+    created: list[Path] = []
+    for location in sorted({r.location for r in loaded.external}):
+        src, dst = loaded.folder / location, out.parent / location
+        if dst.exists():
+            if dst.samefile(src):
+                continue
+            raise InputError(
+                f"{dst}: a different file with the data file's name already exists; choose another folder"
+            )
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(src, dst)
+        created.append(dst)
+    return created
+
+
+def write_bytes_atomically(data: bytes, out: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(model: ModelProto, out: Path, loaded: LoadedModel) -> None:
+    """Write ``model`` (graph only; weights stay where ``loaded`` has them) atomically to ``out``."""
+    size = model.ByteSize()
+    if size > PROTOBUF_LIMIT:
+        raise InputError(
+            f"{out}: the model proto would be {size / 2**30:.1f} GiB, over protobuf's 2 GiB limit; "
+            "store the weights as external data (onnx.save(..., save_as_external_data=True)) first"
+        )
+    created = _share_external_data(loaded, out)
+    try:
+        write_bytes_atomically(model.SerializeToString(), out)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
