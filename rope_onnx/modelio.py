@@ -9,6 +9,7 @@ leaves nothing behind, and the input is never overwritten.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -16,14 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
-from google.protobuf.message import DecodeError
-from onnx import ModelProto, TensorProto
+from google.protobuf.message import DecodeError, Message
+from onnx import ModelProto, TensorProto, checker, helper, numpy_helper
 
 from .contract import MAX_OPSET, MIN_OPSET
 from .errors import InputError
 
 #: protobuf cannot serialise a message of 2 GiB or more.
 PROTOBUF_LIMIT = 2**31 - 1
+#: Inline tensors up to this many elements are decoded when loading (the pass reads only such small
+#: constants); larger ones are size-checked by onnx's checker without a copy.
+_DECODE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,84 @@ def _check_versions(path: Path, model: ModelProto) -> None:
         )
 
 
+def _strings_decode(message: Message) -> bool:
+    """False when some string field holds bytes that are not UTF-8.
+
+    protobuf's parser does not validate proto2 strings: it hands invalid ones back as ``bytes``,
+    which fail later, far from the file, when a name is copied into a new node.  Tensor payloads
+    are bytes or numbers, never strings, so this walk never touches weight data.
+    """
+    for field, value in message.ListFields():
+        values = value if field.is_repeated else (value,)
+        if field.type == field.TYPE_MESSAGE:
+            if not all(_strings_decode(item) for item in values):
+                return False
+        elif field.type == field.TYPE_STRING and any(isinstance(item, bytes) for item in values):
+            return False
+    return True
+
+
+def _check_tensor(path: Path, tensor: TensorProto) -> None:
+    """An inline tensor must have a known element type and exactly the data its shape declares."""
+    if tensor.data_location == TensorProto.EXTERNAL:
+        return  # checked by _check_external; its bytes are never read
+    where = f"{path}: tensor '{tensor.name}'"
+    try:
+        helper.tensor_dtype_to_np_dtype(tensor.data_type)
+    except KeyError:
+        raise InputError(
+            f"{where} has unknown element type {tensor.data_type}; the file is corrupt"
+        ) from None
+    if any(d < 0 for d in tensor.dims):
+        raise InputError(f"{where} has a negative dimension {list(tensor.dims)}; the file is corrupt")
+    try:
+        if math.prod(tensor.dims) <= _DECODE_LIMIT:
+            numpy_helper.to_array(tensor)  # small tensors are the ones the pass reads: decode them
+        else:
+            checker.check_tensor(tensor, _checker_context(None))
+    except (ValueError, TypeError, checker.ValidationError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{where} does not hold the data its shape declares ({first}); the file is corrupt"
+        ) from exc
+
+
+def _checker_context(model: ModelProto | None) -> checker.C.CheckerContext:
+    ctx = checker.C.CheckerContext()
+    ctx.ir_version = model.ir_version if model is not None else onnx.IR_VERSION
+    ctx.opset_imports = {o.domain: o.version for o in model.opset_import} if model is not None else {}
+    return ctx
+
+
+def _check_structure(path: Path, model: ModelProto) -> None:
+    """Structural validity the pass relies on, without running the full checker.
+
+    ``onnx.checker.check_model`` is not usable here: a fused model has RoPECustomer in the default
+    domain (SPEC §2), which the checker rejects by design.  So: every string is UTF-8, every inline
+    tensor decodes, and every default-domain node that ONNX defines satisfies its schema (required
+    attributes, input/output counts).  Nodes with subgraphs are left to their consumers (the
+    checker cannot see the outer scope of a lone node; the pass never enters subgraphs).
+    """
+    if not _strings_decode(model):
+        raise InputError(f"{path}: holds names that are not valid UTF-8; the file is corrupt")
+    for tensor in _all_tensors(model):
+        _check_tensor(path, tensor)
+    ctx = _checker_context(model)
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type):
+            continue
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+            continue
+        try:
+            checker.check_node(node, ctx)
+        except checker.ValidationError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{path}: node '{node.name}' ({node.op_type}) is invalid: {first} "
+                "Fix or re-export the model."
+            ) from exc
+
+
 def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True) -> LoadedModel:
     """Read a model's graph, leaving external weights on disk, and validate it for our use.
 
@@ -144,6 +226,7 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
     if not model.HasField("graph") or not model.opset_import:
         raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
     _check_versions(p, model)
+    _check_structure(p, model)
     refs = external_refs(model)
     _check_external(p, refs, need_external_data)
     return LoadedModel(model, p, refs)
@@ -159,8 +242,12 @@ def check_output_path(output: str | os.PathLike[str], source: Path) -> Path:
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{folder}: output folder does not exist; create it first")
-    if not os.access(folder, os.W_OK):
-        raise InputError(f"{folder}: output folder is not writable")
+    try:  # os.access says yes to root even where writes fail (read-only mounts, sysfs): try it
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise InputError(
+            f"{folder}: output folder is not writable ({exc.strerror or exc}); choose another folder"
+        ) from exc
     return out
 
 
@@ -190,6 +277,21 @@ def _share_external_data(loaded: LoadedModel, out: Path) -> list[Path]:
 
 
 def write_bytes_atomically(data: bytes, out: Path) -> None:
+    """Temporary file in the destination folder + rename: ``out`` is either whole or untouched.
+
+    An OS failure (disk full, permissions, folder gone) becomes an :class:`InputError` after the
+    temporary file is removed; an interrupt removes it too and propagates.
+    """
+    try:
+        _write_atomically(data, out)
+    except OSError as exc:
+        raise InputError(
+            f"{out}: cannot write ({exc.strerror or exc}); nothing was written, free space or "
+            "choose another folder"
+        ) from exc
+
+
+def _write_atomically(data: bytes, out: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
