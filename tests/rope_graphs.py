@@ -8,7 +8,7 @@ with inputs ``x``, ``cos``, ``sin`` and output ``y`` and :func:`feeds` matching 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
@@ -24,8 +24,27 @@ MUTATIONS = {
     "interleaved": ("concat_swapped", "neg_missing", "sub_sign", "expanding_table", "mixed_pairs"),
     "seed": ("sub_sign", "expanding_table", "mixed_pairs"),
 }
+#: More ways to stop being a rotation, for the property tests: (formulations, needs) per mutation;
+#: needs "partial" (rotary_dim < head_dim) or "two_sites".
+MORE_MUTATIONS = {
+    "double_neg": (("interleaved",), ""),
+    "scaled_rot": (("half", "interleaved"), ""),
+    "cross": (("half", "interleaved"), "two_sites"),
+    "passthrough_neg": (("half", "interleaved", "seed"), "partial"),
+    "overlap_passthrough": (("half", "interleaved", "seed"), "partial"),
+}
 #: Look-alikes that still are exactly RoPE (of a scaled x; with cos as the sin table): must fuse exactly.
 STILL_ROPE = ("scaled_x", "cos_on_rot")
+#: More exact look-alikes: a reversed cos table, the tables' roles swapped.
+MORE_STILL_ROPE = ("reversed_cos", "tables_swapped")
+#: Table forms per layout that broadcast into x without expanding it (the rest must be refused).
+TABLE_FORMS = {
+    "BHLD": ("LR", "11LR", "B1LR", "1HLR", "BHLR"),
+    "BLHD": ("BL1R", "L1R", "1L1R", "BLHR"),
+    "NLD": ("LR", "1LR", "NLR"),
+}
+#: Table forms that broadcast x to a larger shape: never a RoPECustomer (its output has x's shape).
+REFUSED_TABLE_FORMS = {"BHLD": ("1BHLR",), "BLHD": ("1BLHR",), "NLD": ("1NLR",)}
 
 
 @dataclass(frozen=True)
@@ -33,7 +52,7 @@ class SiteSpec:
     head_dim: int = 16
     rotary_dim: int = 16
     interleaved: bool = False
-    layout: str = "BHLD"  # or "BLHD"
+    layout: str = "BHLD"  # or "BLHD", or "NLD" (rank-3 x: heads folded into the batch)
     dtype: str = "float32"
     heads: int = 3
     split: str = "slice"  # half: slice | split ; interleaved: step2 | gather | split | slice
@@ -42,10 +61,16 @@ class SiteSpec:
     seed_form: bool = False  # interleaved with half-width tables: y1 = x1c - x2s, y2 = x1s + x2c
     swap_mul: bool = False  # cos * x instead of x * cos
     swap_add: bool = False  # rot*sin + x*cos
-    table: str = "11LR"  # LR | 11LR | B1LR (BHLD) ; LR | BL1R | L1R (BLHD)
+    #: BHLD: LR | 11LR | B1LR | 1HLR | BHLR, and 1BHLR (rank 5: must be refused);
+    #: BLHD: BL1R | L1R | 1L1R | BLHR; NLD: LR | 1LR | NLR
+    table: str = "11LR"
     table_cast: bool = False  # tables arrive as float32 and are Cast to dtype in-graph
     empty_passthrough: bool = False  # rotary_dim == head_dim written as cat(rot, x[..., D:])
     extra_consumer: bool = False  # an intermediate (x*cos) is also a graph output
+    cast: str = ""  # "" | upcast (x, tables Cast to float32 around the site, y cast back) | noop
+    extra_output: str = ""  # an intermediate that is also a graph output: direct | rot | rotated | xr
+    sites: int = 1  # 2: a second site on input k (kv_heads heads) sharing the cos/sin tables
+    kv_heads: int = 0  # heads of k (0: same as x)
     mutation: str = ""
 
     @property
@@ -89,16 +114,28 @@ class _G:
 
 
 def _shapes(spec: SiteSpec) -> tuple[list, list]:
-    x = (
-        ["B", spec.heads, "L", spec.head_dim]
-        if spec.layout == "BHLD"
-        else ["B", "L", spec.heads, spec.head_dim]
-    )
-    lead = {"LR": ["L"], "11LR": [1, 1, "L"], "B1LR": ["B", 1, "L"], "BL1R": ["B", "L", 1], "L1R": ["L", 1]}
+    h = spec.heads
+    x = {"BHLD": ["B", h, "L"], "BLHD": ["B", "L", h], "NLD": ["N", "L"]}[spec.layout] + [spec.head_dim]
+    lead = {
+        "LR": ["L"],
+        "11LR": [1, 1, "L"],
+        "B1LR": ["B", 1, "L"],
+        "1HLR": [1, h, "L"],
+        "BHLR": ["B", h, "L"],
+        "1BHLR": [1, "B", h, "L"],
+        "BL1R": ["B", "L", 1],
+        "L1R": ["L", 1],
+        "1L1R": [1, "L", 1],
+        "BLHR": ["B", "L", h],
+        "1BLHR": [1, "B", "L", h],
+        "1LR": [1, "L"],
+        "NLR": ["N", "L"],
+        "1NLR": [1, "N", "L"],
+    }
     table = lead[spec.table] + [spec.table_width]
     if spec.mutation == "expanding_table":
         x = [*x[:-3], 1, *x[-2:]] if spec.layout == "BHLD" else [*x[:-2], 1, x[-1]]
-        table = (["B", spec.heads, "L"] if spec.layout == "BHLD" else ["B", "L", spec.heads]) + [
+        table = {"BHLD": ["B", h, "L"], "BLHD": ["B", "L", h], "NLD": ["N", "L"]}[spec.layout] + [
             spec.table_width
         ]
     return x, table
@@ -157,15 +194,16 @@ def _mul(g: _G, spec: SiteSpec, data: str, table: str) -> str:
     return g.op("Mul", [table, data] if spec.swap_mul else [data, table])
 
 
-def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
-    g = _G()
-    x_shape, t_shape = _shapes(spec)
-    dtype = ONNX_TYPE[spec.dtype]
-    table_type = TensorProto.FLOAT if spec.table_cast else dtype
-    cos, sin = "cos", "sin"
-    if spec.table_cast:
-        cos, sin = (g.op("Cast", [t], to=dtype) for t in (cos, sin))
-    outputs = []
+def _site(g: _G, spec: SiteSpec, x: str, cos: str, sin: str, other: str) -> tuple[str, list[str]]:
+    """One RoPE site over ``x`` reading the tables ``cos``/``sin``; returns (output, extra outputs).
+
+    ``other`` is a second input of the same shape family (k for q), used by the ``cross`` mutation.
+    """
+    outputs: list[str] = []
+    if spec.cast == "upcast":  # x upcast to float32 around the site (tables cast by the caller)
+        x = g.op("Cast", [x], to=TensorProto.FLOAT)
+        other = g.op("Cast", [other], to=TensorProto.FLOAT) if spec.mutation == "cross" else other
+    site_dtype = "float32" if spec.cast == "upcast" else spec.dtype
     partial = spec.rotary_dim < spec.head_dim or spec.empty_passthrough
     if partial:
         r = (
@@ -173,12 +211,19 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
             if spec.bounds == "cos_shape" and not spec.seed_form
             else g.ints(spec.rotary_dim)
         )
-        xr = g.last_slice("x", 0, r)
-        xp = g.last_slice("x", r, INT64_MAX)
+        xr = g.last_slice(x, 0, r)
+        cut = g.ints(spec.rotary_dim - 2) if spec.mutation == "overlap_passthrough" else r
+        xp = g.last_slice(x, cut, INT64_MAX)
+        if spec.mutation == "passthrough_neg":
+            xp = g.op("Neg", [xp])
     else:
-        xr = "x"
+        xr = x
+    if spec.cast == "noop":  # a Cast to the type it already has, inside the site
+        xr = g.op("Cast", [xr], to=ONNX_TYPE[site_dtype])
     if spec.mutation == "scaled_x":
-        xr = g.op("Mul", [xr, g.scalar(2.0, spec.dtype)])
+        xr = g.op("Mul", [xr, g.scalar(2.0, site_dtype)])
+    if spec.mutation == "reversed_cos":  # a permuted table is still exactly RoPE (with that table)
+        cos = g.last_slice(cos, -1, -INT64_MAX, -1)
     if spec.seed_form:
         even, odd = _pairs(g, spec, xr)
         y1 = g.op("Sub", [_mul(g, spec, even, cos), _mul(g, spec, odd, sin)])
@@ -187,33 +232,76 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
         y2 = g.op(op2, second[::-1] if spec.swap_add else second)
         yr = _interleave(g, y1, y2)
     else:
+        source = xr
+        if spec.mutation == "cross":  # rotate the other input's channels: not a rotation of x
+            source = g.last_slice(other, 0, spec.rotary_dim) if partial else other
         if spec.interleaved:
-            even, odd = _pairs(g, spec, xr)
+            even, odd = _pairs(g, spec, source)
             n_odd = (
-                g.op("Mul", [odd, g.scalar(-1.0, spec.dtype)]) if spec.neg == "mul" else g.op("Neg", [odd])
+                g.op("Mul", [odd, g.scalar(-1.0, site_dtype)]) if spec.neg == "mul" else g.op("Neg", [odd])
             )
+            if spec.mutation == "double_neg":
+                even = g.op("Neg", [even])
             rot = _interleave(g, *((even, n_odd) if spec.mutation == "concat_swapped" else (n_odd, even)))
             if spec.mutation == "neg_missing":
                 rot = _interleave(g, odd, even)
         else:
-            rot = _rotate_half(g, spec, xr)
-        direct = _mul(g, spec, xr, cos)
-        rotated = _mul(g, spec, rot, cos if spec.mutation == "cos_on_rot" else sin)
-        if spec.extra_consumer:
+            rot = _rotate_half(g, replace(spec, dtype=site_dtype), source)
+        if spec.mutation == "scaled_rot":
+            rot = g.op("Mul", [rot, g.scalar(2.0, site_dtype)])
+        table_a, table_b = (sin, cos) if spec.mutation == "tables_swapped" else (cos, sin)
+        direct = _mul(g, spec, xr, table_a)
+        rotated = _mul(g, spec, rot, table_a if spec.mutation == "cos_on_rot" else table_b)
+        if spec.extra_consumer or spec.extra_output == "direct":
             outputs.append(direct)
+        if spec.extra_output == "rot":
+            outputs.append(rot)
+        if spec.extra_output == "rotated":
+            outputs.append(rotated)
         op = "Sub" if spec.mutation == "sub_sign" else "Add"
         yr = g.op(op, [rotated, direct] if spec.swap_add else [direct, rotated])
+    if spec.extra_output == "xr" and partial:
+        outputs.append(xr)
     y = g.op("Concat", [yr, xp], axis=-1) if partial else yr
-    g.nodes.append(helper.make_node("Identity", [y], ["y"], name="out"))
+    if spec.cast == "upcast":
+        y = g.op("Cast", [y], to=ONNX_TYPE[spec.dtype])
+    return y, outputs
+
+
+def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
+    g = _G()
+    x_shape, t_shape = _shapes(spec)
+    dtype = ONNX_TYPE[spec.dtype]
+    table_type = TensorProto.FLOAT if spec.table_cast else dtype
+    site_type = TensorProto.FLOAT if spec.cast == "upcast" else dtype
+    cos, sin = "cos", "sin"
+    if spec.table_cast or table_type != site_type:
+        cos, sin = (g.op("Cast", [t], to=site_type) for t in (cos, sin))
+    inputs = ["x", "k"] if spec.sites == 2 else ["x"]
+    outputs: list[tuple[str, int, bool]] = []  # (name, element type, is a site output)
+    for number, name in enumerate(inputs):
+        # Mutations change the first site only; the k site stays a true site sharing the tables.
+        site_spec = spec if number == 0 else replace(spec, mutation="", extra_consumer=False, extra_output="")
+        y, extra = _site(g, site_spec, name, cos, sin, other=inputs[-1])
+        out = "y" if number == 0 else f"y_{name}"
+        g.nodes.append(helper.make_node("Identity", [y], [out], name=f"out_{name}"))
+        outputs.append((out, dtype, True))
+        outputs += [(o, site_type, False) for o in extra]  # intermediates have the site's type
+    graph_inputs = [helper.make_tensor_value_info("x", dtype, x_shape)]
+    if spec.sites == 2:
+        graph_inputs.append(helper.make_tensor_value_info("k", dtype, _k_shape(spec)))
     graph = helper.make_graph(
         g.nodes,
         "rope_site",
         [
-            helper.make_tensor_value_info("x", dtype, x_shape),
+            *graph_inputs,
             helper.make_tensor_value_info("cos", table_type, t_shape),
             helper.make_tensor_value_info("sin", table_type, t_shape),
         ],
-        [helper.make_tensor_value_info(o, dtype, [None] * len(x_shape)) for o in ["y", *outputs]],
+        [  # site outputs declare their rank; intermediates only their type (shape inference fills it)
+            helper.make_tensor_value_info(o, t, [None] * max(len(x_shape), len(t_shape)) if site else None)
+            for o, t, site in outputs
+        ],
         initializer=g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -221,14 +309,23 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
     return model
 
 
+def _k_shape(spec: SiteSpec) -> list:
+    """k of a two-site graph: x's shape without the expanding-table mutation, ``kv_heads`` heads."""
+    x, _ = _shapes(replace(spec, mutation="", heads=spec.kv_heads or spec.heads))
+    return x
+
+
 def feeds(spec: SiteSpec, batch: int = 2, length: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     x_shape, t_shape = _shapes(spec)
-    sizes = {"B": batch, "L": length}
-    conc = [[sizes.get(d, d) for d in s] for s in (x_shape, t_shape)]
+    sizes = {"B": batch, "L": length, "N": batch * spec.heads}
+    shapes = {"x": x_shape, "cos": t_shape, "sin": t_shape}
+    if spec.sites == 2:
+        shapes["k"] = _k_shape(spec)
     table_dtype = np.float32 if spec.table_cast else NP[spec.dtype]
     return {
-        "x": rng.standard_normal(conc[0]).astype(NP[spec.dtype]),
-        "cos": rng.standard_normal(conc[1]).astype(table_dtype),
-        "sin": rng.standard_normal(conc[1]).astype(table_dtype),
+        name: rng.standard_normal([sizes.get(d, d) for d in shape]).astype(
+            table_dtype if name in ("cos", "sin") else NP[spec.dtype]
+        )
+        for name, shape in shapes.items()
     }

@@ -1,0 +1,136 @@
+"""The oracle every generated graph is judged by (property tests and the seeded sweep).
+
+For a model with ``true`` sites that must fuse and ``mutants`` that may fuse only if exact:
+
+1. at least ``true`` and at most ``true + mutants`` RoPECustomer nodes are written;
+2. a model in which nothing fused is byte-identical to the input;
+3. on ONNX Runtime CPU (RoPECustomer served by the reference function), every output of the fused
+   model equals the original's: float32 within 1e-6; float16 within one float16 rounding of the
+   float32 result — the fused op computes in float32 and rounds once (SPEC §2) while the original
+   rounds after every op, so the fused output is compared with the original graph evaluated in
+   float32 (same ops, same order), allowing half an ulp: ``|fused - ref| <= 2**-11 |ref| + 2**-24``;
+4. fusing is deterministic (same input, same bytes) and idempotent (fusing the output again
+   changes nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from conftest import run_model
+from onnx import TensorProto, helper, numpy_helper
+
+from rope_onnx.fuse import FuseResult, fuse_model
+
+#: float16's unit roundoff (half an ulp at 1.0) and half its smallest subnormal step.
+FP16_HALF_ULP = 2.0**-11
+FP16_TINY = 2.0**-24
+FP32_TOL = 1e-6
+
+
+class WrongFusion(AssertionError):
+    """The oracle failed: a wrong or missed fusion, or a changed graph."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    fused: int
+    skipped: int
+    mutants_fused: int
+
+
+def copy_of(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def as_float32(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph computed in float32: inputs, outputs and constants widened; Casts to float16
+    (an input rounded on purpose, or a result cast back) still round, then widen again."""
+    out = copy_of(model)
+    graph = out.graph
+    for info in (*graph.input, *graph.output, *graph.value_info):
+        if info.type.tensor_type.elem_type == TensorProto.FLOAT16:
+            info.type.tensor_type.elem_type = TensorProto.FLOAT
+    for i, tensor in enumerate(graph.initializer):
+        if tensor.data_type == TensorProto.FLOAT16:
+            value = numpy_helper.to_array(tensor).astype(np.float32)
+            graph.initializer[i].CopyFrom(numpy_helper.from_array(value, tensor.name))
+    nodes = []
+    for node in graph.node:  # a Cast to float16 keeps its rounding: Cast(fp16) then Cast(fp32)
+        nodes.append(node)
+        if node.op_type == "Cast" and node.attribute[0].i == TensorProto.FLOAT16:
+            rounded = f"{node.output[0]}/float16"
+            nodes.append(helper.make_node("Cast", [rounded], [node.output[0]], to=TensorProto.FLOAT))
+            node.output[0] = rounded
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return out
+
+
+def _compare(name: str, got: np.ndarray, want: np.ndarray, ref: np.ndarray | None) -> None:
+    if got.shape != want.shape:
+        raise WrongFusion(f"output '{name}' has shape {got.shape}, the original {want.shape}")
+    if np.array_equal(got, want, equal_nan=True):
+        return  # bit for bit the original (e.g. an output no fused node feeds)
+    if want.dtype == np.float16 and ref is not None:
+        bound = FP16_HALF_ULP * np.abs(ref.astype(np.float64)) + FP16_TINY
+        error = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+        if np.any(error > bound):
+            worst = np.unravel_index(np.argmax(error - bound), error.shape)
+            raise WrongFusion(
+                f"output '{name}': |fused - float32 reference| = {error[worst]:.3g} > {bound[worst]:.3g} "
+                f"at {worst} (more than one float16 rounding)"
+            )
+        return
+    error = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    bound = FP32_TOL * (1 + np.abs(want.astype(np.float64)))
+    if np.any(error > bound):
+        raise WrongFusion(f"output '{name}': max |fused - original| = {error.max():.3g} > 1e-6")
+
+
+def check(
+    model: onnx.ModelProto, feed_sets: list[dict[str, np.ndarray]], true_sites: int, mutants: int
+) -> Outcome:
+    """Fuse ``model`` and hold the result to the oracle; raises :class:`WrongFusion`."""
+    original = model.SerializeToString()
+    fused = copy_of(model)
+    result: FuseResult = fuse_model(fused)
+    if not true_sites <= result.fused <= true_sites + mutants:
+        reasons = "; ".join(s.reason for s in result.skipped)
+        raise WrongFusion(
+            f"fused {result.fused} site(s), expected {true_sites}..{true_sites + mutants} ({reasons})"
+        )
+    if result.fused == 0 and fused.SerializeToString() != original:
+        raise WrongFusion("nothing fused but the graph changed")
+    if result.fused:
+        reference = as_float32(model) if _has_fp16(model) else None
+        for feeds in feed_sets:
+            want, got = run_model(model, feeds), run_model(fused, feeds)
+            ref = None
+            if reference is not None:
+                ref = run_model(
+                    reference,
+                    {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in feeds.items()},
+                )
+            for name, value in want.items():
+                _compare(name, got[name], value, None if ref is None else ref[name])
+    again = copy_of(fused)
+    if fuse_model(again).fused or again.SerializeToString() != fused.SerializeToString():
+        raise WrongFusion("fusing the fused model again changed it (not idempotent)")
+    twice = copy_of(model)
+    fuse_model(twice)
+    if twice.SerializeToString() != fused.SerializeToString():
+        raise WrongFusion("fusing the same input twice gave different bytes (not deterministic)")
+    return Outcome(result.fused, len(result.skipped), max(0, result.fused - true_sites))
+
+
+def _has_fp16(model: onnx.ModelProto) -> bool:
+    graph = model.graph
+    return any(
+        info.type.tensor_type.elem_type == TensorProto.FLOAT16
+        for info in (*graph.input, *graph.output, *graph.value_info)
+    )
