@@ -175,12 +175,48 @@ def _checker_context(model: ModelProto | None) -> checker.C.CheckerContext:
     return ctx
 
 
+def _check_order(path: Path, graph: onnx.GraphProto) -> None:
+    """Each tensor has one producer, and every node reads only tensors defined before it.
+
+    ONNX requires graphs in topological order; the pass rewrites in node order and follows
+    producers, so a cycle or a duplicate definition would make it loop or rewrite the wrong node.
+    """
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    for node in graph.node:
+        missing = [name for name in node.input if name and name not in defined]
+        if missing:
+            raise InputError(
+                f"{path}: node '{node.name}' ({node.op_type}) reads '{missing[0]}' before it is defined "
+                "(graph not in topological order, a cycle, or a dangling input); fix or re-export the model"
+            )
+        for name in node.output:
+            if name in defined:
+                raise InputError(f"{path}: tensor '{name}' is defined twice; the file is corrupt")
+            if name:
+                defined.add(name)
+
+
+def _has_subgraph(node: onnx.NodeProto, model: ModelProto) -> bool:
+    """A graph-typed attribute that the op's schema declares as one (If, Loop, Scan bodies)."""
+    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    if not any(a.type in graph_types for a in node.attribute):
+        return False
+    version = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    try:
+        schema = onnx.defs.get_schema(node.op_type, version, "")
+    except onnx.defs.SchemaError:
+        return False  # check_node reports the missing op
+    declared = {name for name, a in schema.attributes.items() if a.type in graph_types}
+    return any(a.name in declared for a in node.attribute if a.type in graph_types)
+
+
 def _check_structure(path: Path, model: ModelProto) -> None:
     """Structural validity the pass relies on, without running the full checker.
 
     ``onnx.checker.check_model`` is not usable here: a fused model has RoPECustomer in the default
     domain (SPEC §2), which the checker rejects by design.  So: every string is UTF-8, every inline
-    tensor decodes, and every default-domain node that ONNX defines satisfies its schema (required
+    tensor decodes, the nodes are in topological order with one producer per tensor, and every
+    default-domain node that ONNX defines satisfies its schema (required
     attributes, input/output counts).  Nodes with subgraphs are left to their consumers (the
     checker cannot see the outer scope of a lone node; the pass never enters subgraphs).
     """
@@ -188,11 +224,12 @@ def _check_structure(path: Path, model: ModelProto) -> None:
         raise InputError(f"{path}: holds names that are not valid UTF-8; the file is corrupt")
     for tensor in _all_tensors(model):
         _check_tensor(path, tensor)
+    _check_order(path, model.graph)
     ctx = _checker_context(model)
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type):
             continue
-        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+        if _has_subgraph(node, model):
             continue
         try:
             checker.check_node(node, ctx)

@@ -298,14 +298,19 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
             helper.make_tensor_value_info("cos", table_type, t_shape),
             helper.make_tensor_value_info("sin", table_type, t_shape),
         ],
-        [  # site outputs declare their rank; intermediates only their type (shape inference fills it)
-            helper.make_tensor_value_info(o, t, [None] * max(len(x_shape), len(t_shape)) if site else None)
-            for o, t, site in outputs
+        [
+            helper.make_tensor_value_info(o, t, [None] * max(len(x_shape), len(t_shape)))
+            for o, t, _ in outputs
         ],
         initializer=g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
+    # Intermediates that are outputs declare the shape exporters write: the inferred one.
+    inferred = {v.name: v.type for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    for output in model.graph.output:
+        if output.name in inferred and not any(site for o, _, site in outputs if o == output.name):
+            output.type.CopyFrom(inferred[output.name])
     return model
 
 

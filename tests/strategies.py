@@ -14,6 +14,8 @@ Two generators feed the fusion oracle (:mod:`property_oracle`):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,3 +253,53 @@ def lookalike_feeds(case: Lookalike, seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     np_type = np.float16 if case.dtype == "float16" else np.float32
     return {name: rng.standard_normal(shape).astype(np_type) for name, shape in case.shapes.items()}
+
+
+# --------------------------------------------------------------------------- loader fuzzing
+@functools.cache
+def seed_models() -> tuple[bytes, ...]:
+    """Small valid models to mutate: a half site, an interleaved two-site graph, a seed-form site."""
+    from rope_graphs import build
+
+    specs = [
+        SiteSpec(head_dim=8, rotary_dim=8),
+        SiteSpec(head_dim=8, rotary_dim=4, interleaved=True, split="gather", sites=2, dtype="float16"),
+        SiteSpec(head_dim=8, rotary_dim=8, interleaved=True, seed_form=True, bounds="shape"),
+    ]
+    return tuple(build(spec).SerializeToString() for spec in specs)
+
+
+@st.composite
+def mutated_models(draw: st.DrawFn) -> bytes:
+    """A valid model's bytes with a few flips, overwrites, insertions, deletions or a truncation."""
+    data = bytearray(draw(st.sampled_from(seed_models())))
+    for _ in range(draw(st.integers(1, 4))):
+        edit = draw(st.sampled_from(("flip", "set", "insert", "delete", "truncate")))
+        at = draw(st.integers(0, len(data) - 1))
+        if edit == "flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif edit == "set":
+            data[at] = draw(st.integers(0, 255))
+        elif edit == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif edit == "delete":
+            del data[at : at + draw(st.integers(1, 8))]
+        else:
+            del data[at:]
+        if not data:
+            break
+    return bytes(data)
+
+
+def exercise_loader(data: bytes, path) -> None:
+    """What ``rope-onnx fuse`` does with a file: load (graph only, validated), then fuse in memory.
+
+    Only :class:`~rope_onnx.errors.RopeOnnxError` may escape; anything else is a crash.
+    """
+    from rope_onnx.errors import RopeOnnxError
+    from rope_onnx.fuse import fuse_model
+    from rope_onnx.modelio import load_model
+
+    path.write_bytes(data)
+    with contextlib.suppress(RopeOnnxError):
+        fuse_model(load_model(path).model)

@@ -102,7 +102,32 @@ def _non_utf8_name(folder: Path) -> Path:
     return folder / "model.onnx"
 
 
+def _cycle(folder: Path) -> Path:
+    """The site's first Slice reads the site's output: a cycle (found by atheris; the pass recursed)."""
+    model = _good_model()
+    first = next(n for n in model.graph.node if n.op_type == "Slice")
+    first.input[0] = "y"
+    return _save(model, folder / "model.onnx")
+
+
+def _defined_twice(folder: Path) -> Path:
+    model = _good_model()
+    model.graph.node[1].output[0] = model.graph.node[0].output[0]
+    return _save(model, folder / "model.onnx")
+
+
+def _attribute_of_wrong_type(folder: Path) -> Path:
+    """Concat's ``axis`` stored as a GRAPHS attribute (found by atheris; crashed the pass)."""
+    model = _good_model()
+    concat = next(n for n in model.graph.node if n.op_type == "Concat")
+    concat.attribute[0].type = onnx.AttributeProto.GRAPHS
+    return _save(model, folder / "model.onnx")
+
+
 BAD_MODELS: dict[str, Callable[[Path], Path]] = {
+    "cycle": _cycle,
+    "defined_twice": _defined_twice,
+    "attribute_of_wrong_type": _attribute_of_wrong_type,
     "missing": lambda folder: folder / "absent.onnx",
     "directory": lambda folder: folder,
     "empty": lambda folder: _save(onnx.ModelProto(), folder / "model.onnx"),
@@ -124,6 +149,9 @@ BAD_MODELS: dict[str, Callable[[Path], Path]] = {
 }
 #: What stderr must mention for each case (the "what is wrong" part of the message).
 SAYS = {
+    "cycle": "before it is defined",
+    "defined_twice": "defined twice",
+    "attribute_of_wrong_type": "axis",
     "missing": "no such file",
     "directory": "is a directory",
     "empty": "empty",

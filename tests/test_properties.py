@@ -89,3 +89,22 @@ def test_site_input_declared_as_graph_output_with_unknown_dims_fuses() -> None:
     xr = next(n.output[0] for n in model.graph.node if n.op_type == "Mul")
     model.graph.output.append(helper.make_tensor_value_info(xr, TensorProto.FLOAT, [None] * 4))
     assert fuse_model(model).fused == 1
+
+
+@pytest.mark.xfail(
+    reason="pass crash (reported to the lead): a chain of ~350 element-wise nodes before a site makes the "
+    "tracer's recursion hit Python's limit (RecursionError) before NODE_BUDGET=400 stops it",
+    raises=RecursionError,
+    strict=True,
+)
+def test_a_long_chain_before_a_site_does_not_crash_the_pass() -> None:
+    model = build(SiteSpec(head_dim=8, rotary_dim=8))
+    depth = 380
+    chain = [helper.make_node("Identity", [f"x{i}" if i else "x"], [f"x{i + 1}"]) for i in range(depth)]
+    for node in model.graph.node:
+        node.input[:] = [f"x{depth}" if name == "x" else name for name in node.input]
+    nodes = chain + list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    result = fuse_model(model)
+    assert result.fused == 1 or result.skipped
