@@ -101,6 +101,7 @@ def _onnx_slice(dim: int, start: int, end: int, step: int) -> list[int]:
 
 def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     rank = t.rank(node.input[0])
+    value = t.expr(node.input[0], k)  # first: its channel widths help fold bounds computed from its shape
     starts, n1 = t.ints(node, 1, "starts")
     ends, n2 = t.ints(node, 2, "ends")
     axes, n3 = (
@@ -110,7 +111,6 @@ def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     )
     steps, n4 = t.ints(node, 4) if len(node.input) > 4 and node.input[4] else ([1] * len(starts), frozenset())
     positions = [grid_axis(a, rank, k, node) for a in axes]
-    value = t.expr(node.input[0], k)
     grid = value.grid
     for pos, start, end, step in zip(positions, starts, ends, steps, strict=True):
         grid = grid.take(_onnx_slice(grid.shape[pos], start, end, step), axis=pos)

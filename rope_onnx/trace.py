@@ -95,6 +95,32 @@ class Tracer:
             self.leaf_names.append(name)
         return leaf(self._leaf_ids[name], dims[-1])
 
+    def known_dims(self, name: str) -> list[int] | None:
+        """Trailing dims of ``name`` as this candidate computed them (its channel grid), if any."""
+        for k in (2, 1):
+            value = self._memo.get((name, k))
+            if isinstance(value, Expr):
+                return list(value.grid.shape)
+        return None
+
+    def find_window(self, name: str, offset: int, width: int) -> str | None:
+        """A tensor this candidate computed that is exactly ``name[..., offset:offset + width]``.
+
+        NeoX-style exports slice q out of a fused qkv tensor; the fused node should read that q,
+        an existing tensor of the original graph, rather than a new slice of qkv.
+        """
+        leaf_id = self._leaf_ids.get(name)
+        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
+        for (tensor, k), value in sorted(self._memo.items()):
+            if (
+                k == 1
+                and isinstance(value, Expr)
+                and value.grid.shape == (width,)
+                and list(value.grid) == want
+            ):
+                return tensor
+        return None
+
     # ------------------------------------------------------------------ helpers for handlers
     def rank(self, name: str) -> int:
         rank = self.index.rank(name)
@@ -114,7 +140,7 @@ class Tracer:
         """A static int list from an input (or, for old opsets, an attribute) of ``node``."""
         if position < len(node.input) and node.input[position]:
             try:
-                folded = int_values(self.index, node.input[position])
+                folded = int_values(self.index, node.input[position], self.known_dims)
                 return folded.ints(), folded.nodes
             except NotStatic as why:
                 raise NotRope(f"{node.op_type} node '{node.name}': {why}") from why
