@@ -17,6 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import onnx
+
+from ..contract import OP_TYPE
+
 _CODE = re.compile(r"\b(E[0-9A-Z]\d{4})\b")
 _OPTYPE = re.compile(r"optype\s*\[?\s*\[?([A-Za-z0-9_.]+::\d+::[A-Za-z0-9_]+|[A-Za-z0-9_]+)\]?")
 _STANDARD_OPSET = re.compile(r"^ai\.onnx::(\d+)::([A-Za-z0-9_]+)$")
@@ -112,9 +116,13 @@ def explain(code: str, line: str) -> Diagnosis:
     optype = match[1] if match else "the op named in the log"
     sentence = known.sentence.format(optype=optype)
     standard = _STANDARD_OPSET.match(optype)
-    if code == "E19010" and standard and standard[2] != "RoPECustomer":
+    if code in ("E19010", "E16002") and standard and onnx.defs.has(standard[2]):
+        # A built-in ONNX op without a parser: this CANN does not cover that default opset.
         sentence = (f"This CANN has no parser for {optype}: it does not support default opset {standard[1]}; "
                     "re-export the model with a lower opset (e.g. 17) and fuse again")
+    elif code in ("E19010", "E16002") and standard and standard[2] != OP_TYPE:
+        sentence = (f"ATC has no parser for the custom op {optype}: install the package that provides it, "
+                    "or remove the op from the model")
     return Diagnosis(code, line, sentence, True)
 
 
