@@ -42,7 +42,6 @@ class Tracer:
     def reset(self) -> None:
         """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
         self._memo: dict[tuple[str, int], Value] = {}
-        self.touched: set[str] = set()
         self.notes: dict[str, str] = {}
         self._visits = 0
 
@@ -92,7 +91,6 @@ class Tracer:
         dims = self.index.dims(name)
         if not dims or not isinstance(dims[-1], int):
             raise NotRope(f"the channel width of '{name}' is not statically known")
-        self.touched.add(name)
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
