@@ -168,3 +168,22 @@ def test_missing_variant_and_missing_model_are_exit_2(tmp_path):
     assert run.returncode == 2 and "no such file" in run.stderr
     run = cli("atc", "x.onnx", "--profile", str(tmp_path / "none.toml"), "--dry-run")
     assert run.returncode == 2 and "no such profile" in run.stderr
+
+
+def test_real_fusion_output_passes_and_its_domain_form_is_refused():
+    """The fusion pass's ATC form passes the graph checks; its --domain form (ONNX Runtime only) fails
+    single_domain (E16005) and no_functions; the unfused graph only warns."""
+    from rope_onnx.fuse import fuse_model
+    from tests.rope_graphs import SiteSpec, build
+
+    plain = build(SiteSpec())
+    assert preflight.check_rope_present(plain).status == "warn"
+    atc_form, domain_form = build(SiteSpec()), build(SiteSpec())
+    assert fuse_model(atc_form).sites and fuse_model(domain_form, domain="rope_onnx.reference").sites
+    for check in (preflight.check_rope_present, preflight.check_single_domain, preflight.check_no_functions,
+                  preflight.check_opset_covered):
+        assert check(atc_form).status == "pass", check(atc_form).message
+    assert preflight.check_rope_dtype(atc_form, "ascend310p", "Ascend310P3").status == "pass"
+    assert preflight.check_single_domain(domain_form).status == "fail"
+    assert "E16005 predicted" in preflight.check_single_domain(domain_form).message
+    assert preflight.check_no_functions(domain_form).status == "fail"
