@@ -76,7 +76,8 @@ def max_abs_error(y: np.ndarray, expected: np.ndarray) -> float:
     same = (a == b) | (np.isnan(a) & np.isnan(b))
     if not np.all(same | (np.isfinite(a) & np.isfinite(b))):
         return float("inf")
-    diff = np.where(same, 0.0, np.abs(a - b))
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, np.abs(a - b))
     return float(diff.max()) if diff.size else 0.0
 
 
