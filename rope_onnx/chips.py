@@ -15,7 +15,7 @@ from .errors import InputError
 _PLATFORM_INI = (
     "CANN 8.1.RC1 platform description "
     "ascend-toolkit/8.1.RC1/aarch64-linux/data/platform_config/{chip}.ini "
-    "(public copy: github.com/leideng/CANN-8.1.RC1), [SoCInfo] {core_key} and [AICoreSpec] ub_size"
+    "(public copy: github.com/leideng/CANN-8.1.RC1): {key}"
 )
 _DATACOPYPAD_DOC = (
     "Ascend C API reference, DataCopyPad(ISASI) support table: not supported on 'Atlas inference "
@@ -50,8 +50,10 @@ CHIPS: dict[str, Chip] = {
         has_data_copy_pad=True,
         memory="HBM2e",
         bandwidth_bytes_per_s=1.6e12,
-        cores_source=_PLATFORM_INI.format(chip="Ascend910B2", core_key="vector_core_cnt=48 (ai_core_cnt=24)"),
-        ub_source=_PLATFORM_INI.format(chip="Ascend910B2", core_key="ub_size=196608"),
+        cores_source=_PLATFORM_INI.format(
+            chip="Ascend910B2", key="[SoCInfo] vector_core_cnt=48 (ai_core_cnt=24)"
+        ),
+        ub_source=_PLATFORM_INI.format(chip="Ascend910B2", key="[AICoreSpec] ub_size=196608"),
         pad_source=_DATACOPYPAD_DOC + "; supported on Atlas A2 (910B)",
         bandwidth_source=(
             "~1.6 TB/s HBM class, as rope-onnx SPEC §4/§5 states; Huawei publishes no per-SKU HBM bandwidth "
@@ -67,9 +69,9 @@ CHIPS: dict[str, Chip] = {
         memory="LPDDR4X",
         bandwidth_bytes_per_s=204.8e9,
         cores_source=_PLATFORM_INI.format(
-            chip="Ascend310P3", core_key="ai_core_cnt=8 (plus vector_core_cnt=7, not used by this kernel)"
+            chip="Ascend310P3", key="[SoCInfo] ai_core_cnt=8 (vector_core_cnt=7 not used by this kernel)"
         ),
-        ub_source=_PLATFORM_INI.format(chip="Ascend310P3", core_key="ub_size=262144"),
+        ub_source=_PLATFORM_INI.format(chip="Ascend310P3", key="[AICoreSpec] ub_size=262144"),
         pad_source=_DATACOPYPAD_DOC,
         bandwidth_source=(
             "Huawei Atlas 300I Pro inference card datasheet: 24 GB LPDDR4X, 204.8 GB/s (one Ascend 310P3); "
