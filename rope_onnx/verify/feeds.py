@@ -239,4 +239,9 @@ def load_feeds(path: Path, specs: list[InputSpec]) -> Feeds:
                     f"{path}: feed '{spec.name}' axis {axis} is {size}, "
                     f"but '{dim}' is {symbols[dim]} elsewhere"
                 )
+    base = DimValues({k: v for k, v in symbols.items() if "+" not in k})
+    for name, size in symbols.items():
+        expected = base.evaluate(name) if "+" in name else None
+        if expected is not None and expected != size:
+            raise InputError(f"{path}: feeds give '{name}' = {size}, but its terms add up to {expected}")
     return Feeds(arrays, symbols)
