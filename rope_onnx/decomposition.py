@@ -129,11 +129,12 @@ def _element_types_no_infer(model: ModelProto, wanted: set[str]) -> dict[str, in
     }
 
 
-def embed_reference(model: ModelProto, domain: str) -> int:
+def embed_reference(model: ModelProto, domain: str, elem_types: dict[str, int] | None = None) -> int:
     """Move every RoPECustomer node of ``model`` (in place) into ``domain`` backed by functions.
 
     Returns the number of nodes served.  Variants already present in ``model.functions`` are
-    reused, so calling it twice is harmless.
+    reused, so calling it twice is harmless.  ``elem_types`` (x tensor -> element type) saves a
+    shape inference when the caller already knows them.
     """
     if not domain:
         raise InputError("the reference functions need a non-empty domain name (e.g. rope_onnx.reference)")
@@ -141,7 +142,10 @@ def embed_reference(model: ModelProto, domain: str) -> int:
     if not nodes:
         return 0
     opset = default_opset(model)
-    types = _element_types(model, (n.input[0] for n in nodes))
+    types = dict(elem_types or {})
+    missing = {n.input[0] for n in nodes} - set(types)
+    if missing:
+        types.update(_element_types(model, missing))
     existing = {(f.domain, f.name, f.overload) for f in model.functions}
     for node in nodes:
         attrs = attributes_of(node)

@@ -73,8 +73,12 @@ def external_refs(model: ModelProto) -> list[ExternalRef]:
         info = {e.key: e.value for e in tensor.external_data}
         length = info.get("length")
         refs.append(
-            ExternalRef(tensor.name, info.get("location", ""), int(info.get("offset", 0) or 0),
-                        int(length) if length else None)
+            ExternalRef(
+                tensor.name,
+                info.get("location", ""),
+                int(info.get("offset", 0) or 0),
+                int(length) if length else None,
+            )
         )
     return refs
 
@@ -190,6 +194,9 @@ def write_bytes_atomically(data: bytes, out: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

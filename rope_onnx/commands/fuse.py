@@ -1,0 +1,37 @@
+"""``rope-onnx fuse IN.onnx -o OUT.onnx``: parse arguments, call :func:`rope_onnx.fuse.fuse_file`."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..fuse import fuse_file
+from ..report import render_fuse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fuse",
+        help="fuse every RoPE site into one RoPECustomer node",
+        description="Find every rotary position embedding site, prove it, and rewrite it into one "
+        "RoPECustomer node. The default output is for ATC (node in the default domain).",
+    )
+    parser.add_argument("model", help="input .onnx model (never modified; weights stay on disk)")
+    parser.add_argument("-o", "--output", required=True, help="output .onnx path (written atomically)")
+    parser.add_argument("--report", metavar="REPORT.json", help="also write the report as JSON")
+    parser.add_argument(
+        "--domain",
+        default="",
+        metavar="NAME",
+        help="write RoPECustomer in domain NAME with its reference function embedded, so the output "
+        "passes onnx.checker and runs in ONNX Runtime (not for ATC)",
+    )
+    parser.add_argument(
+        "--expect", type=int, metavar="N", help="exit 1 (no output) unless exactly N sites fuse"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = fuse_file(args.model, args.output, domain=args.domain, expect=args.expect, report=args.report)
+    print(render_fuse(result))
+    return 0

@@ -1,0 +1,165 @@
+"""A read-mostly index over one ONNX graph, built in a single linear pass.
+
+The fusion pass asks four questions many times: who produces a tensor, who consumes it, is it a
+(small, inline) constant, and what is its shape and element type.  Answering them from dicts built
+once keeps matching linear in the number of nodes, with no per-candidate graph scans.  Nodes are
+referred to by their position in ``graph.node`` (stable while the pass runs: edits are applied
+once at the end).  Shapes come from one ``onnx.shape_inference`` run over the graph only — the
+weights stay on disk — and are used read-only: the output keeps the model's own value_info.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import onnx
+from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
+
+#: A dimension: a static size, a symbolic name (``"param:batch"`` or ``"dim:<tensor>:<axis>"``).
+Dim = int | str
+
+#: Constants larger than this are never read: a scalar or a small index vector is all we need.
+MAX_CONSTANT_ELEMENTS = 4096
+
+
+def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
+    """Names a subgraph (If/Loop/Scan body) reads from its enclosing scope, recursively."""
+    for node in graph.node:
+        yield from node.input
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+                yield from _subgraph_inputs(sub)
+
+
+class GraphIndex:
+    """Producers, consumers, constants and inferred types of one graph."""
+
+    def __init__(self, model: ModelProto, *, infer: bool = True) -> None:
+        graph = model.graph
+        self.graph = graph
+        self.nodes: list[NodeProto] = list(graph.node)
+        self.producer: dict[str, int] = {}
+        self.consumers: dict[str, list[int]] = {}
+        for i, node in enumerate(self.nodes):
+            for name in node.output:
+                if name:
+                    self.producer[name] = i
+            for name in node.input:
+                if name:
+                    self.consumers.setdefault(name, []).append(i)
+        self.graph_outputs = {o.name for o in graph.output}
+        #: Tensors read by subgraphs count as used by something we do not rewrite.
+        self.external_uses: set[str] = set(self.graph_outputs)
+        for node in self.nodes:
+            for attr in node.attribute:
+                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+                    self.external_uses.update(_subgraph_inputs(sub))
+        self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
+        self.graph_inputs = {i.name for i in graph.input}
+        self.types: dict[str, onnx.TypeProto] = {}
+        for info in (*graph.input, *graph.output, *graph.value_info):
+            self.types[info.name] = info.type
+        if infer:
+            self._infer(model)
+        self._constants: dict[str, np.ndarray | None] = {}
+
+    def _infer(self, model: ModelProto) -> None:
+        """Add inferred types for tensors the model does not declare (graph only, no weights)."""
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
+            return
+        for info in inferred.graph.value_info:
+            self.types.setdefault(info.name, info.type)
+
+    # ----------------------------------------------------------------- types and shapes
+    def elem_type(self, name: str) -> int:
+        if name in self.initializers:
+            return self.initializers[name].data_type
+        t = self.types.get(name)
+        return t.tensor_type.elem_type if t is not None and t.HasField("tensor_type") else 0
+
+    def dims(self, name: str) -> list[Dim] | None:
+        """The shape of ``name`` with symbolic dims named, or None when the rank is unknown."""
+        if name in self.initializers:
+            return list(self.initializers[name].dims)
+        const = self.constant(name)
+        if const is not None:
+            return list(const.shape)
+        t = self.types.get(name)
+        if t is None or not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
+            return None
+        out: list[Dim] = []
+        for axis, d in enumerate(t.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                out.append(int(d.dim_value))
+            elif d.dim_param:
+                out.append(f"param:{d.dim_param}")
+            else:
+                out.append(f"dim:{name}:{axis}")
+        return out
+
+    def rank(self, name: str) -> int | None:
+        dims = self.dims(name)
+        return None if dims is None else len(dims)
+
+    # ----------------------------------------------------------------- constants
+    def constant(self, name: str) -> np.ndarray | None:
+        """The value of a small inline constant (initializer or Constant node), else None.
+
+        External data is never read: a tensor stored outside the model is not "small".
+        """
+        if name in self._constants:
+            return self._constants[name]
+        value = None
+        tensor = self.initializers.get(name)
+        if tensor is None and name in self.producer:
+            node = self.nodes[self.producer[name]]
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                value = _constant_node_value(node)
+        elif tensor is not None and name not in self.graph_inputs:
+            value = _small_tensor(tensor)
+        self._constants[name] = value
+        return value
+
+    def node_of(self, name: str) -> NodeProto | None:
+        i = self.producer.get(name)
+        return None if i is None else self.nodes[i]
+
+    def is_used_outside(self, name: str, inside: set[int]) -> bool:
+        """True when ``name`` is a graph output, read by a subgraph, or consumed outside ``inside``."""
+        if name in self.external_uses:
+            return True
+        return any(c not in inside for c in self.consumers.get(name, ()))
+
+
+def _small_tensor(tensor: TensorProto) -> np.ndarray | None:
+    if tensor.data_location == TensorProto.EXTERNAL:
+        return None
+    if int(np.prod(tensor.dims, dtype=np.int64)) > MAX_CONSTANT_ELEMENTS:
+        return None
+    return numpy_helper.to_array(tensor)
+
+
+def _constant_node_value(node: NodeProto) -> np.ndarray | None:
+    for attr in node.attribute:
+        if attr.name == "value":
+            return _small_tensor(attr.t)
+        if attr.name == "value_int":
+            return np.array(attr.i, dtype=np.int64)
+        if attr.name == "value_ints":
+            return np.array(list(attr.ints), dtype=np.int64)
+        if attr.name == "value_float":
+            return np.array(attr.f, dtype=np.float32)
+        if attr.name == "value_floats":
+            return np.array(list(attr.floats), dtype=np.float32)
+    return None
+
+
+def attr(node: NodeProto, name: str, default: object = None) -> object:
+    """An attribute's Python value (int, float, ints list, string), or ``default``."""
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
