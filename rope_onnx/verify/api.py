@@ -14,18 +14,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from onnx import ModelProto, TensorProto
 
 from ..contract import DTYPE_NAMES
-from ..decomposition import runnable_copy
 from ..errors import InputError
 from ..modelio import LoadedModel, load_model
-from ..reference import rope
 from . import runner, sites
-from .compare import Comparison, Tolerance, compare, default_tolerance, describe_defaults
+from .compare import chosen_tolerance, compare, describe_defaults
 from .dims import DimValues
-from .feeds import assign_role_dims, generate, input_specs, load_feeds
+from .feeds import generate, input_specs, load_feeds
+from .local import prove_sites
 from .report import VerifyResult
 
 ModelSource = LoadedModel | ModelProto | str | os.PathLike
@@ -83,23 +81,6 @@ def check_correspondence(original: ModelProto, fused: ModelProto) -> None:
         )
 
 
-def _tolerance(kind: str, elem_type: int, options: VerifyOptions) -> Tolerance:
-    base = default_tolerance(kind, elem_type)
-    return Tolerance(
-        base.atol if options.atol is None else options.atol,
-        base.rtol if options.rtol is None else options.rtol,
-    )
-
-
-def _runnable(model: ModelProto, folder: Path | None, upcast: bool) -> ModelProto:
-    copy = ModelProto()
-    copy.CopyFrom(model)
-    if upcast:
-        runner.upcast_bfloat16(copy, folder)
-    runner.inline_small_external(copy, folder)
-    return runnable_copy(copy)
-
-
 def _symbols(specs) -> set[str]:
     return {d for spec in specs if spec.dims for d in spec.dims if isinstance(d, str)}
 
@@ -128,14 +109,14 @@ def _full_run(
     known = sites.known_specs(orig.model) if extra else {}
     wanted = outputs + extra
     got_a = runner.run(
-        runner.with_outputs(_runnable(orig.model, orig.folder, upcast), extra),
+        runner.with_outputs(runner.runnable(orig.model, orig.folder, upcast), extra),
         feeds.arrays,
         orig.folder,
         wanted,
         f"the original model {orig.label}",
     )
     got_b = runner.run(
-        runner.with_outputs(_runnable(fused.model, fused.folder, upcast), extra),
+        runner.with_outputs(runner.runnable(fused.model, fused.folder, upcast), extra),
         feeds.arrays,
         fused.folder,
         wanted,
@@ -151,75 +132,11 @@ def _full_run(
                 kind,
                 got_a[name],
                 got_b[name],
-                _tolerance(kind, elem, options),
+                chosen_tolerance(kind, elem, options.atol, options.rtol),
                 DTYPE_NAMES.get(elem, str(got_a[name].dtype)),
                 node_of.get(name, ""),
             )
         )
-
-
-def _site_run(
-    orig: _Side, fused: _Side, site_list: list[sites.Site], options: VerifyOptions, result: VerifyResult
-) -> None:
-    specs = sites.known_specs(orig.model)
-    dims = DimValues(options.dims)
-    assign_role_dims(input_specs(orig.model), dims)  # same values as a full run would use
-    rng = np.random.default_rng(options.seed)
-    fused_nodes = {n.output[0]: n for n in fused.model.graph.node if sites.is_rope_node(n)}
-    for site in site_list:
-        node = fused_nodes[site.output]
-        widths = {}
-        for table, fed in zip((site.cos, site.sin), node.input[1:3], strict=True):
-            width = sites.widened_width(fused.model, fed) if table != fed else None
-            if width:
-                widths[table] = width
-        shapes = sites.site_shapes(site, specs, dims, widths)
-        elem = specs[site.x].elem_type
-        upcast = elem == TensorProto.BFLOAT16
-        feeds = sites.random_inputs(site, specs, shapes, rng)
-        cuts = []
-        for side in (orig, fused):
-            piece = sites.cut(side.model, site.output, site.cut_inputs, site.node, weights=False)
-            sites.declare_inputs(piece, specs, shapes)
-            cuts.append(_runnable(piece, None, upcast))
-        got_a = runner.run(cuts[0], feeds, None, [site.output], f"the original's cut of site '{site.node}'")
-        got_b = runner.run(cuts[1], feeds, None, [site.output], f"the fused cut of site '{site.node}'")
-        tol = _tolerance("site", elem, options)
-        row = compare(
-            site.output,
-            "site",
-            got_a[site.output],
-            got_b[site.output],
-            tol,
-            DTYPE_NAMES.get(elem, ""),
-            site.node,
-        )
-        _cross_check(row, site, node, feeds, got_b[site.output], tol)
-        result.results.append(row)
-    result.dims = dict(sorted(dims.values.items()))
-    result.notes.append(
-        "per-site local proof: each site cut at x, cos, sin and run on random tensors "
-        "(x ~ N(0,1), tables ~ U(-1,1)); no weights read"
-    )
-
-
-def _cross_check(
-    row: Comparison,
-    site: sites.Site,
-    node,
-    feeds: dict[str, np.ndarray],
-    fused_out: np.ndarray,
-    tol: Tolerance,
-) -> None:
-    """The fused cut must also agree with the NumPy reference when its tables are fed unwidened."""
-    if (node.input[1], node.input[2]) != (site.cos, site.sin):
-        return
-    x = feeds[site.x]
-    expected = rope(x, feeds[site.cos], feeds[site.sin], site.interleaved, site.rotary_dim)
-    check = compare(row.name, "site", expected, fused_out.astype(x.dtype), tol)
-    if not check.passed:
-        row.passed = False
-        row.note = f"reference decomposition disagrees with the NumPy reference (max_abs {check.max_abs:.3g})"
 
 
 def verify_models(
@@ -249,18 +166,23 @@ def verify_models(
         options.seed,
         defaults=describe_defaults() if options.atol is None or options.rtol is None else "",
     )
+    dims = DimValues(options.dims)
     if options.sites:
         if not site_list:
             raise InputError(
                 f"{b.label}: no RoPECustomer node; --sites has nothing to prove (run without it)"
             )
-        _site_run(a, b, site_list, options, result)
+        result.results.extend(prove_sites(a.model, b.model, site_list, options, dims))
+        result.dims = dict(sorted(dims.values.items()))
+        result.notes.append(
+            "per-site local proof: each site cut at x, cos, sin and run on random tensors "
+            "(x ~ N(0,1), tables ~ U(-1,1)); no weights read"
+        )
     else:
         _full_run(a, b, site_list, options, result)
     seen = _symbols(input_specs(a.model))
     if options.sites:
-        specs = sites.known_specs(a.model)
-        seen |= _symbols(specs[t] for s in site_list for t in s.cut_inputs if t in specs)
+        seen |= set(dims.values) - dims.overridden  # every symbol a cut used
     unused = sorted(set(options.dims) - seen)
     for name in unused:
         result.dims.pop(name, None)

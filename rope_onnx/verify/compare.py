@@ -52,6 +52,12 @@ def default_tolerance(kind: str, elem_type: int) -> Tolerance:
     return table.get(elem_type, EXACT)
 
 
+def chosen_tolerance(kind: str, elem_type: int, atol: float | None, rtol: float | None) -> Tolerance:
+    """The default for ``kind``/``elem_type`` with the user's ``--atol``/``--rtol`` taking precedence."""
+    base = default_tolerance(kind, elem_type)
+    return Tolerance(base.atol if atol is None else atol, base.rtol if rtol is None else rtol)
+
+
 def describe_defaults() -> str:
     """One line per kind, printed by the command so users see what 'passed' meant."""
     parts = []

@@ -54,6 +54,7 @@ class DimValues:
     def __init__(self, overrides: dict[str, int] | None = None) -> None:
         self.values: dict[str, int] = dict(overrides or {})
         self.overridden = set(self.values)
+        self.guessed: set[str] = set()  # values from default_for(): free to follow a constraint
 
     def assign(self, symbol: str, value: int) -> None:
         self.values.setdefault(symbol, value)
@@ -90,8 +91,17 @@ class DimValues:
                 value = self.evaluate(symbol)
             if value is None:
                 value = default_for(symbol)
+                self.guessed.add(symbol)
         self.values[symbol] = value
         return value
+
+    def follow(self, symbol: str, value: int) -> bool:
+        """Re-value a guessed symbol because a shape constraint fixes it; False if it is not free."""
+        if symbol not in self.guessed:
+            return False
+        self.values[symbol] = value
+        self.guessed.discard(symbol)
+        return True
 
     def unused_overrides(self, seen: set[str]) -> list[str]:
         return sorted(self.overridden - seen)

@@ -17,6 +17,7 @@ import onnx
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor
 
+from ..decomposition import runnable_copy
 from ..errors import InputError
 from ..modelio import PROTOBUF_LIMIT
 
@@ -111,6 +112,17 @@ def inline_small_external(model: ModelProto, folder: Path | None) -> None:
             del tensor.external_data[:]
 
 
+def runnable(model: ModelProto, folder: Path | None, upcast: bool) -> ModelProto:
+    """A copy ONNX Runtime's CPU provider can run: bf16 upcast if asked, RoPECustomer served by
+    the reference decomposition, small external constants read in."""
+    copy = ModelProto()
+    copy.CopyFrom(model)
+    if upcast:
+        upcast_bfloat16(copy, folder)
+    inline_small_external(copy, folder)
+    return runnable_copy(copy)
+
+
 def with_outputs(model: ModelProto, names: list[str]) -> ModelProto:
     """A copy of ``model`` that also returns the intermediate tensors ``names``."""
     copy = ModelProto()
@@ -134,7 +146,7 @@ def run(
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # errors are raised, not logged
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if folder is not None:
         options.add_session_config_entry(_FOLDER_OPTION, str(folder.resolve()))

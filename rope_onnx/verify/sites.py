@@ -19,11 +19,9 @@ from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from ..contract import OP_TYPE, attributes_of, is_rope_node
 from ..errors import InputError
+from .cut import producers
 from .dims import OTHER, DimValues
 from .feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
-
-#: A site cut bigger than this did not stop at x and the tables: the models do not correspond.
-MAX_CUT_NODES = 256
 
 
 @dataclass(frozen=True)
@@ -41,10 +39,6 @@ class Site:
     @property
     def cut_inputs(self) -> tuple[str, str, str]:
         return (self.x, self.cos, self.sin)
-
-
-def producers(graph: onnx.GraphProto) -> dict[str, NodeProto]:
-    return {out: node for node in graph.node for out in node.output if out}
 
 
 def tensor_names(graph: onnx.GraphProto) -> set[str]:
@@ -99,64 +93,6 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
     return sites
 
 
-def cut(model: ModelProto, output: str, stops: tuple[str, ...], site: str, weights: bool) -> ModelProto:
-    """The subgraph of ``model`` computing ``output`` from the tensors ``stops`` (graph inputs of the cut).
-
-    Constants it needs come along (inline initializers and Constant nodes); a weight stored
-    outside the file, or a model input the walk reaches, means the cut is not local: refused.
-    """
-    graph = model.graph
-    made_by = producers(graph)
-    inits = {t.name: t for t in graph.initializer}
-    chosen: set[int] = set()
-    needed_inits: list[TensorProto] = []
-    stack, seen = [output], set(stops)
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        node = made_by.get(name)
-        if node is None:
-            tensor = inits.get(name)
-            if tensor is None:
-                raise InputError(
-                    f"site '{site}': '{output}' depends on model input '{name}' besides x, cos "
-                    "and sin; it cannot be proved locally, verify without --sites"
-                )
-            if tensor.data_location == TensorProto.EXTERNAL and not weights:
-                raise InputError(
-                    f"site '{site}': the cut needs the stored weight '{name}'; verify without --sites"
-                )
-            needed_inits.append(tensor)
-            continue
-        chosen.add(id(node))
-        if len(chosen) > MAX_CUT_NODES:
-            raise InputError(
-                f"site '{site}': '{output}' is not enclosed by x, cos and sin (cut exceeds "
-                f"{MAX_CUT_NODES} nodes); the two models do not correspond"
-            )
-        stack.extend(i for i in node.input if i)
-    nodes = [n for n in graph.node if id(n) in chosen]
-    inputs = [helper.make_empty_tensor_value_info(s) for s in stops]
-    sub = helper.make_graph(
-        nodes, f"site_{site}", inputs, [helper.make_empty_tensor_value_info(output)], initializer=needed_inits
-    )
-    result = helper.make_model(sub, opset_imports=list(model.opset_import), ir_version=model.ir_version)
-    result.functions.extend(model.functions)
-    return result
-
-
-def declare_inputs(
-    cut_model: ModelProto, specs: dict[str, InputSpec], shapes: dict[str, tuple[int, ...]]
-) -> None:
-    """Give the cut's inputs their element type and the concrete shapes chosen for this run."""
-    for value in cut_model.graph.input:
-        value.CopyFrom(
-            helper.make_tensor_value_info(value.name, specs[value.name].elem_type, list(shapes[value.name]))
-        )
-
-
 def known_specs(model: ModelProto) -> dict[str, InputSpec]:
     """Element type and shape of every tensor shape inference can tell, weights left on disk."""
     graph_only = ModelProto()
@@ -184,16 +120,36 @@ def known_specs(model: ModelProto) -> dict[str, InputSpec]:
     return specs
 
 
+def concrete_shape(spec: InputSpec | None, dims: DimValues) -> tuple[int, ...] | None:
+    """The shape a tensor has at the chosen dims, or None if inference left a dim unknown."""
+    if spec is None or spec.dims is None:
+        return None
+    shape = []
+    for d in spec.dims:
+        if isinstance(d, int) and d > 0:
+            shape.append(d)
+        elif isinstance(d, str):
+            shape.append(dims.resolve(d))
+        else:
+            return None
+    return tuple(shape)
+
+
 def site_shapes(
     site: Site, specs: dict[str, InputSpec], dims: DimValues, head_widths: dict[str, int]
 ) -> dict[str, tuple[int, ...]]:
-    """Concrete shapes for x, cos, sin: the same symbol gets the same value; unknown dims of the
-    tables take x's value at the axis they broadcast against, so the cut runs as the model does."""
+    """Concrete shapes for x, cos, sin at which the cut runs as the model does.
+
+    The same symbol gets the same value.  A table's leading dims must broadcast against x: 1 or
+    x's size at the axis they align with (from the right, the last axis excepted).  Shape
+    inference often names the same size differently (TorchScript: ``seq`` for x, ``unk__0`` for
+    the table); a guessed symbol then follows the constraint, and an unknown dim takes x's size.
+    """
     x = specs.get(site.x)
     if x is None or x.dims is None or not isinstance(x.dims[-1], int) or x.dims[-1] <= 0:
         raise InputError(
-            f"site '{site.node}': the shape of x '{site.x}' is unknown (need at least its last "
-            "dim); export with static head sizes or verify without --sites"
+            f"site '{site.node}': the shape of x '{site.x}' is unknown (need at least its last dim); "
+            "export with static head sizes or verify without --sites"
         )
 
     def value(d) -> int | None:
@@ -202,35 +158,43 @@ def site_shapes(
         return dims.resolve(d) if isinstance(d, str) else None
 
     x_shape = [value(d) for d in x.dims]
-    tables = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for name in (site.cos, site.sin):
         spec = specs.get(name)
         if spec is None or spec.dims is None:
             raise InputError(
                 f"site '{site.node}': the shape of table '{name}' is unknown; verify without --sites"
             )
-        tables[name] = [value(d) for d in spec.dims]
-
-    def align(fill_x: bool) -> None:  # leading table dims broadcast against x[..., :R], right-aligned
-        for table in tables.values():
-            for axis in range(2, len(table) + 1):
-                x_axis = len(x_shape) - axis
-                x_dim = x_shape[x_axis] if x_axis >= 0 else None
-                if table[-axis] is None:
-                    table[-axis] = x_dim
-                elif fill_x and x_dim is None and table[-axis] != 1:
-                    x_shape[x_axis] = table[-axis]
-
-    align(fill_x=True)
-    x_shape = [OTHER if d is None else d for d in x_shape]
-    align(fill_x=False)
-    rotary = site.rotary_dim or x_shape[-1]
-    shapes = {site.x: tuple(x_shape)}
-    for name, table in tables.items():
-        if table[-1] is None:
-            table[-1] = head_widths.get(name, rotary)
-        shapes[name] = tuple(1 if d is None else d for d in table)
-    return shapes
+        table: list[int | None] = [None] * len(spec.dims)
+        for k in range(2, len(spec.dims) + 1):  # leading axes, aligned from the right with x's
+            t_dim, axis = spec.dims[-k], len(x_shape) - k
+            size = value(t_dim)
+            if axis < 0 or size == 1:
+                table[-k] = 1 if axis < 0 else size
+                continue
+            x_size = x_shape[axis]
+            if size is None or x_size is None:
+                size = x_size if size is None else size
+                x_shape[axis] = size if x_size is None else x_size
+            elif size != x_size and not (isinstance(t_dim, str) and dims.follow(t_dim, x_size)):
+                x_dim = x.dims[axis]
+                if not (isinstance(x_dim, str) and dims.follow(x_dim, size)):
+                    raise InputError(
+                        f"site '{site.node}': table '{name}' axis {-k} is {size} but x '{site.x}' has "
+                        f"{x_size} there; give both with --dim or verify without --sites"
+                    )
+                x_shape[axis] = size
+            else:
+                size = x_size
+            table[-k] = size
+        last = value(spec.dims[-1]) or head_widths.get(name) or site.rotary_dim or x_shape[-1]
+        shapes[name] = (*table[:-1], last)
+    x_final = tuple(OTHER if d is None else d for d in x_shape)
+    shapes = {
+        n: tuple(x_final[len(x_final) - len(s) + i] if d is None else d for i, d in enumerate(s))
+        for n, s in shapes.items()
+    }
+    return {site.x: x_final, **shapes}
 
 
 def random_inputs(
