@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from rope_onnx.errors import InputError
 from rope_onnx.verify.compare import Tolerance, compare, default_tolerance
@@ -109,3 +109,49 @@ def test_bfloat16_upcast_leaves_no_bfloat16_and_keeps_values():
     grid = to_bfloat16_grid(values)
     assert grid[0] == 1.0 and grid[1] == 1.0  # ties round to even
     assert np.all(grid.view(np.uint32) & 0xFFFF == 0) and np.allclose(grid, values, rtol=2**-8)
+
+
+def test_site_shapes_make_differently_named_sizes_agree():
+    """TorchScript names the table's sequence axis 'unk__0' while x has 'seq': they must match."""
+    from rope_onnx.verify.feeds import InputSpec
+    from rope_onnx.verify.sites import Site, site_shapes
+
+    site = Site("n", "y", "x", "cos", "sin", interleaved=0, rotary_dim=0)
+    specs = {
+        "x": InputSpec("x", TensorProto.FLOAT, ("batch", "unk__9", "seq", 16)),
+        "cos": InputSpec("cos", TensorProto.FLOAT, (1, 1, "unk__0", 16)),
+        "sin": InputSpec("sin", TensorProto.FLOAT, (1, 1, "unk__0", None)),
+    }
+    dims = DimValues({"batch": 2, "seq": 6})
+    shapes = site_shapes(site, specs, dims, {})
+    assert shapes == {"x": (2, 3, 6, 16), "cos": (1, 1, 6, 16), "sin": (1, 1, 6, 16)}
+    assert dims.values["unk__0"] == 6
+    fixed = {**specs, "cos": InputSpec("cos", TensorProto.FLOAT, (1, 1, 5, 16))}
+    with pytest.raises(InputError, match="axis -2 is 5"):
+        site_shapes(site, fixed, DimValues({"batch": 2, "seq": 6}), {})
+
+
+def test_cut_turns_outside_shape_reads_into_constants_and_stops_at_the_tables():
+    from rope_onnx.verify.cut import cut
+
+    nodes = [
+        helper.make_node("Shape", ["hidden"], ["hs"], start=-1),
+        helper.make_node("Reshape", ["x", "hs"], ["xf"]),
+        helper.make_node("Mul", ["xf", "cos"], ["a"]),
+        helper.make_node("Add", ["a", "sin"], ["y"]),
+        helper.make_node("Relu", ["y"], ["z"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("hidden", "x", "cos", "sin")],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph)
+    piece, extra = cut(model, "y", ("x", "cos", "sin"), "n", lambda name: (2, 7, 16), {"hidden", "x"})
+    assert extra == []
+    assert [n.op_type for n in piece.graph.node] == ["Constant", "Reshape", "Mul", "Add"]
+    value = helper.get_attribute_value(piece.graph.node[0].attribute[0])
+    assert numpy_helper.to_array(value).tolist() == [16]
+    _, extra = cut(model, "y", ("x", "cos", "sin"), "n", lambda name: None, {"hidden", "x"})
+    assert extra == ["hidden"]  # unknown shape: the model input is fed like in a full run

@@ -17,7 +17,7 @@ from pathlib import Path
 from onnx import ModelProto, TensorProto
 
 from ..contract import DTYPE_NAMES
-from ..errors import InputError
+from ..errors import CheckFailed, InputError
 from ..modelio import LoadedModel, load_model
 from . import runner, sites
 from .compare import chosen_tolerance, compare, describe_defaults
@@ -120,7 +120,8 @@ def _full_run(
         feeds.arrays,
         fused.folder,
         wanted,
-        f"the fused model {fused.label}",
+        f"the fused model {fused.label} (the original runs)",
+        CheckFailed,
     )
     node_of = {s.output: s.node for s in site_list}
     for name in wanted:

@@ -7,12 +7,16 @@ what a user needs to judge a failure: max and mean absolute error, max relative 
 smallest ``atol`` that would have passed with the ``rtol`` used.
 
 Default tolerances are per element type, and differ between a model's final outputs and a
-site's own output (SPEC §2: for float16/bfloat16 the fused op computes in float32 and rounds
-ONCE, where the original graph rounds after every Mul/Add/Neg; so the two legitimately differ
-by a few units in the last place of the site's dtype, and those differences grow through the
-layers that follow).  The values were measured on the fixtures (see ``tests/test_verify_fixtures.py``);
-each keeps a margin of >= 10x over the largest error seen on a correct fusion, while a wrong
-fusion (swapped tables, wrong pairing) errs by O(|x|) ~ 1.
+site's own output.  For float16/bfloat16 the fused op computes in float32 and rounds ONCE
+(SPEC §2) where the original graph rounds after every Mul/Add/Neg, so the two may differ by a
+unit in the last place of the site's dtype (NumPy, |x| ~ N(0,1), fp16: up to 2e-3), and such
+differences grow through the layers that follow.  Measured (2026-11, onnxruntime 1.32 CPU, the
+exported fixtures of models/fixtures fused by the library pass, seed 0): float32 outputs and
+sites bit-identical (error 0); float16 max abs error 1.2e-4 on logits and on site outputs in the
+full run (ONNX Runtime's CPU provider evaluates most fp16 element-wise chains in float32, which
+hides most per-op roundings), 0 in the per-site cuts.  The defaults keep >= 100x over those
+numbers and over the NumPy per-op bound, while a wrong fusion (swapped tables, wrong pairing)
+errs by O(|x|): 0.5 to 5 on the same fixtures.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
 from ..contract import DTYPE_NAMES, is_rope_node
+from ..errors import CheckFailed, InputError
 from ..reference import rope
 from . import runner, sites
 from .compare import Comparison, Tolerance, chosen_tolerance, compare
@@ -48,7 +49,10 @@ def prove_sites(
             return shapes.get(name) or sites.concrete_shape(specs.get(name), dims)
 
         got = []
-        for side, what in ((original, "the original's"), (fused, "the fused")):
+        for side, what, failure in (
+            (original, "the original's", InputError),
+            (fused, "the fused", CheckFailed),
+        ):
             piece, extra = cut(side, site.output, site.cut_inputs, site.node, shape_of, input_names)
             if extra and model_feeds is None:  # shape-only inputs (e.g. Shape(input_ids) of unknown dims)
                 model_feeds = generate(original, model_inputs, dims, options.seed)
@@ -59,7 +63,8 @@ def prove_sites(
             }
             declare_inputs(piece, types, {n: a.shape for n, a in side_feeds.items()})
             run = runner.runnable(piece, None, elem == TensorProto.BFLOAT16)
-            got.append(runner.run(run, side_feeds, None, [site.output], f"{what} cut of site '{site.node}'"))
+            label = f"{what} cut of site '{site.node}'"
+            got.append(runner.run(run, side_feeds, None, [site.output], label, failure))
         tol = chosen_tolerance("site", elem, options.atol, options.rtol)
         row = compare(
             site.output,

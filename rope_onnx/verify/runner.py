@@ -18,7 +18,7 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor
 
 from ..decomposition import runnable_copy
-from ..errors import InputError
+from ..errors import InputError, RopeOnnxError
 from ..modelio import PROTOBUF_LIMIT
 
 _FOLDER_OPTION = "session.model_external_initializers_file_folder_path"
@@ -136,12 +136,18 @@ def with_outputs(model: ModelProto, names: list[str]) -> ModelProto:
 
 
 def run(
-    model: ModelProto, feeds: dict[str, np.ndarray], folder: Path | None, outputs: list[str], what: str
+    model: ModelProto,
+    feeds: dict[str, np.ndarray],
+    folder: Path | None,
+    outputs: list[str],
+    what: str,
+    failure: type[RopeOnnxError] = InputError,
 ) -> dict[str, np.ndarray]:
     """Run ``model`` on the CPU provider and return ``outputs`` by name.
 
-    Failures are raised as :class:`InputError` naming ``what`` (e.g. "the original model"): a
-    model ONNX Runtime cannot load or run, or feeds that do not fit it, are unusable input.
+    Failures are raised as ``failure`` naming ``what``: InputError (exit 2) when the original
+    or the feeds are unusable; the caller passes CheckFailed (exit 1) for the fused side, since a
+    fused model that fails where its original runs is a failed check, not bad input.
     """
     import onnxruntime as ort
 
@@ -160,5 +166,5 @@ def run(
         values = session.run(outputs, feeds)
     except Exception as exc:  # ORT raises its own exception types; keep the first line
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"ONNX Runtime cannot run {what}: {message[:400]}") from exc
+        raise failure(f"ONNX Runtime cannot run {what}: {message[:400]}") from exc
     return {name: np.asarray(value) for name, value in zip(outputs, values, strict=True)}
