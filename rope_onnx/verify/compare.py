@@ -16,7 +16,7 @@ sites bit-identical (error 0); float16 max abs error 1.2e-4 on logits and on sit
 full run (ONNX Runtime's CPU provider evaluates most fp16 element-wise chains in float32, which
 hides most per-op roundings), 0 in the per-site cuts.  The defaults keep >= 100x over those
 numbers and over the NumPy per-op bound, while a wrong fusion (swapped tables, wrong pairing)
-errs by O(|x|): 0.5 to 5 on the same fixtures.
+errs by O(|x|): 0.5 to 5.5 on the hand-built test pairs.
 """
 
 from __future__ import annotations
