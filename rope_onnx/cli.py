@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"rope-onnx {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away; the work itself is done
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"rope-onnx {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130

@@ -79,9 +79,26 @@ class FuseResult:
         }
 
 
+def _data_inputs(index: GraphIndex, nodes: frozenset[int]) -> set[str]:
+    """Tensors whose values flow into the site (not constants, not only read for their shape)."""
+    produced = {o for n in nodes for o in index.nodes[n].output}
+    return {
+        name
+        for n in nodes
+        if index.nodes[n].op_type != "Shape"
+        for name in index.nodes[n].input
+        if name and name not in produced and index.constant(name) is None
+    }
+
+
+def _head_sized(dims: list) -> bool:
+    """A channel axis a head could have (an unknown width: let the proof decide)."""
+    return bool(dims) and (not isinstance(dims[-1], int) or 2 <= dims[-1] <= MAX_HEAD_DIM)
+
+
 def _sums_products(expr: Expr) -> bool:
-    """Some channel is a sum of two or more products: the shape of a rotation, worth a report."""
-    return any(sum(len(m) == 2 for m in poly) >= 2 for poly in expr.grid.flat)
+    """Some channel adds a product to something else: the shape of a rotation, worth a report."""
+    return any(len(poly) >= 2 and any(len(m) == 2 for m in poly) for poly in expr.grid.flat)
 
 
 def _same_dims(a: list, b: list) -> bool:
@@ -115,7 +132,7 @@ def _table_fits(table: str, dims: list | None, x: list) -> tuple[bool, list[str]
     return True, assumptions
 
 
-def check_site(index: GraphIndex, output: str, proof: Proof, touched: set[str]) -> tuple[str, list[str]]:
+def check_site(index: GraphIndex, output: str, proof: Proof, inputs: set[str]) -> tuple[str, list[str]]:
     """Shapes and element types a proven channel computation must also satisfy.
 
     Returns (reason, assumptions): reason is '' when the site is accepted.
@@ -127,7 +144,7 @@ def check_site(index: GraphIndex, output: str, proof: Proof, touched: set[str]) 
         return f"x '{proof.x}' has {x_dims[-1]} channels but the output has {proof.head_dim}", []
     assumptions: list[str] = []
     if y_dims is None or not _same_dims(y_dims, x_dims):
-        if touched - {proof.x, proof.cos, proof.sin}:
+        if inputs - {proof.x, proof.cos, proof.sin}:
             return f"cannot prove the output has x's shape {x_dims}", []
         for table in (proof.cos, proof.sin):
             fits, assumed = _table_fits(table, index.dims(table), x_dims)
@@ -154,7 +171,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
             continue
         output = node.output[0]
         dims = index.dims(output)
-        if not dims or not isinstance(dims[-1], int) or not 2 <= dims[-1] <= MAX_HEAD_DIM:
+        if dims is not None and not _head_sized(dims):
             continue
         tracer.reset()
         try:
@@ -165,7 +182,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
             continue
         try:
             proof = prove(expr, tracer.leaf_names)
-            reason, assumptions = check_site(index, output, proof, set(tracer.touched))
+            reason, assumptions = check_site(index, output, proof, _data_inputs(index, expr.nodes))
         except NotRope as why:
             reason, assumptions = str(why), []
         if reason:

@@ -70,8 +70,10 @@ class GraphIndex:
             inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             return
-        for info in inferred.graph.value_info:
-            self.types.setdefault(info.name, info.type)
+        for info in (*inferred.graph.value_info, *inferred.graph.output):
+            known = self.types.get(info.name)
+            if known is None or not known.tensor_type.HasField("shape"):
+                self.types[info.name] = info.type
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:

@@ -11,7 +11,6 @@ is kept as a note, so a skipped candidate reports why its proof did not go throu
 
 from __future__ import annotations
 
-import numpy as np
 from onnx import NodeProto
 
 from .channels import Expr, NotRope, Scalar, leaf
@@ -42,7 +41,6 @@ class Tracer:
     def reset(self) -> None:
         """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
         self._memo: dict[tuple[str, int], Value] = {}
-        self.touched: set[str] = set()
         self.notes: dict[str, str] = {}
         self._visits = 0
 
@@ -81,10 +79,10 @@ class Tracer:
 
     def scalar(self, name: str) -> Scalar | None:
         value = self.index.constant(name)
-        if value is None or value.size == 0 or not np.all(value == value.reshape(-1)[0]):
+        if value is None:
             return None
-        if value.size > 1 and any(d != 1 for d in value.shape):
-            return None
+        if value.ndim > 1 or value.size != 1:
+            return None  # a rank-0 or [1] constant: anything larger could change the output's rank
         producer = self.index.producer.get(name)
         return Scalar(float(value.reshape(-1)[0]), frozenset() if producer is None else frozenset({producer}))
 
@@ -92,7 +90,6 @@ class Tracer:
         dims = self.index.dims(name)
         if not dims or not isinstance(dims[-1], int):
             raise NotRope(f"the channel width of '{name}' is not statically known")
-        self.touched.add(name)
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
