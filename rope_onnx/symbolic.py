@@ -42,15 +42,15 @@ def _opaque(node_id: int, k: int) -> str:
     return f"expr:{node_id}:{k}"
 
 
-#: Trailing static dims of a tensor that the caller knows better than shape inference (or None).
-DimsHint = Callable[[str], "list[int] | None"]
+#: The shape of a tensor as the caller knows it, better than shape inference (or None).
+DimsHint = Callable[[str], "list[Dim] | None"]
 
 
 def int_values(index: GraphIndex, name: str, hint: DimsHint | None = None, _depth: int = 0) -> IntValue:
     """Fold tensor ``name`` to an :class:`IntValue`, or raise :class:`NotStatic` saying why.
 
-    ``hint`` gives trailing dims the caller has proven (the tracer knows every channel width it
-    computed, also where shape inference lost it, e.g. after a Slice with computed bounds).
+    ``hint`` gives shapes the caller has proven (the tracer knows every channel width it computed,
+    also where shape inference lost it, e.g. after a Slice with computed bounds or a static If).
     """
     if _depth > 64:
         raise NotStatic(f"'{name}' is computed by a chain too deep to fold")
@@ -86,11 +86,8 @@ Folder = Callable[[GraphIndex, NodeProto, int, Callable[[int], IntValue]], tuple
 
 
 def _known_dims(index: GraphIndex, name: str, hint: DimsHint | None) -> list[Dim] | None:
-    dims = index.dims(name)
     known = hint(name) if hint is not None else None
-    if dims is None or not known or len(known) > len(dims):
-        return dims
-    return [*dims[: len(dims) - len(known)], *known]
+    return known if known is not None else index.dims(name)
 
 
 def _shape(node: NodeProto, dims: list[Dim] | None) -> tuple[list[Dim], bool, frozenset]:
@@ -197,4 +194,5 @@ _FOLDERS: dict[str, Folder] = {
     "Sub": _arith(lambda x, y: x - y),
     "Mul": _arith(lambda x, y: x * y),
     "Div": _arith(_int_div),
+    "Equal": _arith(lambda x, y: int(x == y)),
 }

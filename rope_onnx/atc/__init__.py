@@ -7,5 +7,12 @@ from .errors_map import diagnose
 from .profile import Profile, load_profile
 
 __all__ = [
-    "AtcCommand", "AtcResult", "Profile", "build_command", "convert", "diagnose", "load_profile", "plan",
+    "AtcCommand",
+    "AtcResult",
+    "Profile",
+    "build_command",
+    "convert",
+    "diagnose",
+    "load_profile",
+    "plan",
 ]

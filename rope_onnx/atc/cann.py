@@ -21,8 +21,10 @@ from pathlib import Path
 from ..contract import OP_TYPE
 from ..errors import InputError
 
-NO_CANN = ("no CANN toolkit here: 'atc' is not on PATH; run on an Ascend host after "
-           "'source <CANN install>/set_env.sh', or add --dry-run to print the command only")
+NO_CANN = (
+    "no CANN toolkit here: 'atc' is not on PATH; run on an Ascend host after "
+    "'source <CANN install>/set_env.sh', or add --dry-run to print the command only"
+)
 
 
 def find_atc() -> str:
@@ -59,8 +61,9 @@ def candidate_folders(env: dict[str, str] | None = None) -> list[Path]:
     return folders
 
 
-def find_package(vendor: str, family: str, install_path: Path | None = None,
-                 env: dict[str, str] | None = None) -> Path:
+def find_package(
+    vendor: str, family: str, install_path: Path | None = None, env: dict[str, str] | None = None
+) -> Path:
     """The vendor folder ATC will use for RoPECustomer, or InputError saying what to install or export."""
     env = os.environ if env is None else env
     if not env.get("ASCEND_OPP_PATH") and not env.get("ASCEND_CUSTOM_OPP_PATH"):
@@ -75,9 +78,13 @@ def find_package(vendor: str, family: str, install_path: Path | None = None,
     if install_path is not None:
         hidden = install_path / "vendors" / vendor
         if hidden.is_dir() and not vendor_problems(hidden, family):
-            raise InputError(f"the RoPECustomer package at {hidden} is not visible to ATC: "
-                             f"export ASCEND_CUSTOM_OPP_PATH={hidden}")
+            raise InputError(
+                f"the RoPECustomer package at {hidden} is not visible to ATC: "
+                f"export ASCEND_CUSTOM_OPP_PATH={hidden}"
+            )
     detail = f" ({'; '.join(reports[:2])})" if reports else ""
-    raise InputError(f"the RoPECustomer custom op package for {family} is not installed{detail}: build "
-                     f"custom_op/ and run build_out/custom_opp_*.run (vendor '{vendor}'), or export "
-                     "ASCEND_CUSTOM_OPP_PATH=<install-path>/vendors/<vendor>")
+    raise InputError(
+        f"the RoPECustomer custom op package for {family} is not installed{detail}: build "
+        f"custom_op/ and run build_out/custom_opp_*.run (vendor '{vendor}'), or export "
+        "ASCEND_CUSTOM_OPP_PATH=<install-path>/vendors/<vendor>"
+    )

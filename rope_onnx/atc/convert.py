@@ -76,8 +76,14 @@ def _write_report(result: AtcResult, report: str | Path | None) -> None:
         write_bytes_atomically(text.encode("utf-8"), Path(report))
 
 
-def plan(model: str | Path, profile: str | Path, *, variant: str = "prefill",
-         output: str | Path | None = None, soc: str | None = None) -> AtcResult:
+def plan(
+    model: str | Path,
+    profile: str | Path,
+    *,
+    variant: str = "prefill",
+    output: str | Path | None = None,
+    soc: str | None = None,
+) -> AtcResult:
     """Load and check everything that needs no CANN; never raises for a failed graph check (see
     ``result.failed``), only for unusable input (InputError)."""
     prof = load_profile(profile)
@@ -87,8 +93,10 @@ def plan(model: str | Path, profile: str | Path, *, variant: str = "prefill",
     soc_version = soc or prof.soc_version
     family = family_of(soc_version)
     if family != prof.family:
-        raise InputError(f"--soc {soc_version} is a {family} chip but profile {prof.path.name} is written "
-                         f"for {prof.family} ({prof.soc_version}); use a profile for this chip family")
+        raise InputError(
+            f"--soc {soc_version} is a {family} chip but profile {prof.path.name} is written "
+            f"for {prof.family} ({prof.soc_version}); use a profile for this chip family"
+        )
     loaded = load_model(model, need_external_data=False)
     stem = output_stem(loaded.path, prof, chosen, output)
     command = build_command(loaded.path, prof, chosen, soc_version, stem)
@@ -106,10 +114,18 @@ def _raise_if_failed(result: AtcResult) -> None:
     raise (InputError if first.input_problem else CheckFailed)(message)
 
 
-def convert(model: str | Path, profile: str | Path, *, variant: str = "prefill",
-            output: str | Path | None = None, soc: str | None = None, dry_run: bool = False,
-            report: str | Path | None = None,
-            warn: Callable[[str], None] = _stderr, echo: Callable[[str], None] = _stderr) -> AtcResult:
+def convert(
+    model: str | Path,
+    profile: str | Path,
+    *,
+    variant: str = "prefill",
+    output: str | Path | None = None,
+    soc: str | None = None,
+    dry_run: bool = False,
+    report: str | Path | None = None,
+    warn: Callable[[str], None] = _stderr,
+    echo: Callable[[str], None] = _stderr,
+) -> AtcResult:
     """Check, render and (unless ``dry_run``) run ATC.  Raises CheckFailed (exit 1) when a pre-flight
     check or ATC itself fails, InputError (exit 2) for unusable input or no CANN."""
     result = plan(model, profile, variant=variant, output=output, soc=soc)

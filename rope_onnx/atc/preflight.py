@@ -62,8 +62,12 @@ def _all_nodes(graph: onnx.GraphProto):
 def check_rope_present(model: onnx.ModelProto) -> Check:
     ropes = [n for n in _all_nodes(model.graph) if is_rope_node(n)]
     if not ropes:
-        return Check("rope_present", WARN, f"the model has no {OP_TYPE} node: it was never fused, so ATC "
-                     "compiles the original RoPE subgraphs; run 'rope-onnx fuse' first to use the custom op")
+        return Check(
+            "rope_present",
+            WARN,
+            f"the model has no {OP_TYPE} node: it was never fused, so ATC "
+            "compiles the original RoPE subgraphs; run 'rope-onnx fuse' first to use the custom op",
+        )
     for node in ropes:
         try:
             attributes_of(node)
@@ -75,19 +79,23 @@ def check_rope_present(model: onnx.ModelProto) -> Check:
 def check_single_domain(model: onnx.ModelProto) -> Check:
     imports = [f"'{o.domain or 'ai.onnx'}'" for o in model.opset_import]
     foreign = sorted({n.domain for n in _all_nodes(model.graph) if n.domain not in DEFAULT_DOMAINS})
-    rope_foreign = sorted({n.domain for n in _all_nodes(model.graph)
-                           if is_rope_node(n) and n.domain not in DEFAULT_DOMAINS})
+    rope_foreign = sorted(
+        {n.domain for n in _all_nodes(model.graph) if is_rope_node(n) and n.domain not in DEFAULT_DOMAINS}
+    )
     if len(model.opset_import) == 1 and not foreign:
         return Check("single_domain", PASS, "all nodes in the default domain, one opset_import entry")
     if rope_foreign:
-        what = (f"{OP_TYPE} is in domain '{rope_foreign[0]}', so ATC looks up "
-                f"'{rope_foreign[0]}::<version>::{OP_TYPE}', which the plugin does not register (E16002)")
+        what = (
+            f"{OP_TYPE} is in domain '{rope_foreign[0]}', so ATC looks up "
+            f"'{rope_foreign[0]}::<version>::{OP_TYPE}', which the plugin does not register (E16002)"
+        )
     elif foreign:
         what = f"nodes use domain(s) {', '.join(repr(d) for d in foreign)}, for which ATC has no parsers"
     else:
         what = "every node is in the default domain"
     return Check(
-        "single_domain", FAIL,
+        "single_domain",
+        FAIL,
         f"E16005 predicted: the model imports {len(imports)} opsets ({', '.join(imports)}) and {what}; "
         "released ATC accepts a default-domain custom op only when opset_import has exactly one entry. "
         "Fix: re-fuse without --domain (rope-onnx fuse writes RoPECustomer in the default domain) "
@@ -99,9 +107,13 @@ def check_no_functions(model: onnx.ModelProto) -> Check:
     if not model.functions:
         return Check("no_functions", PASS, "no model-local functions")
     names = ", ".join(sorted(f"{f.domain}::{f.name}" for f in model.functions)[:3])
-    return Check("no_functions", FAIL, f"the model carries {len(model.functions)} model-local function(s) "
-                 f"({names}); ATC cannot parse them. This looks like a verification copy: convert the "
-                 "file written by 'rope-onnx fuse', not a reference copy")
+    return Check(
+        "no_functions",
+        FAIL,
+        f"the model carries {len(model.functions)} model-local function(s) "
+        f"({names}); ATC cannot parse them. This looks like a verification copy: convert the "
+        "file written by 'rope-onnx fuse', not a reference copy",
+    )
 
 
 def default_opset(model: onnx.ModelProto) -> int | None:
@@ -111,11 +123,16 @@ def default_opset(model: onnx.ModelProto) -> int | None:
 def check_opset_covered(model: onnx.ModelProto) -> Check:
     version = default_opset(model)
     if version in SUPPORTED_OPSETS:
-        return Check("opset_covered", PASS, f"default opset {version} has a plugin key "
-                     f"ai.onnx::{version}::{OP_TYPE}")
-    return Check("opset_covered", FAIL, f"default opset {version} has no plugin key (the plugin registers "
-                 f"ai.onnx::{SUPPORTED_OPSETS[0]}..{SUPPORTED_OPSETS[-1]}::{OP_TYPE}); ATC would fail with "
-                 f"E16002. Re-export with an opset in {SUPPORTED_OPSETS[0]}..{SUPPORTED_OPSETS[-1]}")
+        return Check(
+            "opset_covered", PASS, f"default opset {version} has a plugin key ai.onnx::{version}::{OP_TYPE}"
+        )
+    return Check(
+        "opset_covered",
+        FAIL,
+        f"default opset {version} has no plugin key (the plugin registers "
+        f"ai.onnx::{SUPPORTED_OPSETS[0]}..{SUPPORTED_OPSETS[-1]}::{OP_TYPE}); ATC would fail with "
+        f"E16002. Re-export with an opset in {SUPPORTED_OPSETS[0]}..{SUPPORTED_OPSETS[-1]}",
+    )
 
 
 def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
@@ -142,11 +159,16 @@ def check_rope_dtype(model: onnx.ModelProto, family: str, soc: str) -> Check:
     allowed = dtypes_of(family)
     bad = sorted(found - set(allowed))
     if bad:
-        return Check("rope_dtype", FAIL, f"{OP_TYPE} runs in {', '.join(bad)}, which {soc} does not support "
-                     f"(it has {', '.join(allowed)}); export the model in float16 for this chip")
+        return Check(
+            "rope_dtype",
+            FAIL,
+            f"{OP_TYPE} runs in {', '.join(bad)}, which {soc} does not support "
+            f"(it has {', '.join(allowed)}); export the model in float16 for this chip",
+        )
     if not found:
-        return Check("rope_dtype", WARN,
-                     f"could not infer the dtype of the {OP_TYPE} inputs; ATC will check it")
+        return Check(
+            "rope_dtype", WARN, f"could not infer the dtype of the {OP_TYPE} inputs; ATC will check it"
+        )
     return Check("rope_dtype", PASS, f"{OP_TYPE} dtype {', '.join(sorted(found))} supported on {soc}")
 
 
@@ -169,16 +191,20 @@ def check_profile_inputs(model: onnx.ModelProto, variant: Variant, profile: Prof
         if dims is None:
             continue
         if len(dims) != len(spec.dims):
-            problems.append(f"'{spec.name}' has rank {len(dims)} in the graph, {len(spec.dims)} in the "
-                            "profile (ATC: E10049)")
+            problems.append(
+                f"'{spec.name}' has rank {len(dims)} in the graph, {len(spec.dims)} in the "
+                "profile (ATC: E10049)"
+            )
             continue
         for axis, (have, want) in enumerate(zip(dims, spec.dims, strict=True)):
             if have is not None and want.fixed is not None and have != want.fixed:
-                problems.append(f"'{spec.name}' axis {axis} is {have} in the graph, {want.fixed} in the "
-                                "profile")
+                problems.append(
+                    f"'{spec.name}' axis {axis} is {have} in the graph, {want.fixed} in the profile"
+                )
             elif have is not None and want.fixed is None:
-                problems.append(f"'{spec.name}' axis {axis} is fixed to {have} in the graph but dynamic in "
-                                "the profile")
+                problems.append(
+                    f"'{spec.name}' axis {axis} is fixed to {have} in the graph but dynamic in the profile"
+                )
     named = {s.name for s in variant.inputs}
     for name, vi in graph_inputs.items():
         dims = _graph_dims(vi)
@@ -186,8 +212,12 @@ def check_profile_inputs(model: onnx.ModelProto, variant: Variant, profile: Prof
             problems.append(f"graph input '{name}' has a free size but no shape in the profile")
     if problems:
         extra = f" (+{len(problems) - 2} more)" if len(problems) > 2 else ""
-        return Check("profile_inputs", FAIL, f"{where} does not fit this model: {'; '.join(problems[:2])}"
-                     f"{extra}. Use the profile of this model class, or fix the names in the profile")
+        return Check(
+            "profile_inputs",
+            FAIL,
+            f"{where} does not fit this model: {'; '.join(problems[:2])}"
+            f"{extra}. Use the profile of this model class, or fix the names in the profile",
+        )
     return Check("profile_inputs", PASS, f"{len(variant.inputs)} profile inputs match the graph")
 
 
@@ -200,11 +230,17 @@ def check_external_data(loaded: LoadedModel) -> Check:
         elif ref.length is not None and target.stat().st_size < ref.offset + ref.length:
             missing.append(f"'{ref.location}' is shorter than the model says")
     if missing:
-        return Check("external_data", FAIL, f"external data {missing[0]}; ATC reads every weight (E10041): "
-                     "keep the data files next to the model", input_problem=True)
+        return Check(
+            "external_data",
+            FAIL,
+            f"external data {missing[0]}; ATC reads every weight (E10041): "
+            "keep the data files next to the model",
+            input_problem=True,
+        )
     files = len({r.location for r in loaded.external})
-    return Check("external_data", PASS,
-                 f"{files} external data file(s) present" if files else "weights inline")
+    return Check(
+        "external_data", PASS, f"{files} external data file(s) present" if files else "weights inline"
+    )
 
 
 def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str, family: str) -> list[Check]:
@@ -218,4 +254,3 @@ def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str
         check_profile_inputs(model, variant, profile),
         check_external_data(loaded),
     ]
-

@@ -24,9 +24,17 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "null")  # ATC --log
 # ATC --precision_mode / --precision_mode_v2 values (CANN ATC reference, --precision_mode and
 # --precision_mode_v2, e.g. https://www.hiascend.com/document/detail/zh/canncommercial/80RC2/...
 # /atlasatc_16_0099.html).  The *bf16 / bfloat16 modes exist on the 910B (Atlas A2) family only.
-PRECISION_MODES = ("force_fp32", "cube_fp16in_fp32out", "force_fp16", "allow_fp32_to_fp16",
-                   "must_keep_origin_dtype", "allow_mix_precision", "allow_mix_precision_fp16",
-                   "allow_mix_precision_bf16", "allow_fp32_to_bf16")
+PRECISION_MODES = (
+    "force_fp32",
+    "cube_fp16in_fp32out",
+    "force_fp16",
+    "allow_fp32_to_fp16",
+    "must_keep_origin_dtype",
+    "allow_mix_precision",
+    "allow_mix_precision_fp16",
+    "allow_mix_precision_bf16",
+    "allow_fp32_to_bf16",
+)
 PRECISION_MODES_V2 = ("fp16", "origin", "cube_fp16in_fp32out", "mixed_float16", "mixed_bfloat16")
 BF16_ONLY = ("allow_mix_precision_bf16", "allow_fp32_to_bf16", "mixed_bfloat16")
 # Modes that keep every op in the graph's dtype; ATC ignores --keep_dtype under them.
@@ -200,9 +208,9 @@ def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> 
     except ValueError as exc:
         raise InputError(f"{path}: {where}.dims: {exc}") from exc
     if mode == "dynamic_dims" and count == 0:
-        reader.fail("mode", "\"dynamic_dims\" needs at least one symbol with a list of gears in dims")
+        reader.fail("mode", '"dynamic_dims" needs at least one symbol with a list of gears in dims')
     if mode == "range" and not any(d.fixed is None for i in inputs for d in i.dims):
-        reader.fail("mode", "\"range\" needs at least one dimension given as \"lo~hi\" or -1")
+        reader.fail("mode", '"range" needs at least one dimension given as "lo~hi" or -1')
     if mode == "dynamic_dims" and shapes.placeholder_count(inputs) > OLD_GEAR_WIDTH_LIMIT:
         warnings.append(
             f"{where}: {shapes.placeholder_count(inputs)} -1 placeholders per --dynamic_dims profile; "
@@ -225,15 +233,19 @@ def load_profile(path: str | Path) -> Profile:
     for key in data:
         if key not in allowed:
             raise InputError(f"{p}: [{key}]: unknown section (allowed: {', '.join(sorted(allowed))})")
-    r = {k: _Reader(p, f"[{k}]", _table(p, data, k, required=k != "log"), keys)
-         for k, keys in _SECTIONS.items()}
+    r = {
+        k: _Reader(p, f"[{k}]", _table(p, data, k, required=k != "log"), keys)
+        for k, keys in _SECTIONS.items()
+    }
     soc = r["target"].string("soc_version")
     family = family_of(soc, where=f"{p}: [target].soc_version")
     prec = r["precision"]
     given = [k for k in ("precision_mode", "precision_mode_v2") if k in prec.table]
     if len(given) != 1:
-        prec.fail("precision_mode", "set exactly one of precision_mode and precision_mode_v2 "
-                                    "(ATC rejects both together)")
+        prec.fail(
+            "precision_mode",
+            "set exactly one of precision_mode and precision_mode_v2 (ATC rejects both together)",
+        )
     precision_key = given[0]
     choices = PRECISION_MODES if precision_key == "precision_mode" else PRECISION_MODES_V2
     precision_value = prec.string(precision_key, choices=choices)
@@ -242,17 +254,21 @@ def load_profile(path: str | Path) -> Profile:
     keep_dtype = None
     if (keep := prec.string("keep_dtype", required=False)) is not None:
         if precision_value in KEEPS_ORIGIN:
-            prec.fail("keep_dtype",
-                      f"ATC ignores --keep_dtype under {precision_key}={precision_value}; remove it")
+            prec.fail(
+                "keep_dtype", f"ATC ignores --keep_dtype under {precision_key}={precision_value}; remove it"
+            )
         keep_dtype = p.parent / keep
         if not keep_dtype.is_file():
             prec.fail("keep_dtype", f"file {keep_dtype} does not exist")
         if KEEP_DTYPE_LINE not in keep_dtype.read_text(encoding="utf-8").split():
             prec.fail("keep_dtype", f"{keep_dtype} must contain the line '{KEEP_DTYPE_LINE}'")
     elif precision_value not in KEEPS_ORIGIN:
-        prec.fail(precision_key, f"'{precision_value}' may change RoPECustomer's dtype: use "
-                                 "must_keep_origin_dtype / origin, or add keep_dtype = <file with "
-                                 f"'{KEEP_DTYPE_LINE}'>")
+        prec.fail(
+            precision_key,
+            f"'{precision_value}' may change RoPECustomer's dtype: use "
+            "must_keep_origin_dtype / origin, or add keep_dtype = <file with "
+            f"'{KEEP_DTYPE_LINE}'>",
+        )
     impl = prec.string("op_select_implmode", required=False, choices=IMPL_MODES)
     output_name = r["output"].string("name")
     if not _SAFE_NAME.match(output_name):
@@ -275,11 +291,20 @@ def load_profile(path: str | Path) -> Profile:
     if "prefill" not in variants:
         raise InputError(f"{p}: [variants.prefill]: missing (every profile describes the prefill graph)")
     return Profile(
-        path=p, name=r["profile"].string("name"),
+        path=p,
+        name=r["profile"].string("name"),
         description=r["profile"].string("description", required=False) or "",
-        soc_version=soc, family=family, model=model, precision_key=precision_key,
-        precision_value=precision_value, keep_dtype=keep_dtype, op_select_implmode=impl,
+        soc_version=soc,
+        family=family,
+        model=model,
+        precision_key=precision_key,
+        precision_value=precision_value,
+        keep_dtype=keep_dtype,
+        op_select_implmode=impl,
         log_level=r["log"].string("level", required=False, choices=LOG_LEVELS) or "error",
-        output_name=output_name, vendor=vendor, install_path=Path(install).expanduser() if install else None,
-        variants=variants, warnings=warnings,
+        output_name=output_name,
+        vendor=vendor,
+        install_path=Path(install).expanduser() if install else None,
+        variants=variants,
+        warnings=warnings,
     )

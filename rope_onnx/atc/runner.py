@@ -22,8 +22,15 @@ def run_logged(argv: list[str], log_path: Path, echo: Callable[[str], None]) -> 
     lines: list[str] = []
     with open(log_path, "w", encoding="utf-8") as log:
         log.write("$ " + shlex.join(argv) + "\n")
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   encoding="utf-8", errors="replace", bufsize=1)
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
         try:
             assert process.stdout is not None
             for line in process.stdout:

@@ -66,7 +66,7 @@ def parse_dim_value(raw: object, mode: str, key: str) -> DimValue:
         return DimValue(fixed=raw)
     if isinstance(raw, list):
         if mode != "dynamic_dims":
-            raise ValueError(f"{key}: a list of gears needs mode = \"dynamic_dims\" (mode is \"{mode}\")")
+            raise ValueError(f'{key}: a list of gears needs mode = "dynamic_dims" (mode is "{mode}")')
         if not all(isinstance(g, int) and not isinstance(g, bool) and g > 0 for g in raw):
             raise ValueError(f"{key}: gears must be positive integers, got {raw!r}")
         if not MIN_GEARS <= len(raw) <= MAX_GEARS:
@@ -77,14 +77,14 @@ def parse_dim_value(raw: object, mode: str, key: str) -> DimValue:
     if isinstance(raw, str):
         match = _RANGE.match(raw)
         if not match:
-            raise ValueError(f"{key}: expected \"lo~hi\", got {raw!r}")
+            raise ValueError(f'{key}: expected "lo~hi", got {raw!r}')
         if mode != "range":
-            raise ValueError(f"{key}: a range \"lo~hi\" needs mode = \"range\" (mode is \"{mode}\")")
+            raise ValueError(f'{key}: a range "lo~hi" needs mode = "range" (mode is "{mode}")')
         low, high = int(match[1]), int(match[2])
         if not 0 < low <= high:
             raise ValueError(f"{key}: range needs 0 < lo <= hi, got {raw!r}")
         return DimValue(low=low, high=high)
-    raise ValueError(f"{key}: expected an integer, a list of gears or \"lo~hi\", got {raw!r}")
+    raise ValueError(f'{key}: expected an integer, a list of gears or "lo~hi", got {raw!r}')
 
 
 def resolve_dim(raw: object, symbols: dict[str, DimValue], key: str) -> DimValue:
@@ -94,7 +94,7 @@ def resolve_dim(raw: object, symbols: dict[str, DimValue], key: str) -> DimValue
             raise ValueError(f"{key}: a literal dimension must be positive, got {raw}")
         return DimValue(fixed=raw)
     if not isinstance(raw, str) or not (match := _EXPR.match(raw)):
-        raise ValueError(f"{key}: expected an integer, a symbol or \"symbol+N\", got {raw!r}")
+        raise ValueError(f'{key}: expected an integer, a symbol or "symbol+N", got {raw!r}')
     name, offset = match[1], int(match[2] or 0)
     if name not in symbols:
         raise ValueError(f"{key}: unknown symbol '{name}' (define it in the variant's dims or in [model])")
@@ -108,8 +108,9 @@ def gear_count(inputs: list[InputShape]) -> int:
     """Number of gears (0 when no dimension has gears); all gear lists must agree."""
     counts = {len(d.gears) for i in inputs for d in i.dims if d.gears}
     if len(counts) > 1:
-        raise ValueError(f"all gear lists must have the same length (profile k uses the k-th gear), "
-                         f"got {sorted(counts)}")
+        raise ValueError(
+            f"all gear lists must have the same length (profile k uses the k-th gear), got {sorted(counts)}"
+        )
     return counts.pop() if counts else 0
 
 
