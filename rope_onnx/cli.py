@@ -18,7 +18,7 @@ from . import __version__
 from .errors import EXIT_BAD_INPUT, RopeOnnxError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("fuse",)
+COMMANDS = ("fuse", "verify", "atc", "kernel_sim")
 
 
 def build_parser() -> argparse.ArgumentParser:

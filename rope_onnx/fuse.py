@@ -11,7 +11,7 @@ Anything that computes degree-2 channel terms but fails a check is reported with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from onnx import ModelProto
@@ -137,11 +137,15 @@ def check_site(index: GraphIndex, output: str, proof: Proof, inputs: set[str]) -
 
     Returns (reason, assumptions): reason is '' when the site is accepted.
     """
-    x_dims, y_dims = index.dims(proof.x), index.dims(output)
-    if x_dims is None or len(x_dims) < 2:
+    source, y_dims = index.dims(proof.x), index.dims(output)
+    if source is None or len(source) < 2:
         return f"x '{proof.x}' must have a known rank >= 2", []
-    if x_dims[-1] != proof.head_dim:
-        return f"x '{proof.x}' has {x_dims[-1]} channels but the output has {proof.head_dim}", []
+    if proof.x_offset + proof.head_dim > source[-1]:
+        return (
+            f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
+            [],
+        )
+    x_dims = [*source[:-1], proof.head_dim]  # the channel window the site rotates
     assumptions: list[str] = []
     if y_dims is None or not _same_dims(y_dims, x_dims):
         if inputs - {proof.x, proof.cos, proof.sin}:
@@ -191,6 +195,9 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
                 skipped.append(Skip(output, reason + (f" (inputs not followed: {notes})" if notes else "")))
             covered |= expr.nodes
             continue
+        if proof.x_offset or index.dims(proof.x)[-1] != proof.head_dim:
+            window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
+            proof = proof if window is None else replace(proof, x=window, x_offset=0)
         proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions)))
         claimed |= expr.nodes
         covered |= expr.nodes

@@ -69,9 +69,31 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             widened[key] = out
         return widened[key]
 
+    windows: dict[tuple[str, int, int], str] = {}
+
+    def x_input(x: str, offset: int, width: int) -> str:
+        """x itself, or x[..., offset:offset + width] when the site rotates a window of it."""
+        if offset == 0 and index.dims(x)[-1] == width:
+            return x
+        key = (x, offset, width)
+        if key not in windows:
+            stem = x.rsplit("/", 1)[-1] or "x"
+            bounds = [names.fresh(f"rope_onnx/{stem}/{n}") for n in ("start", "end", "axis")]
+            for name, value in zip(bounds, (offset, offset + width, -1), strict=True):
+                model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
+            out = names.fresh(f"rope_onnx/{stem}/window")
+            node = helper.make_node("Slice", [x, *bounds], [out], name=names.fresh(f"{out}/Slice"))
+            after.setdefault(index.producer.get(x, -1), []).append(node)
+            windows[key] = out
+        return windows[key]
+
     for number, site in enumerate(sorted(sites, key=lambda s: s.anchor)):
         p = site.proof
-        inputs = [p.x, table_input(p.cos, p.cos_channels), table_input(p.sin, p.sin_channels)]
+        inputs = [
+            x_input(p.x, p.x_offset, p.head_dim),
+            table_input(p.cos, p.cos_channels),
+            table_input(p.sin, p.sin_channels),
+        ]
         fused[site.anchor] = helper.make_node(
             OP_TYPE,
             inputs,

@@ -14,8 +14,9 @@ from __future__ import annotations
 from onnx import NodeProto
 
 from .channels import Expr, NotRope, Scalar, leaf
-from .graph_index import GraphIndex, attr
+from .graph_index import Dim, GraphIndex, attr
 from .handlers import HANDLERS
+from .ranks import infer_rank
 from .symbolic import NotStatic, int_values
 
 #: Maximum nodes one candidate may visit: RoPE sites have 7-40; this bounds pathological graphs.
@@ -36,6 +37,8 @@ class Tracer:
         self.index = index
         self.leaf_names: list[str] = []
         self._leaf_ids: dict[str, int] = {}
+        #: Ranks shape inference could not give: proven by a handler (a static If) or by op rules.
+        self.rank_hints: dict[str, int | None] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -95,9 +98,57 @@ class Tracer:
             self.leaf_names.append(name)
         return leaf(self._leaf_ids[name], dims[-1])
 
+    def known_dims(self, name: str) -> list[int] | None:
+        """Trailing dims of ``name`` as this candidate computed them (its channel grid), if any."""
+        for k in (2, 1):
+            value = self._memo.get((name, k))
+            if isinstance(value, Expr):
+                return list(value.grid.shape)
+        return None
+
+    def find_window(self, name: str, offset: int, width: int) -> str | None:
+        """A tensor this candidate computed that is exactly ``name[..., offset:offset + width]``.
+
+        NeoX-style exports slice q out of a fused qkv tensor; the fused node should read that q,
+        an existing tensor of the original graph, rather than a new slice of qkv.
+        """
+        leaf_id = self._leaf_ids.get(name)
+        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
+        for (tensor, k), value in sorted(self._memo.items()):
+            if (
+                k == 1
+                and isinstance(value, Expr)
+                and value.grid.shape == (width,)
+                and list(value.grid) == want
+            ):
+                return tensor
+        return None
+
     # ------------------------------------------------------------------ helpers for handlers
-    def rank(self, name: str) -> int:
+    def known_rank(self, name: str) -> int | None:
+        """From shape inference, a handler's proof, or the op's rank rule (memoised)."""
         rank = self.index.rank(name)
+        if rank is None and name not in self.rank_hints:
+            self.rank_hints[name] = None  # guards against cycles while the rule recurses
+            self.rank_hints[name] = infer_rank(self.index, name, self.known_rank)
+        return rank if rank is not None else self.rank_hints[name]
+
+    def dims(self, name: str) -> list[Dim] | None:
+        """Shape of ``name``: inferred dims, or one symbol per axis when only the rank is known,
+        with the trailing dims replaced by the channel grid this candidate computed."""
+        dims = self.index.dims(name)
+        if dims is None:
+            rank = self.known_rank(name)
+            if rank is None:
+                return None
+            dims = [f"dim:{name}:{axis}" for axis in range(rank)]
+        known = self.known_dims(name)
+        if known and len(known) <= len(dims):
+            dims = [*dims[: len(dims) - len(known)], *known]
+        return dims
+
+    def rank(self, name: str) -> int:
+        rank = self.known_rank(name)
         if rank is None:
             raise NotRope(f"the rank of '{name}' is not known")
         return rank
@@ -114,7 +165,7 @@ class Tracer:
         """A static int list from an input (or, for old opsets, an attribute) of ``node``."""
         if position < len(node.input) and node.input[position]:
             try:
-                folded = int_values(self.index, node.input[position])
+                folded = int_values(self.index, node.input[position], self.dims)
                 return folded.ints(), folded.nodes
             except NotStatic as why:
                 raise NotRope(f"{node.op_type} node '{node.name}': {why}") from why
