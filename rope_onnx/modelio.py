@@ -274,7 +274,7 @@ def check_output_path(output: str | os.PathLike[str], source: Path) -> Path:
     out = Path(output)
     if out.exists() and out.is_dir():
         raise InputError(f"{out}: is a directory; give a file name for the output model")
-    if out.resolve() == source.resolve() or (out.exists() and out.samefile(source)):
+    if out.resolve() == source.resolve() or (out.exists() and source.exists() and out.samefile(source)):
         raise InputError(f"{out}: output equals the input; the input is never modified, choose another path")
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():

@@ -86,6 +86,9 @@ def run_atheris(harness: Harness, libfuzzer_args: list[str]) -> None:
     with atheris.instrument_imports():
         import rope_onnx.fuse
         import rope_onnx.modelio  # noqa: F401
+    if not any(a.startswith("-artifact_prefix=") for a in libfuzzer_args):
+        harness.crashes.mkdir(parents=True, exist_ok=True)
+        libfuzzer_args = [*libfuzzer_args, f"-artifact_prefix={harness.crashes}/"]
     atheris.Setup([sys.argv[0], *libfuzzer_args, str(corpus)], harness)
     atheris.Fuzz()
 

@@ -21,7 +21,7 @@ from strategies import Lookalike, RopeCase, lookalike_feeds, lookalike_graphs, r
 from rope_onnx.fuse import FuseResult, fuse_file, fuse_model
 
 #: Examples per property in CI (overridable for a longer local run).
-EXAMPLES = int(os.environ.get("ROPE_ONNX_PROPERTY_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("ROPE_ONNX_PROPERTY_EXAMPLES", "100"))
 CI = settings(
     max_examples=EXAMPLES,
     deadline=None,

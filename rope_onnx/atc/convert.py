@@ -83,6 +83,7 @@ def plan(
     variant: str = "prefill",
     output: str | Path | None = None,
     soc: str | None = None,
+    need_weights: bool = False,
 ) -> AtcResult:
     """Load and check everything that needs no CANN; never raises for a failed graph check (see
     ``result.failed``), only for unusable input (InputError)."""
@@ -97,7 +98,7 @@ def plan(
             f"--soc {soc_version} is a {family} chip but profile {prof.path.name} is written "
             f"for {prof.family} ({prof.soc_version}); use a profile for this chip family"
         )
-    loaded = load_model(model, need_external_data=False)
+    loaded = load_model(model, need_external_data=need_weights)
     stem = output_stem(loaded.path, prof, chosen, output)
     command = build_command(loaded.path, prof, chosen, soc_version, stem)
     check_output_path(command.om_path, loaded.path)
@@ -128,7 +129,11 @@ def convert(
 ) -> AtcResult:
     """Check, render and (unless ``dry_run``) run ATC.  Raises CheckFailed (exit 1) when a pre-flight
     check or ATC itself fails, InputError (exit 2) for unusable input or no CANN."""
-    result = plan(model, profile, variant=variant, output=output, soc=soc)
+    # ATC reads every weight: a real run refuses missing data files up front (SPEC §6, exit 2).
+    result = plan(model, profile, variant=variant, output=output, soc=soc, need_weights=not dry_run)
+    if report is not None:  # never overwrite an input with the report (SPEC §6)
+        check_output_path(report, result.model)
+        check_output_path(report, result.profile.path)
     result.dry_run = dry_run
     for note in result.profile.warnings:
         warn(f"warning: {note}")
