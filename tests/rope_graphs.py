@@ -290,6 +290,7 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
     graph_inputs = [helper.make_tensor_value_info("x", dtype, x_shape)]
     if spec.sites == 2:
         graph_inputs.append(helper.make_tensor_value_info("k", dtype, _k_shape(spec)))
+    rank = [None] * max(len(x_shape), len(t_shape))
     graph = helper.make_graph(
         g.nodes,
         "rope_site",
@@ -298,19 +299,20 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
             helper.make_tensor_value_info("cos", table_type, t_shape),
             helper.make_tensor_value_info("sin", table_type, t_shape),
         ],
-        [
-            helper.make_tensor_value_info(o, t, [None] * max(len(x_shape), len(t_shape)))
-            for o, t, _ in outputs
-        ],
+        [helper.make_tensor_value_info(o, t, rank if site else None) for o, t, site in outputs],
         initializer=g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     # Intermediates that are outputs declare the shape exporters write: the inferred one.
-    inferred = {v.name: v.type for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    inferred = {v.name: v.type for v in onnx.shape_inference.infer_shapes(model).graph.output}
     for output in model.graph.output:
-        if output.name in inferred and not any(site for o, _, site in outputs if o == output.name):
-            output.type.CopyFrom(inferred[output.name])
+        if not output.type.tensor_type.HasField("shape"):
+            known = inferred.get(output.name)
+            if known is not None and known.tensor_type.HasField("shape"):
+                output.type.CopyFrom(known)
+            else:
+                output.type.CopyFrom(helper.make_tensor_type_proto(output.type.tensor_type.elem_type, rank))
     return model
 
 

@@ -186,9 +186,10 @@ class _Builder:
         return self.g.op("Mul", [a, t] if self.draw(st.booleans()) else [t, a])
 
     def near_rotation(self, width: int) -> tuple[str, str]:
-        """(x[..., :width], a rotation of it), sometimes perturbed by one channel swap or sign flip."""
+        """(a width-channel window of x, a rotation of it), sometimes perturbed by a swap or sign flip."""
         g, half = self.g, width // 2
-        xr = "x" if width == self.d else g.last_slice("x", 0, width)
+        offset = self.draw(st.integers(0, self.d - width))  # a window of x, as NeoX slices q out of qkv
+        xr = "x" if width == self.d else g.last_slice("x", offset, offset + width)
         if self.draw(st.booleans()):
             first, second = g.last_slice(xr, 0, half), g.last_slice(xr, half, INT64_MAX)
             rot = g.op("Concat", [g.op("Neg", [second]), first], axis=-1)
