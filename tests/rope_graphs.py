@@ -68,7 +68,9 @@ class SiteSpec:
     empty_passthrough: bool = False  # rotary_dim == head_dim written as cat(rot, x[..., D:])
     extra_consumer: bool = False  # an intermediate (x*cos) is also a graph output
     cast: str = ""  # "" | upcast (x, tables Cast to float32 around the site, y cast back) | noop
-    extra_output: str = ""  # an intermediate that is also a graph output: direct | rot | rotated | xr
+    #: an intermediate that is also a graph output (direct | rot | rotated | xr), or read by
+    #: another node (consumer: Abs(rot) is a graph output)
+    extra_output: str = ""
     sites: int = 1  # 2: a second site on input k (kv_heads heads) sharing the cos/sin tables
     kv_heads: int = 0  # heads of k (0: same as x)
     mutation: str = ""
@@ -258,6 +260,8 @@ def _site(g: _G, spec: SiteSpec, x: str, cos: str, sin: str, other: str) -> tupl
             outputs.append(rot)
         if spec.extra_output == "rotated":
             outputs.append(rotated)
+        if spec.extra_output == "consumer":  # another node reads an intermediate of the site
+            outputs.append(g.op("Abs", [rot]))
         op = "Sub" if spec.mutation == "sub_sign" else "Add"
         yr = g.op(op, [rotated, direct] if spec.swap_add else [direct, rotated])
     if spec.extra_output == "xr" and partial:

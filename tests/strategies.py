@@ -104,7 +104,7 @@ def rope_cases(draw: st.DrawFn) -> RopeCase:
         table_cast=draw(st.booleans()),
         empty_passthrough=not partial and draw(st.booleans()),
         extra_output=draw(
-            st.sampled_from(("", "", "direct", "rot", "rotated") + (("xr",) if partial else ()))
+            st.sampled_from(("", "", "direct", "rot", "rotated", "consumer") + (("xr",) if partial else ()))
         )
         if form != "seed"
         else draw(st.sampled_from(("", "xr") if partial else ("",))),
