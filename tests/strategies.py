@@ -102,7 +102,7 @@ def rope_cases(draw: st.DrawFn) -> RopeCase:
         swap_add=draw(st.booleans()),
         table=table,
         table_cast=draw(st.booleans()),
-        empty_passthrough=not partial and draw(st.booleans()),
+        empty_passthrough=not partial and mutation != "expanding_table" and draw(st.booleans()),
         extra_output=draw(
             st.sampled_from(("", "", "direct", "rot", "rotated", "consumer") + (("xr",) if partial else ()))
         )
