@@ -267,6 +267,14 @@ def test_output_equal_to_input_through_a_symlink_is_refused(tmp_path: Path) -> N
     assert source.read_bytes() == before
 
 
+def test_report_equal_to_the_input_is_refused(tmp_path: Path) -> None:
+    source = _save(_good_model(), tmp_path / "model.onnx")
+    before = _snapshot(tmp_path)
+    result = cli("fuse", str(source), "-o", str(tmp_path / "f.onnx"), "--report", str(source))
+    assert_clean_error(result, "equals the input")
+    assert _snapshot(tmp_path) == before
+
+
 def test_report_in_a_missing_folder_is_refused_before_any_output(tmp_path: Path) -> None:
     source = _save(_good_model(), tmp_path / "model.onnx")
     before = _snapshot(tmp_path)
