@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from onnx import ModelProto
 
 from .channels import Expr, NotRope
 from .contract import DTYPE_NAMES
 from .decomposition import embed_reference
-from .errors import CheckFailed
 from .graph_index import GraphIndex
-from .modelio import check_output_path, load_model, save_model, write_bytes_atomically
 from .prove import Proof, prove
 from .rewrite import ProvenSite, apply_sites
 from .trace import BudgetExceeded, Tracer
+
+if TYPE_CHECKING:
+    from .verify import VerifyResult
 
 #: Sites end in one of these ops; everything else inside a site is reached from them.
 ANCHOR_OPS = frozenset({"Add", "Sub", "Concat", "Reshape"})
@@ -65,6 +66,7 @@ class FuseResult:
     model: str
     sites: list[Site] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    verification: VerifyResult | None = None  # set by pipeline.fuse_file(..., verify=...)
 
     @property
     def fused(self) -> int:
@@ -76,6 +78,7 @@ class FuseResult:
             "fused": self.fused,
             "sites": [{**s.__dict__, "assumes": list(s.assumes)} for s in self.sites],
             "skipped": [s.__dict__ for s in self.skipped],
+            **({"verify": self.verification.to_json()} if self.verification is not None else {}),
         }
 
 
@@ -237,33 +240,3 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "") -> FuseResul
     if domain and proven:
         embed_reference(model, domain, {p.x: index.elem_type(p.x) for p in (s.proof for s in proven)})
     return FuseResult(name, sites, skipped)
-
-
-def fuse_file(
-    source: str | Path,
-    output: str | Path,
-    *,
-    domain: str = "",
-    expect: int | None = None,
-    report: str | Path | None = None,
-) -> FuseResult:
-    """Load ``source`` (graph only), fuse, and write ``output`` atomically; the input is untouched.
-
-    With ``expect`` set, a different number of fused sites raises :class:`CheckFailed` and
-    writes no model (the JSON report is still written, to show what was found).
-    """
-    loaded = load_model(source, need_external_data=True)
-    out = check_output_path(output, loaded.path)
-    report_path = check_output_path(report, loaded.path) if report else None
-    result = fuse_model(loaded.model, domain, name=str(source))
-    if report_path is not None:
-        import json
-
-        write_bytes_atomically((json.dumps(result.to_json(), indent=2) + "\n").encode(), report_path)
-    if expect is not None and result.fused != expect:
-        raise CheckFailed(
-            f"fused {result.fused} site(s), expected {expect}; no model was written "
-            "(see the skipped candidates above)"
-        )
-    save_model(loaded.model, out, loaded)
-    return result
