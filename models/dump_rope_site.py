@@ -52,6 +52,8 @@ def _attrs(n):
             v = v.decode()
         if isinstance(v, onnx.TensorProto):
             v = _fmt_val(numpy_helper.to_array(v))
+        if isinstance(v, onnx.GraphProto):
+            v = "<graph: " + " ".join(x.op_type for x in v.node) + ">"
         out.append(f"{a.name}={v}")
     return ("{" + ", ".join(out) + "}") if out else ""
 

@@ -582,8 +582,9 @@ def export_dynamo(fx: Fixture, module: nn.Module, dtype: torch.dtype, path: str)
             dims[name] = Dim(name)
         return dims[name]
 
-    # total_seq = past_seq + seq cannot be expressed as a derived Dim of one symbol: let export infer it.
-    dyn = {k: {ax: (Dim.DYNAMIC if n == "total_seq" else dim(n)) for ax, n in v.items()} for k, v in fx.dynamic.items()}
+    # total_seq (attention_mask of the KV-cache model) is its own symbol; export accepts it and names the
+    # present k/v length "past_seq + seq".
+    dyn = {k: {ax: dim(n) for ax, n in v.items()} for k, v in fx.dynamic.items()}
     with torch.no_grad():
         prog = torch.onnx.export(module, tuple(ex.values()), dynamo=True, input_names=list(ex.keys()),
                                  output_names=fx.output_names, dynamic_shapes=dyn, verbose=False)
