@@ -748,7 +748,37 @@ def check_one(fx: Fixture, entry: dict, out_dir: str) -> tuple:
             if err > lim:
                 raise AssertionError(f"{name}: max abs err {err:.3g} > {lim:.3g} at batch={b} seq={s}")
     e = max(worst)
-    return e[0], f"max_abs_err={e[0]:.3g} ({e[1]}), shapes={list(shapes)}"
+    signs = sign_nodes(m)
+    entry["sign_nodes"] = signs
+    note = "" if signs == fx.expected_sites else f"; NOTE sign_nodes={signs} != expected_sites"
+    return e[0], f"max_abs_err={e[0]:.3g} ({e[1]}), shapes={list(shapes)}{note}"
+
+
+def sign_nodes(model) -> int:
+    """Cross-check only (not the source of expected_sites): floating-point Neg, Sub and Mul-by-(-1) nodes.
+    Every RoPE site in these fixtures carries exactly one (rotate_half's Neg, the explicit forms' Sub,
+    or x * -1), and nothing else in these tiny models produces a float one."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.shape_inference.infer_shapes(model)
+    g = m.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            consts[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    elem = {v.name: v.type.tensor_type.elem_type for v in list(g.value_info) + list(g.input) + list(g.output)}
+    floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+    count = 0
+    for n in g.node:
+        if elem.get(n.output[0]) not in floats:
+            continue
+        if n.op_type in ("Neg", "Sub"):
+            count += 1
+        elif n.op_type == "Mul" and any(i in consts and consts[i].size == 1 and float(consts[i].reshape(-1)[0]) == -1.0
+                                        for i in n.input):
+            count += 1
+    return count
 
 
 # --------------------------------------------------------------------------------------------------
