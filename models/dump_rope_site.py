@@ -10,9 +10,11 @@ inputs; shape operands of Reshape/Slice/Expand are not followed).
 
   python models/dump_rope_site.py models/fixtures/llama_base_ts_fp32.onnx [--max-cone 60]
 """
+
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 import numpy as np
@@ -60,10 +62,8 @@ def _attrs(n):
 
 def dump(path: str, max_cone: int = 60, out=sys.stdout) -> None:
     m = onnx.load(path)
-    try:
+    with contextlib.suppress(Exception):
         m = shape_inference.infer_shapes(m, data_prop=True)
-    except Exception:
-        pass
     g = m.graph
     inits = {i.name: i for i in g.initializer}
     producers = {o: n for n in g.node for o in n.output}
@@ -75,24 +75,41 @@ def dump(path: str, max_cone: int = 60, out=sys.stdout) -> None:
     order = {id(n): k for k, n in enumerate(g.node)}
 
     def is_const(name):
-        return name in inits or (name in producers and producers[name].op_type == "Constant") or \
-            (name in producers and producers[name].op_type in ("Transpose", "Cast")
-             and all(is_const(x) for x in producers[name].input if x))
+        return (
+            name in inits
+            or (name in producers and producers[name].op_type == "Constant")
+            or (
+                name in producers
+                and producers[name].op_type in ("Transpose", "Cast")
+                and all(is_const(x) for x in producers[name].input if x)
+            )
+        )
 
     def shape(name):
         v = vi.get(name)
         if v is None or not v.type.tensor_type.HasField("shape"):
             return "?"
-        dims = [d.dim_param or (str(d.dim_value) if d.HasField("dim_value") else "?")
-                for d in v.type.tensor_type.shape.dim]
-        et = onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name \
-            if v.type.tensor_type.elem_type else "?"
+        dims = [
+            d.dim_param or (str(d.dim_value) if d.HasField("dim_value") else "?")
+            for d in v.type.tensor_type.shape.dim
+        ]
+        et = (
+            onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type).name
+            if v.type.tensor_type.elem_type
+            else "?"
+        )
         return f"{et}[{','.join(dims)}]"
 
-    a_node = next(n for n in g.node if n.op_type in ("MatMul", "Gemm")
-                  and sum(is_const(i) for i in n.input[:2]) == 1)
-    b_node = next(n for n in g.node if n.op_type == "MatMul" and not any(is_const(i) for i in n.input[:2])
-                  and order[id(n)] > order[id(a_node)])
+    a_node = next(
+        n for n in g.node if n.op_type in ("MatMul", "Gemm") and sum(is_const(i) for i in n.input[:2]) == 1
+    )
+    b_node = next(
+        n
+        for n in g.node
+        if n.op_type == "MatMul"
+        and not any(is_const(i) for i in n.input[:2])
+        and order[id(n)] > order[id(a_node)]
+    )
 
     desc, stack = set(), [a_node]
     while stack:
@@ -136,9 +153,17 @@ def dump(path: str, max_cone: int = 60, out=sys.stdout) -> None:
         print(f"{n.op_type:10s} {_attrs(n)} ({ins}) -> {outs}", file=out)
         for k, i in enumerate(n.input):
             p = producers.get(i)
-            data_input = n.op_type in ("Mul", "Add", "Sub", "Div", "Concat", "Where") or \
-                (k == 0 and n.op_type not in ("Reshape", "Slice", "Expand", "Unsqueeze", "Squeeze", "Split"))
-            if i and p is not None and id(p) not in in_region and p is not a_node and not is_const(i) and data_input:
+            data_input = n.op_type in ("Mul", "Add", "Sub", "Div", "Concat", "Where") or (
+                k == 0 and n.op_type not in ("Reshape", "Slice", "Expand", "Unsqueeze", "Squeeze", "Split")
+            )
+            if (
+                i
+                and p is not None
+                and id(p) not in in_region
+                and p is not a_node
+                and not is_const(i)
+                and data_input
+            ):
                 side.append(i)
     # the table cone: ancestors of the side inputs, up to graph inputs
     cone, stack = set(), [producers[s] for s in dict.fromkeys(side)]
@@ -155,8 +180,9 @@ def dump(path: str, max_cone: int = 60, out=sys.stdout) -> None:
     print(f"# side inputs of the region: {list(dict.fromkeys(side))}", file=out)
     print(f"# their producer cone ({len(cone_nodes)} non-Constant nodes, last {max_cone} shown):", file=out)
     for n in cone_nodes[-max_cone:]:
-        ins = ", ".join(src(i) if producers.get(i) is None or id(producers[i]) not in cone
-                        else f"%{i}" for i in n.input)
+        ins = ", ".join(
+            src(i) if producers.get(i) is None or id(producers[i]) not in cone else f"%{i}" for i in n.input
+        )
         outs = ", ".join(f"%{o} {shape(o)}" for o in n.output)
         print(f"  {n.op_type:10s} {_attrs(n)} ({ins}) -> {outs}", file=out)
 

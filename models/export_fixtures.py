@@ -19,6 +19,7 @@ Usage:
 The expected site count of a fixture (manifest `expected_sites`) is by construction:
 RoPE is applied to q and to k in every layer, so it is 2 * num_layers.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ import sys
 import tempfile
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -45,7 +46,11 @@ ONNX_ELEM = {1: "float32", 10: "float16", 7: "int64", 6: "int32", 9: "bool", 16:
 # Dynamo writes per-node debug metadata (~60% of a tiny model's bytes). The stack trace (absolute paths
 # of the exporting machine), the class hierarchy (redundant with "namespace") and the FX node text are
 # dropped; "namespace" and "pkg.torch.onnx.name_scopes" are kept. The graph itself is as exported.
-DROP_NODE_METADATA = ("pkg.torch.onnx.stack_trace", "pkg.torch.onnx.class_hierarchy", "pkg.torch.onnx.fx_node")
+DROP_NODE_METADATA = (
+    "pkg.torch.onnx.stack_trace",
+    "pkg.torch.onnx.class_hierarchy",
+    "pkg.torch.onnx.fx_node",
+)
 NUM_LAYERS = 2
 
 # --------------------------------------------------------------------------------------------------
@@ -113,7 +118,9 @@ class CausalLMWithCache(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids, attention_mask, position_ids, past_key_0, past_value_0, past_key_1, past_value_1):
+    def forward(
+        self, input_ids, attention_mask, position_ids, past_key_0, past_value_0, past_key_1, past_value_1
+    ):
         from transformers import DynamicCache
 
         cache = DynamicCache(ddp_cache_data=[(past_key_0, past_value_0), (past_key_1, past_value_1)])
@@ -125,7 +132,13 @@ class CausalLMWithCache(nn.Module):
             use_cache=True,
         )
         pkv = out.past_key_values
-        return (out.logits, pkv.layers[0].keys, pkv.layers[0].values, pkv.layers[1].keys, pkv.layers[1].values)
+        return (
+            out.logits,
+            pkv.layers[0].keys,
+            pkv.layers[0].values,
+            pkv.layers[1].keys,
+            pkv.layers[1].values,
+        )
 
 
 def _hf_model(cls_name: str, cfg_name: str, dtype: torch.dtype, **cfg_kwargs) -> nn.Module:
@@ -151,8 +164,21 @@ NOCACHE_DYN = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch
 NOCACHE_OUT_DYN = {"logits": {0: "batch", 1: "seq"}}
 
 
-def hf_fixture(family, variant, cls_name, cfg_name, cfg, *, layout, interleaved, head_dim, rotary_dim,
-               variants, dtypes=("fp32",), notes="") -> Fixture:
+def hf_fixture(
+    family,
+    variant,
+    cls_name,
+    cfg_name,
+    cfg,
+    *,
+    layout,
+    interleaved,
+    head_dim,
+    rotary_dim,
+    variants,
+    dtypes=("fp32",),
+    notes="",
+) -> Fixture:
     cfg = {**HF_COMMON, **cfg}
     return Fixture(
         family=family,
@@ -173,8 +199,9 @@ def hf_fixture(family, variant, cls_name, cfg_name, cfg, *, layout, interleaved,
     )
 
 
-def hf_kv_fixture(family, variant, cls_name, cfg_name, cfg, *, kv_heads, head_dim, variants, dtypes=("fp32",),
-                  notes="") -> Fixture:
+def hf_kv_fixture(
+    family, variant, cls_name, cfg_name, cfg, *, kv_heads, head_dim, variants, dtypes=("fp32",), notes=""
+) -> Fixture:
     cfg = {**HF_COMMON, **cfg}
     vocab = cfg["vocab_size"]
 
@@ -222,65 +249,226 @@ def hf_kv_fixture(family, variant, cls_name, cfg_name, cfg, *, kv_heads, head_di
 
 # Tiny shapes: hidden 32, 2 heads of 16 (1 KV head where the family has GQA), 2 layers,
 # intermediate 32, vocab 32 (tied embeddings). head_dim stays 16 so partial rotary keeps R >= 4.
-LLAMA_CFG = dict(hidden_size=32, intermediate_size=32, num_hidden_layers=NUM_LAYERS, num_attention_heads=2,
-                 num_key_value_heads=1, tie_word_embeddings=True)
+LLAMA_CFG = dict(
+    hidden_size=32,
+    intermediate_size=32,
+    num_hidden_layers=NUM_LAYERS,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    tie_word_embeddings=True,
+)
 
 
 def hf_fixtures() -> list:
     fx = []
-    fx.append(hf_fixture("llama", "base", "LlamaForCausalLM", "LlamaConfig", LLAMA_CFG, layout="BHLD", interleaved=0,
-                         head_dim=16, rotary_dim=16, variants=["rotate_half", "table_sincos", "gqa"],
-                         dtypes=("fp32", "fp16")))
-    fx.append(hf_kv_fixture("llama", "kvcache", "LlamaForCausalLM", "LlamaConfig", LLAMA_CFG, kv_heads=1, head_dim=16,
-                            variants=["rotate_half", "table_sincos", "kv_cache", "gqa"], dtypes=("fp32", "fp16")))
-    fx.append(hf_fixture("qwen2", "base", "Qwen2ForCausalLM", "Qwen2Config", LLAMA_CFG, layout="BHLD", interleaved=0,
-                         head_dim=16, rotary_dim=16, variants=["rotate_half", "table_sincos", "gqa", "qkv_bias"]))
-    fx.append(hf_fixture("mistral", "base", "MistralForCausalLM", "MistralConfig", {**LLAMA_CFG, "sliding_window": 64},
-                         layout="BHLD", interleaved=0, head_dim=16, rotary_dim=16,
-                         variants=["rotate_half", "table_sincos", "gqa"]))
-    fx.append(hf_fixture("phi", "partial50", "PhiForCausalLM", "PhiConfig",
-                         dict(hidden_size=32, intermediate_size=32, num_hidden_layers=NUM_LAYERS, num_attention_heads=2,
-                              num_key_value_heads=2, tie_word_embeddings=True,
-                              rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                               "partial_rotary_factor": 0.5}),
-                         layout="BHLD", interleaved=0, head_dim=16, rotary_dim=8,
-                         variants=["rotate_half", "table_sincos", "partial", "cos_shape_bounds"]))
+    fx.append(
+        hf_fixture(
+            "llama",
+            "base",
+            "LlamaForCausalLM",
+            "LlamaConfig",
+            LLAMA_CFG,
+            layout="BHLD",
+            interleaved=0,
+            head_dim=16,
+            rotary_dim=16,
+            variants=["rotate_half", "table_sincos", "gqa"],
+            dtypes=("fp32", "fp16"),
+        )
+    )
+    fx.append(
+        hf_kv_fixture(
+            "llama",
+            "kvcache",
+            "LlamaForCausalLM",
+            "LlamaConfig",
+            LLAMA_CFG,
+            kv_heads=1,
+            head_dim=16,
+            variants=["rotate_half", "table_sincos", "kv_cache", "gqa"],
+            dtypes=("fp32", "fp16"),
+        )
+    )
+    fx.append(
+        hf_fixture(
+            "qwen2",
+            "base",
+            "Qwen2ForCausalLM",
+            "Qwen2Config",
+            LLAMA_CFG,
+            layout="BHLD",
+            interleaved=0,
+            head_dim=16,
+            rotary_dim=16,
+            variants=["rotate_half", "table_sincos", "gqa", "qkv_bias"],
+        )
+    )
+    fx.append(
+        hf_fixture(
+            "mistral",
+            "base",
+            "MistralForCausalLM",
+            "MistralConfig",
+            {**LLAMA_CFG, "sliding_window": 64},
+            layout="BHLD",
+            interleaved=0,
+            head_dim=16,
+            rotary_dim=16,
+            variants=["rotate_half", "table_sincos", "gqa"],
+        )
+    )
+    fx.append(
+        hf_fixture(
+            "phi",
+            "partial50",
+            "PhiForCausalLM",
+            "PhiConfig",
+            dict(
+                hidden_size=32,
+                intermediate_size=32,
+                num_hidden_layers=NUM_LAYERS,
+                num_attention_heads=2,
+                num_key_value_heads=2,
+                tie_word_embeddings=True,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+            ),
+            layout="BHLD",
+            interleaved=0,
+            head_dim=16,
+            rotary_dim=8,
+            variants=["rotate_half", "table_sincos", "partial", "cos_shape_bounds"],
+        )
+    )
     for pct in (25, 50):
-        fx.append(hf_fixture("neox", f"rot{pct}", "GPTNeoXForCausalLM", "GPTNeoXConfig",
-                             dict(hidden_size=32, intermediate_size=32, num_hidden_layers=NUM_LAYERS,
-                                  num_attention_heads=2, tie_word_embeddings=True,
-                                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                                   "partial_rotary_factor": pct / 100}),
-                             layout="BHLD", interleaved=0, head_dim=16, rotary_dim=16 * pct // 100,
-                             variants=["rotate_half", "table_sincos", "partial", "cos_shape_bounds", "fused_qkv"]))
-    fx.append(hf_fixture("gptj", "rot8", "GPTJForCausalLM", "GPTJConfig",
-                         dict(n_embd=32, n_inner=32, n_layer=NUM_LAYERS, n_head=2, rotary_dim=8, n_positions=128,
-                              tie_word_embeddings=True),
-                         layout="BLHD", interleaved=1, head_dim=16, rotary_dim=8,
-                         variants=["interleaved", "step2_slices", "partial", "table_gather", "blhd",
-                                   "repeat_interleave_tables"]))
-    fx.append(hf_fixture("glm", "partial50", "GlmForCausalLM", "GlmConfig",
-                         dict(LLAMA_CFG, head_dim=16, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                                                       "partial_rotary_factor": 0.5}),
-                         layout="BHLD", interleaved=1, head_dim=16, rotary_dim=8,
-                         variants=["interleaved", "step2_slices", "partial", "cos_shape_bounds", "table_sincos",
-                                   "repeat_interleave_tables"],
-                         notes="ChatGLM-like: interleaved pairs on the first half of the head; tables are the "
-                               "first half of a rotate_half-style table, repeat_interleaved. TorchScript export fails "
-                               "(see export_error): the aten::cat symbolic of torch.cat([q_embed, q_pass]) raises "
-                               "'All tensors must have the same rank'; q_embed comes from repeat_interleave(2, -1) of "
-                               "the dynamically shaped tables, which the opset-17 symbolic emits with unknown rank."))
-    fx.append(hf_fixture("stablelm", "partial25", "StableLmForCausalLM", "StableLmConfig",
-                         dict(LLAMA_CFG, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                                          "partial_rotary_factor": 0.25}),
-                         layout="BHLD", interleaved=0, head_dim=16, rotary_dim=4,
-                         variants=["rotate_half", "table_sincos", "partial", "gqa"]))
-    fx.append(hf_fixture("falcon", "base", "FalconForCausalLM", "FalconConfig",
-                         dict(hidden_size=32, num_hidden_layers=NUM_LAYERS, num_attention_heads=2,
-                              new_decoder_architecture=False, multi_query=True, parallel_attn=True, alibi=False,
-                              tie_word_embeddings=True, ffn_hidden_size=32),
-                         layout="BHLD", interleaved=0, head_dim=16, rotary_dim=16,
-                         variants=["rotate_half", "table_sincos", "fused_qkv", "mqa"]))
+        fx.append(
+            hf_fixture(
+                "neox",
+                f"rot{pct}",
+                "GPTNeoXForCausalLM",
+                "GPTNeoXConfig",
+                dict(
+                    hidden_size=32,
+                    intermediate_size=32,
+                    num_hidden_layers=NUM_LAYERS,
+                    num_attention_heads=2,
+                    tie_word_embeddings=True,
+                    rope_parameters={
+                        "rope_type": "default",
+                        "rope_theta": 10000.0,
+                        "partial_rotary_factor": pct / 100,
+                    },
+                ),
+                layout="BHLD",
+                interleaved=0,
+                head_dim=16,
+                rotary_dim=16 * pct // 100,
+                variants=["rotate_half", "table_sincos", "partial", "cos_shape_bounds", "fused_qkv"],
+            )
+        )
+    fx.append(
+        hf_fixture(
+            "gptj",
+            "rot8",
+            "GPTJForCausalLM",
+            "GPTJConfig",
+            dict(
+                n_embd=32,
+                n_inner=32,
+                n_layer=NUM_LAYERS,
+                n_head=2,
+                rotary_dim=8,
+                n_positions=128,
+                tie_word_embeddings=True,
+            ),
+            layout="BLHD",
+            interleaved=1,
+            head_dim=16,
+            rotary_dim=8,
+            variants=[
+                "interleaved",
+                "step2_slices",
+                "partial",
+                "table_gather",
+                "blhd",
+                "repeat_interleave_tables",
+            ],
+        )
+    )
+    fx.append(
+        hf_fixture(
+            "glm",
+            "partial50",
+            "GlmForCausalLM",
+            "GlmConfig",
+            dict(
+                LLAMA_CFG,
+                head_dim=16,
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+            ),
+            layout="BHLD",
+            interleaved=1,
+            head_dim=16,
+            rotary_dim=8,
+            variants=[
+                "interleaved",
+                "step2_slices",
+                "partial",
+                "cos_shape_bounds",
+                "table_sincos",
+                "repeat_interleave_tables",
+            ],
+            notes="ChatGLM-like: interleaved pairs on the first half of the head; tables are the "
+            "first half of a rotate_half-style table, repeat_interleaved. TorchScript export fails "
+            "(see export_error): the aten::cat symbolic of torch.cat([q_embed, q_pass]) raises "
+            "'All tensors must have the same rank'; q_embed comes from repeat_interleave(2, -1) of "
+            "the dynamically shaped tables, which the opset-17 symbolic emits with unknown rank.",
+        )
+    )
+    fx.append(
+        hf_fixture(
+            "stablelm",
+            "partial25",
+            "StableLmForCausalLM",
+            "StableLmConfig",
+            dict(
+                LLAMA_CFG,
+                rope_parameters={
+                    "rope_type": "default",
+                    "rope_theta": 10000.0,
+                    "partial_rotary_factor": 0.25,
+                },
+            ),
+            layout="BHLD",
+            interleaved=0,
+            head_dim=16,
+            rotary_dim=4,
+            variants=["rotate_half", "table_sincos", "partial", "gqa"],
+        )
+    )
+    fx.append(
+        hf_fixture(
+            "falcon",
+            "base",
+            "FalconForCausalLM",
+            "FalconConfig",
+            dict(
+                hidden_size=32,
+                num_hidden_layers=NUM_LAYERS,
+                num_attention_heads=2,
+                new_decoder_architecture=False,
+                multi_query=True,
+                parallel_attn=True,
+                alibi=False,
+                tie_word_embeddings=True,
+                ffn_hidden_size=32,
+            ),
+            layout="BHLD",
+            interleaved=0,
+            head_dim=16,
+            rotary_dim=16,
+            variants=["rotate_half", "table_sincos", "fused_qkv", "mqa"],
+        )
+    )
     return fx
 
 
@@ -398,8 +586,8 @@ class RopeAttention(nn.Module):
         self.layout = layout
 
     def forward(self, h, cos, sin):
-        b, l, _ = h.shape
-        shape = (b, l, V_HEADS, V_HEAD_DIM)
+        b, length, _ = h.shape
+        shape = (b, length, V_HEADS, V_HEAD_DIM)
         q = self.q_proj(h).view(shape)
         k = self.k_proj(h).view(shape)
         v = self.v_proj(h).view(shape).transpose(1, 2)
@@ -414,7 +602,7 @@ class RopeAttention(nn.Module):
             q = q.transpose(1, 2)
             k = k.transpose(1, 2)
         att = torch.softmax((q @ k.transpose(-1, -2)) / math.sqrt(V_HEAD_DIM), dim=-1)
-        o = (att @ v).transpose(1, 2).reshape(b, l, V_HEADS * V_HEAD_DIM)
+        o = (att @ v).transpose(1, 2).reshape(b, length, V_HEADS * V_HEAD_DIM)
         return h + self.o_proj(o)
 
 
@@ -429,8 +617,17 @@ class RopeModel(nn.Module):
     constant [max_pos, width] cache with position_ids.
     """
 
-    def __init__(self, rope, *, layout="BHLD", rotary_dim=16, tables="full_half", table_src="sincos", seed_1d=False,
-                 max_pos=128):
+    def __init__(
+        self,
+        rope,
+        *,
+        layout="BHLD",
+        rotary_dim=16,
+        tables="full_half",
+        table_src="sincos",
+        seed_1d=False,
+        max_pos=128,
+    ):
         super().__init__()
         self.layers = nn.ModuleList([RopeAttention(rope, layout) for _ in range(NUM_LAYERS)])
         inv_freq = 1.0 / (10000.0 ** (torch.arange(0, rotary_dim, 2, dtype=torch.float32) / rotary_dim))
@@ -448,7 +645,8 @@ class RopeModel(nn.Module):
         if self.tables == "full_il":
             # stack+flatten, not repeat_interleave: the TorchScript exporter (opset 17) mis-exports
             # repeat_interleave(2, dim=-1) of a [B,L,R/2] tensor with dynamic B/L (the ONNX result is
-            # R/2 wide; ORT then fails "Attempting to broadcast an axis by a dimension other than 1. 8 by 16").
+            # R/2 wide; ORT then fails "Attempting to broadcast an axis by a dimension other than 1.
+            # 8 by 16").
             return torch.stack((f, f), dim=-1).flatten(-2)
         return f
 
@@ -471,12 +669,35 @@ class RopeModel(nn.Module):
         return h
 
 
-def variant_fixture(family, variant, rope, *, variants, layout="BHLD", interleaved=0, rotary_dim=16,
-                    tables="full_half", table_src="sincos", seed_1d=False, notes="", dtypes=("fp32",)) -> Fixture:
+def variant_fixture(
+    family,
+    variant,
+    rope,
+    *,
+    variants,
+    layout="BHLD",
+    interleaved=0,
+    rotary_dim=16,
+    tables="full_half",
+    table_src="sincos",
+    seed_1d=False,
+    notes="",
+    dtypes=("fp32",),
+) -> Fixture:
     def build(dt):
         _seed_all(0)
-        return RopeModel(rope, layout=layout, rotary_dim=rotary_dim, tables=tables, table_src=table_src,
-                         seed_1d=seed_1d).eval().to(dt)
+        return (
+            RopeModel(
+                rope,
+                layout=layout,
+                rotary_dim=rotary_dim,
+                tables=tables,
+                table_src=table_src,
+                seed_1d=seed_1d,
+            )
+            .eval()
+            .to(dt)
+        )
 
     def make(batch, seq, dtype):
         h = torch.randn(batch, seq, V_HIDDEN).to(dtype)
@@ -486,65 +707,180 @@ def variant_fixture(family, variant, rope, *, variants, layout="BHLD", interleav
             pos = (torch.arange(seq, dtype=torch.int64) + torch.randint(0, 4, (batch, 1))).contiguous()
         return {"hidden_states": h, "position_ids": pos}
 
-    dyn = {"hidden_states": {0: "batch", 1: "seq"},
-           "position_ids": {0: "seq"} if seed_1d else {0: "batch", 1: "seq"}}
-    tags = list(variants) + [f"table_{table_src}"]
+    dyn = {
+        "hidden_states": {0: "batch", 1: "seq"},
+        "position_ids": {0: "seq"} if seed_1d else {0: "batch", 1: "seq"},
+    }
+    tags = [*list(variants), f"table_{table_src}"]
     if layout == "BLHD":
         tags.append("blhd")
-    return Fixture(family=family, variant=variant, build=build, make_inputs=make, dynamic=dyn,
-                   output_names=["out"], output_dynamic={"out": {0: "batch", 1: "seq"}}, layout=layout,
-                   interleaved=interleaved, head_dim=V_HEAD_DIM, rotary_dim=rotary_dim, variants=tags, dtypes=dtypes,
-                   notes=notes)
+    return Fixture(
+        family=family,
+        variant=variant,
+        build=build,
+        make_inputs=make,
+        dynamic=dyn,
+        output_names=["out"],
+        output_dynamic={"out": {0: "batch", 1: "seq"}},
+        layout=layout,
+        interleaved=interleaved,
+        head_dim=V_HEAD_DIM,
+        rotary_dim=rotary_dim,
+        variants=tags,
+        dtypes=dtypes,
+        notes=notes,
+    )
 
 
 def variant_fixtures() -> list:
     F = variant_fixture
     return [
-        F("seed", "halftables", rope_seed, interleaved=1, tables="half", seed_1d=True,
-          variants=["interleaved", "step2_slices", "half_tables"], dtypes=("fp32", "fp16"),
-          notes="Seed formulation with its shape bug fixed: x [B,H,L,D], x1=x[...,::2], x2=x[...,1::2], "
-                "y=stack([x1*cos-x2*sin, x1*sin+x2*cos],-1).flatten(-2); cos/sin [L,D/2] computed in-graph from "
-                "position_ids [L]."),
-        F("custom", "split", rope_split, variants=["rotate_half", "split", "computed_bounds"],
-          notes="rotate_half via torch.split(x, x.shape[-1]//2, -1)."),
-        F("custom", "chunk", rope_chunk, variants=["rotate_half", "split"], notes="rotate_half via x.chunk(2, -1)."),
-        F("custom", "mulneg1", rope_mulneg1, variants=["rotate_half", "mul_neg1"],
-          notes="cat((x2 * -1, x1)) instead of cat((-x2, x1))."),
-        F("custom", "computedbounds", rope_computed_bounds, variants=["rotate_half", "computed_bounds"],
-          notes="slice bounds h = x.shape[-1] // 2."),
-        F("custom", "partialcosshape", rope_cos_shape_bounds, rotary_dim=8,
-          variants=["rotate_half", "partial", "cos_shape_bounds", "computed_bounds"],
-          notes="partial rotary R=8 of D=16; R = cos.shape[-1]; halves of x_rot from x_rot.shape[-1]//2."),
-        F("custom", "emptypass", rope_empty_passthrough, rotary_dim=16,
-          variants=["rotate_half", "partial", "empty_passthrough", "computed_bounds"],
-          notes="R == D written as cat((rope(x[..., :16]), x[..., 16:])) with an empty pass-through slice."),
-        F("custom", "coscfirst", rope_order_cos_first, variants=["rotate_half", "operand_order", "computed_bounds"],
-          notes="cos * x + sin * rotate_half(x)."),
-        F("custom", "rotfirst", rope_order_rot_first, variants=["rotate_half", "operand_order", "computed_bounds"],
-          notes="rotate_half(x) * sin + x * cos."),
-        F("custom", "halfexplicit", rope_half_explicit, tables="half",
-          variants=["half_tables", "explicit_halves"],
-          notes="non-interleaved with half tables: cat((x1*cos - x2*sin, x2*cos + x1*sin)) (no rotate_half)."),
-        F("custom", "blhd", rope_rh, layout="BLHD", variants=["rotate_half"],
-          notes="x in [B,L,H,D]; tables [B,L,1,D] (unsqueeze(2)); RoPE applied before the transpose to BHLD."),
-        F("custom", "gather", rope_rh, table_src="gather", variants=["rotate_half"],
-          notes="cos/sin gathered from constant [max_pos, D] caches by position_ids."),
-        F("custom", "ilunbind", rope_il_unbind, interleaved=1, tables="half",
-          variants=["interleaved", "reshape_pairs", "half_tables", "unbind"],
-          notes="x.reshape(..., D/2, 2).unbind(-1); stack(...,-1).flatten(-2)."),
-        F("custom", "ilindex", rope_il_index, interleaved=1, tables="half",
-          variants=["interleaved", "reshape_pairs", "half_tables", "index"],
-          notes="x.reshape(..., D/2, 2) then [..., 0] / [..., 1]; stack(...,-1).flatten(-2)."),
-        F("custom", "ilsplit", rope_il_split, interleaved=1, tables="half",
-          variants=["interleaved", "reshape_pairs", "half_tables", "split"],
-          notes="x.reshape(..., D/2, 2), torch.split(.., 1, -1) + squeeze(-1); stack(...,-1).flatten(-2)."),
-        F("custom", "ilfull", rope_il_full, interleaved=1, tables="full_il",
-          variants=["interleaved", "step2_slices", "stack_flatten_tables"],
-          notes="GPT-J rotate_every_two with full-width pair-repeated tables (stack((f,f),-1).flatten(-2)): x*cos + "
-                "stack((-x[...,1::2], x[...,::2]),-1).flatten(-2)*sin."),
-        F("custom", "ilblhdgather", rope_il_full, interleaved=1, tables="full_il", table_src="gather", layout="BLHD",
-          variants=["interleaved", "step2_slices"],
-          notes="interleaved, [B,L,H,D], tables gathered from constant repeat-interleaved caches."),
+        F(
+            "seed",
+            "halftables",
+            rope_seed,
+            interleaved=1,
+            tables="half",
+            seed_1d=True,
+            variants=["interleaved", "step2_slices", "half_tables"],
+            dtypes=("fp32", "fp16"),
+            notes="Seed formulation with its shape bug fixed: x [B,H,L,D], x1=x[...,::2], x2=x[...,1::2], "
+            "y=stack([x1*cos-x2*sin, x1*sin+x2*cos],-1).flatten(-2); cos/sin [L,D/2] computed in-graph from "
+            "position_ids [L].",
+        ),
+        F(
+            "custom",
+            "split",
+            rope_split,
+            variants=["rotate_half", "split", "computed_bounds"],
+            notes="rotate_half via torch.split(x, x.shape[-1]//2, -1).",
+        ),
+        F(
+            "custom",
+            "chunk",
+            rope_chunk,
+            variants=["rotate_half", "split"],
+            notes="rotate_half via x.chunk(2, -1).",
+        ),
+        F(
+            "custom",
+            "mulneg1",
+            rope_mulneg1,
+            variants=["rotate_half", "mul_neg1"],
+            notes="cat((x2 * -1, x1)) instead of cat((-x2, x1)).",
+        ),
+        F(
+            "custom",
+            "computedbounds",
+            rope_computed_bounds,
+            variants=["rotate_half", "computed_bounds"],
+            notes="slice bounds h = x.shape[-1] // 2.",
+        ),
+        F(
+            "custom",
+            "partialcosshape",
+            rope_cos_shape_bounds,
+            rotary_dim=8,
+            variants=["rotate_half", "partial", "cos_shape_bounds", "computed_bounds"],
+            notes="partial rotary R=8 of D=16; R = cos.shape[-1]; halves of x_rot from x_rot.shape[-1]//2.",
+        ),
+        F(
+            "custom",
+            "emptypass",
+            rope_empty_passthrough,
+            rotary_dim=16,
+            variants=["rotate_half", "partial", "empty_passthrough", "computed_bounds"],
+            notes="R == D written as cat((rope(x[..., :16]), x[..., 16:])) with an empty pass-through slice.",
+        ),
+        F(
+            "custom",
+            "coscfirst",
+            rope_order_cos_first,
+            variants=["rotate_half", "operand_order", "computed_bounds"],
+            notes="cos * x + sin * rotate_half(x).",
+        ),
+        F(
+            "custom",
+            "rotfirst",
+            rope_order_rot_first,
+            variants=["rotate_half", "operand_order", "computed_bounds"],
+            notes="rotate_half(x) * sin + x * cos.",
+        ),
+        F(
+            "custom",
+            "halfexplicit",
+            rope_half_explicit,
+            tables="half",
+            variants=["half_tables", "explicit_halves"],
+            notes="non-interleaved with half tables: cat((x1*cos - x2*sin, x2*cos + x1*sin)) "
+            "(no rotate_half).",
+        ),
+        F(
+            "custom",
+            "blhd",
+            rope_rh,
+            layout="BLHD",
+            variants=["rotate_half"],
+            notes="x in [B,L,H,D]; tables [B,L,1,D] (unsqueeze(2)); RoPE applied before the transpose "
+            "to BHLD.",
+        ),
+        F(
+            "custom",
+            "gather",
+            rope_rh,
+            table_src="gather",
+            variants=["rotate_half"],
+            notes="cos/sin gathered from constant [max_pos, D] caches by position_ids.",
+        ),
+        F(
+            "custom",
+            "ilunbind",
+            rope_il_unbind,
+            interleaved=1,
+            tables="half",
+            variants=["interleaved", "reshape_pairs", "half_tables", "unbind"],
+            notes="x.reshape(..., D/2, 2).unbind(-1); stack(...,-1).flatten(-2).",
+        ),
+        F(
+            "custom",
+            "ilindex",
+            rope_il_index,
+            interleaved=1,
+            tables="half",
+            variants=["interleaved", "reshape_pairs", "half_tables", "index"],
+            notes="x.reshape(..., D/2, 2) then [..., 0] / [..., 1]; stack(...,-1).flatten(-2).",
+        ),
+        F(
+            "custom",
+            "ilsplit",
+            rope_il_split,
+            interleaved=1,
+            tables="half",
+            variants=["interleaved", "reshape_pairs", "half_tables", "split"],
+            notes="x.reshape(..., D/2, 2), torch.split(.., 1, -1) + squeeze(-1); stack(...,-1).flatten(-2).",
+        ),
+        F(
+            "custom",
+            "ilfull",
+            rope_il_full,
+            interleaved=1,
+            tables="full_il",
+            variants=["interleaved", "step2_slices", "stack_flatten_tables"],
+            notes="GPT-J rotate_every_two with full-width pair-repeated tables "
+            "(stack((f,f),-1).flatten(-2)): x*cos + "
+            "stack((-x[...,1::2], x[...,::2]),-1).flatten(-2)*sin.",
+        ),
+        F(
+            "custom",
+            "ilblhdgather",
+            rope_il_full,
+            interleaved=1,
+            tables="full_il",
+            table_src="gather",
+            layout="BLHD",
+            variants=["interleaved", "step2_slices"],
+            notes="interleaved, [B,L,H,D], tables gathered from constant repeat-interleaved caches.",
+        ),
     ]
 
 
@@ -566,9 +902,17 @@ def export_ts(fx: Fixture, module: nn.Module, dtype: torch.dtype, path: str) -> 
     ex = _example(fx, dtype)
     dyn = {**fx.dynamic, **fx.output_dynamic}
     with torch.no_grad():
-        torch.onnx.export(module, tuple(ex.values()), path, dynamo=False, opset_version=TS_OPSET,
-                          input_names=list(ex.keys()), output_names=fx.output_names, dynamic_axes=dyn,
-                          do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            tuple(ex.values()),
+            path,
+            dynamo=False,
+            opset_version=TS_OPSET,
+            input_names=list(ex.keys()),
+            output_names=fx.output_names,
+            dynamic_axes=dyn,
+            do_constant_folding=True,
+        )
 
 
 def export_dynamo(fx: Fixture, module: nn.Module, dtype: torch.dtype, path: str) -> None:
@@ -586,8 +930,15 @@ def export_dynamo(fx: Fixture, module: nn.Module, dtype: torch.dtype, path: str)
     # present k/v length "past_seq + seq".
     dyn = {k: {ax: dim(n) for ax, n in v.items()} for k, v in fx.dynamic.items()}
     with torch.no_grad():
-        prog = torch.onnx.export(module, tuple(ex.values()), dynamo=True, input_names=list(ex.keys()),
-                                 output_names=fx.output_names, dynamic_shapes=dyn, verbose=False)
+        prog = torch.onnx.export(
+            module,
+            tuple(ex.values()),
+            dynamo=True,
+            input_names=list(ex.keys()),
+            output_names=fx.output_names,
+            dynamic_shapes=dyn,
+            verbose=False,
+        )
     prog.save(path, external_data=False)
 
 
@@ -617,8 +968,10 @@ def _io_record(path: str) -> tuple:
         shapes, dtypes = {}, {}
         for v in vis:
             t = v.type.tensor_type
-            shapes[v.name] = [d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value")
-                                                                             else None) for d in t.shape.dim]
+            shapes[v.name] = [
+                d.dim_param if d.HasField("dim_param") else (d.dim_value if d.HasField("dim_value") else None)
+                for d in t.shape.dim
+            ]
             dtypes[v.name] = ONNX_ELEM.get(t.elem_type, str(t.elem_type))
         return shapes, dtypes
 
@@ -700,8 +1053,14 @@ def export_one(fx: Fixture, exporter: str, dtype_name: str, out_dir: str, verbos
             traceback.print_exc()
         return entry
     ins, in_dt, outs, out_dt, opset = _io_record(path)
-    entry.update(opset=opset, inputs=ins, input_dtypes=in_dt, outputs=outs, output_dtypes=out_dt,
-                 size_bytes=os.path.getsize(path))
+    entry.update(
+        opset=opset,
+        inputs=ins,
+        input_dtypes=in_dt,
+        outputs=outs,
+        output_dtypes=out_dt,
+        size_bytes=os.path.getsize(path),
+    )
     return entry
 
 
@@ -737,7 +1096,7 @@ def check_one(fx: Fixture, entry: dict, out_dir: str) -> tuple:
             ref = module(*feeds.values())
         ref = ref if isinstance(ref, (tuple, list)) else (ref,)
         got = sess.run(None, {k: v.numpy() for k, v in feeds.items()})
-        for name, r, g in zip(entry["output_names"] if "output_names" in entry else fx.output_names, ref, got):
+        for name, r, g in zip(entry.get("output_names", fx.output_names), ref, got, strict=False):
             r = r.float().numpy()
             g = g.astype(np.float32)
             if r.shape != g.shape:
@@ -773,10 +1132,13 @@ def sign_nodes(model) -> int:
     for n in g.node:
         if elem.get(n.output[0]) not in floats:
             continue
-        if n.op_type in ("Neg", "Sub"):
-            count += 1
-        elif n.op_type == "Mul" and any(i in consts and consts[i].size == 1 and float(consts[i].reshape(-1)[0]) == -1.0
-                                        for i in n.input):
+        if n.op_type in ("Neg", "Sub") or (
+            n.op_type == "Mul"
+            and any(
+                i in consts and consts[i].size == 1 and float(consts[i].reshape(-1)[0]) == -1.0
+                for i in n.input
+            )
+        ):
             count += 1
     return count
 
@@ -789,8 +1151,12 @@ def sign_nodes(model) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
-    ap.add_argument("--only", action="append", default=[],
-                    help="only fixtures whose <family>_<variant> name contains NAME (repeatable)")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="only fixtures whose <family>_<variant> name contains NAME (repeatable)",
+    )
     ap.add_argument("--exporter", choices=["ts", "dynamo", "both"], default="both")
     ap.add_argument("--check", action="store_true", help="after exporting, verify every fixture")
     ap.add_argument("--check-only", action="store_true", help="verify fixtures on disk, do not export")
@@ -821,13 +1187,20 @@ def main(argv=None) -> int:
     for fx in fixtures:
         for ex in exporters:
             for dt in fx.dtypes:
-                key = (fx.family, fx.variant, "torchscript" if ex == "ts" else "dynamo",
-                       {"fp32": "float32", "fp16": "float16"}[dt])
+                key = (
+                    fx.family,
+                    fx.variant,
+                    "torchscript" if ex == "ts" else "dynamo",
+                    {"fp32": "float32", "fp16": "float16"}[dt],
+                )
                 if not args.check_only:
                     entry = export_one(fx, ex, dt, args.out, args.verbose)
                     by_key[key] = entry
-                    status = f"exported {entry.get('size_bytes', 0) // 1024} KB" if entry["file"] else \
-                        f"EXPORT FAILED: {entry['export_error']}"
+                    status = (
+                        f"exported {entry.get('size_bytes', 0) // 1024} KB"
+                        if entry["file"]
+                        else f"EXPORT FAILED: {entry['export_error']}"
+                    )
                     print(f"{fx.file(ex, dt):48s} {status}", flush=True)
                 entry = by_key.get(key)
                 if (args.check or args.check_only) and entry and entry.get("file"):
@@ -843,7 +1216,14 @@ def main(argv=None) -> int:
                         if args.verbose:
                             traceback.print_exc()
     order = {(f.family, f.variant): i for i, f in enumerate(all_fixtures())}
-    manifest = sorted(by_key.values(), key=lambda e: (order.get((e["family"], e["variant"]), 999), e["exporter"] != "torchscript", e["dtype"]))
+    manifest = sorted(
+        by_key.values(),
+        key=lambda e: (
+            order.get((e["family"], e["variant"]), 999),
+            e["exporter"] != "torchscript",
+            e["dtype"],
+        ),
+    )
     with open(man_path, "w") as fh:
         json.dump(manifest, fh, indent=1)
         fh.write("\n")

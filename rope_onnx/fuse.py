@@ -135,12 +135,14 @@ def _table_fits(table: str, dims: list | None, x: list) -> tuple[bool, list[str]
     return True, assumptions
 
 
-def check_site(index: GraphIndex, output: str, proof: Proof, inputs: set[str]) -> tuple[str, list[str]]:
+def check_site(
+    index: GraphIndex, tracer: Tracer, output: str, proof: Proof, inputs: set[str]
+) -> tuple[str, list[str]]:
     """Shapes and element types a proven channel computation must also satisfy.
 
     Returns (reason, assumptions): reason is '' when the site is accepted.
     """
-    source, y_dims = index.dims(proof.x), index.dims(output)
+    source, y_dims = tracer.leaf_dims(proof.x), index.dims(output)
     if source is None or len(source) < 2:
         return f"x '{proof.x}' must have a known rank >= 2", []
     if proof.x_offset + proof.head_dim > source[-1]:
@@ -154,9 +156,9 @@ def check_site(index: GraphIndex, output: str, proof: Proof, inputs: set[str]) -
         if inputs - {proof.x, proof.cos, proof.sin}:
             return f"cannot prove the output has x's shape {x_dims}", []
         for table in (proof.cos, proof.sin):
-            fits, assumed = _table_fits(table, index.dims(table), x_dims)
+            fits, assumed = _table_fits(table, tracer.leaf_dims(table), x_dims)
             if not fits:
-                return f"table '{table}' {index.dims(table)} does not broadcast into x {x_dims}", []
+                return f"table '{table}' {tracer.leaf_dims(table)} does not broadcast into x {x_dims}", []
             assumptions += assumed
     types = {index.elem_type(n) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
     if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
@@ -189,7 +191,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
             continue
         try:
             proof = prove(expr, tracer.leaf_names)
-            reason, assumptions = check_site(index, output, proof, _data_inputs(index, expr.nodes))
+            reason, assumptions = check_site(index, tracer, output, proof, _data_inputs(index, expr.nodes))
         except NotRope as why:
             reason, assumptions = str(why), []
         if reason:
@@ -198,10 +200,13 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
                 skipped.append(Skip(output, reason + (f" (inputs not followed: {notes})" if notes else "")))
             covered |= expr.nodes
             continue
-        if proof.x_offset or index.dims(proof.x)[-1] != proof.head_dim:
+        widths = {name: tracer.width(name) for name in (proof.x, proof.cos, proof.sin)}
+        if proof.x_offset or widths[proof.x] != proof.head_dim:
             window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
-            proof = proof if window is None else replace(proof, x=window, x_offset=0)
-        proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions)))
+            if window is not None:  # an existing tensor holds exactly the rotated window of x
+                proof = replace(proof, x=window, x_offset=0)
+                widths[window] = proof.head_dim
+        proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions), widths))
         claimed |= expr.nodes
         covered |= expr.nodes
     proven.reverse()

@@ -16,7 +16,7 @@ from onnx import NodeProto
 from .channels import Expr, NotRope, Scalar, leaf
 from .graph_index import Dim, GraphIndex, attr
 from .handlers import HANDLERS
-from .ranks import infer_rank
+from .ranks import infer_rank, infer_width
 from .symbolic import NotStatic, int_values
 
 #: Maximum nodes one candidate may visit: RoPE sites have 7-40; this bounds pathological graphs.
@@ -39,6 +39,7 @@ class Tracer:
         self._leaf_ids: dict[str, int] = {}
         #: Ranks shape inference could not give: proven by a handler (a static If) or by op rules.
         self.rank_hints: dict[str, int | None] = {}
+        self._widths: dict[str, int | None] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -89,14 +90,21 @@ class Tracer:
         producer = self.index.producer.get(name)
         return Scalar(float(value.reshape(-1)[0]), frozenset() if producer is None else frozenset({producer}))
 
+    def width(self, name: str) -> int | None:
+        """The static last dim of ``name``: inferred, or by op rules where inference gave up."""
+        if name not in self._widths:
+            self._widths[name] = None  # guards against cycles while the rule recurses
+            self._widths[name] = infer_width(self.index, name, self.width, self.known_rank)
+        return self._widths[name]
+
     def leaf(self, name: str) -> Expr:
-        dims = self.index.dims(name)
-        if not dims or not isinstance(dims[-1], int):
+        width = self.width(name)
+        if width is None:
             raise NotRope(f"the channel width of '{name}' is not statically known")
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
-        return leaf(self._leaf_ids[name], dims[-1])
+        return leaf(self._leaf_ids[name], width)
 
     def known_dims(self, name: str) -> list[int] | None:
         """Trailing dims of ``name`` as this candidate computed them (its channel grid), if any."""
@@ -146,6 +154,12 @@ class Tracer:
         if known and len(known) <= len(dims):
             dims = [*dims[: len(dims) - len(known)], *known]
         return dims
+
+    def leaf_dims(self, name: str) -> list[Dim] | None:
+        """Shape of a site input as the proof uses it: its dims with the static width it proved."""
+        dims = self.dims(name)
+        width = self.width(name)
+        return None if dims is None else [*dims[:-1], width if width is not None else dims[-1]]
 
     def rank(self, name: str) -> int:
         rank = self.known_rank(name)
