@@ -84,6 +84,8 @@ class GraphIndex:
             known = self.types.get(info.name)
             if known is None or not known.tensor_type.HasField("shape"):
                 self.types[info.name] = info.type
+            else:
+                self.types[info.name] = _fill_unknown_dims(known, info.type)
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
@@ -144,6 +146,25 @@ class GraphIndex:
         if name in self.external_uses:
             return True
         return any(c not in inside for c in self.consumers.get(name, ()))
+
+
+def _fill_unknown_dims(declared: onnx.TypeProto, inferred: onnx.TypeProto) -> onnx.TypeProto:
+    """The declared type, with the dims it leaves unknown taken from inference where it knows them.
+
+    Returns a new message when anything changes: the model's own declarations are never edited.
+    """
+    dims, better = declared.tensor_type.shape.dim, inferred.tensor_type.shape.dim
+    if len(dims) != len(better) or not any(
+        not (d.HasField("dim_value") or d.dim_param) and (b.HasField("dim_value") or b.dim_param)
+        for d, b in zip(dims, better, strict=True)
+    ):
+        return declared
+    merged = onnx.TypeProto()
+    merged.CopyFrom(declared)
+    for d, b in zip(merged.tensor_type.shape.dim, better, strict=True):
+        if not (d.HasField("dim_value") or d.dim_param):
+            d.CopyFrom(b)
+    return merged
 
 
 def _small_tensor(tensor: TensorProto) -> np.ndarray | None:

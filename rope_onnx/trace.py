@@ -19,8 +19,11 @@ from .handlers import HANDLERS
 from .ranks import infer_rank, infer_width
 from .symbolic import NotStatic, int_values
 
-#: Maximum nodes one candidate may visit: RoPE sites have 7-40; this bounds pathological graphs.
+#: Maximum nodes one candidate may visit: RoPE sites have 7-60; this bounds pathological graphs.
 NODE_BUDGET = 400
+#: Maximum length of one path back from a candidate's output (each step is a few Python frames,
+#: so this also keeps the recursion far from Python's limit on any graph).
+MAX_DEPTH = 120
 
 
 class BudgetExceeded(Exception):
@@ -47,6 +50,7 @@ class Tracer:
         self._memo: dict[tuple[str, int], Value] = {}
         self.notes: dict[str, str] = {}
         self._visits = 0
+        self._depth = 0
 
     # ------------------------------------------------------------------ evaluation
     def eval(self, name: str, k: int) -> Value:
@@ -56,7 +60,13 @@ class Tracer:
         self._visits += 1
         if self._visits > NODE_BUDGET:
             raise BudgetExceeded(name)
-        value = self._eval(name, k)
+        if self._depth >= MAX_DEPTH:  # the caller makes this tensor a leaf (k = 1) or gives up
+            raise NotRope(f"'{name}' is more than {MAX_DEPTH} nodes behind the candidate's output")
+        self._depth += 1
+        try:
+            value = self._eval(name, k)
+        finally:
+            self._depth -= 1
         if isinstance(value, Expr) and k == 1 and value.degree() <= 1 and len(value.leaves()) > 1:
             value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
         self._memo[key] = value
