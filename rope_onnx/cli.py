@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except RopeOnnxError as error:
+        if error.report:
+            print(error.report)
         if args.debug:
             traceback.print_exc()
         print(f"rope-onnx {args.command}: error: {error}", file=sys.stderr)

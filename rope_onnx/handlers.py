@@ -137,6 +137,8 @@ def _concat(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value
     rank = t.rank(node.input[0])
     pos = grid_axis(int(attr(node, "axis")), rank, k, node)
     parts = [t.expr(name, k) for name in node.input]
+    if len({p.grid.shape[:pos] + p.grid.shape[pos + 1 :] for p in parts}) > 1:
+        raise NotRope(f"Concat node '{node.name}' joins channel grids of different shapes")
     grid = np.concatenate([p.grid for p in parts], axis=pos)
     return Expr(grid, frozenset().union(*(p.nodes for p in parts)) | _me(node_id))
 

@@ -16,11 +16,14 @@ from onnx import NodeProto
 from .channels import Expr, NotRope, Scalar, leaf
 from .graph_index import Dim, GraphIndex, attr
 from .handlers import HANDLERS
-from .ranks import infer_rank
+from .ranks import infer_rank, infer_width
 from .symbolic import NotStatic, int_values
 
-#: Maximum nodes one candidate may visit: RoPE sites have 7-40; this bounds pathological graphs.
+#: Maximum nodes one candidate may visit: RoPE sites have 7-60; this bounds pathological graphs.
 NODE_BUDGET = 400
+#: Maximum length of one path back from a candidate's output (each step is a few Python frames,
+#: so this also keeps the recursion far from Python's limit on any graph).
+MAX_DEPTH = 120
 
 
 class BudgetExceeded(Exception):
@@ -39,6 +42,7 @@ class Tracer:
         self._leaf_ids: dict[str, int] = {}
         #: Ranks shape inference could not give: proven by a handler (a static If) or by op rules.
         self.rank_hints: dict[str, int | None] = {}
+        self._widths: dict[str, int | None] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -46,6 +50,7 @@ class Tracer:
         self._memo: dict[tuple[str, int], Value] = {}
         self.notes: dict[str, str] = {}
         self._visits = 0
+        self._depth = 0
 
     # ------------------------------------------------------------------ evaluation
     def eval(self, name: str, k: int) -> Value:
@@ -55,7 +60,13 @@ class Tracer:
         self._visits += 1
         if self._visits > NODE_BUDGET:
             raise BudgetExceeded(name)
-        value = self._eval(name, k)
+        if self._depth >= MAX_DEPTH:  # the caller makes this tensor a leaf (k = 1) or gives up
+            raise NotRope(f"'{name}' is more than {MAX_DEPTH} nodes behind the candidate's output")
+        self._depth += 1
+        try:
+            value = self._eval(name, k)
+        finally:
+            self._depth -= 1
         if isinstance(value, Expr) and k == 1 and value.degree() <= 1 and len(value.leaves()) > 1:
             value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
         self._memo[key] = value
@@ -89,14 +100,21 @@ class Tracer:
         producer = self.index.producer.get(name)
         return Scalar(float(value.reshape(-1)[0]), frozenset() if producer is None else frozenset({producer}))
 
+    def width(self, name: str) -> int | None:
+        """The static last dim of ``name``: inferred, or by op rules where inference gave up."""
+        if name not in self._widths:
+            self._widths[name] = None  # guards against cycles while the rule recurses
+            self._widths[name] = infer_width(self.index, name, self.width, self.known_rank)
+        return self._widths[name]
+
     def leaf(self, name: str) -> Expr:
-        dims = self.index.dims(name)
-        if not dims or not isinstance(dims[-1], int):
+        width = self.width(name)
+        if width is None:
             raise NotRope(f"the channel width of '{name}' is not statically known")
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
-        return leaf(self._leaf_ids[name], dims[-1])
+        return leaf(self._leaf_ids[name], width)
 
     def known_dims(self, name: str) -> list[int] | None:
         """Trailing dims of ``name`` as this candidate computed them (its channel grid), if any."""
@@ -146,6 +164,12 @@ class Tracer:
         if known and len(known) <= len(dims):
             dims = [*dims[: len(dims) - len(known)], *known]
         return dims
+
+    def leaf_dims(self, name: str) -> list[Dim] | None:
+        """Shape of a site input as the proof uses it: its dims with the static width it proved."""
+        dims = self.dims(name)
+        width = self.width(name)
+        return None if dims is None else [*dims[:-1], width if width is not None else dims[-1]]
 
     def rank(self, name: str) -> int:
         rank = self.known_rank(name)

@@ -34,24 +34,30 @@ optype [ai.onnx::11::TomeMerged]].
 # hiascend forum thread-02101177738192247018: YOLO11 exported with opset 19, converted for Ascend310P3.
 FORUM_OPSET19 = "E19010: No parser is registered for Op [/model.0/conv/Conv, optype [ai.onnx::19::Conv]]."
 # hiascend forum thread-0223103961674073017.
-FORUM_OPP_PATH = ("E20002: Value [/usr/local/Ascend/nnrt/6.0.0.alpha001/opp/] for environment variable "
-                  "[ASCEND_OPP_PATH] is invalid when load buildin op store.")
+FORUM_OPP_PATH = (
+    "E20002: Value [/usr/local/Ascend/nnrt/6.0.0.alpha001/opp/] for environment variable "
+    "[ASCEND_OPP_PATH] is invalid when load buildin op store."
+)
 # Error Code Reference templates (atlaserrorcode_15_0093 / _0095 / _0062), filled in for RoPECustomer.
 DOC_E16002 = "E16002: No ONNX parser is registered for optype [ai.onnx::17::RoPECustomer]."
 DOC_E16005 = "E16005: The model has [2] [--domain_version] fields, but only one is allowed."
 DOC_E10501 = "E10501: IR for Op [rope_0, optype [RoPECustomer]], is not registered."
 # ATC --log reference: "[Level] Module(PID,PName):DateTime [File:Line]Content" (its example line, with the
 # GELOGE text hicann/ge parser/parser/onnx/onnx_parser.cc prints next to REPORT_PREDEFINED_ERR_MSG("E11010")).
-LOG_E11010 = ("[ERROR] GE(30741,atc.bin):2021-12-09-16:10:22.539.201 [error_manager.cc:263]30741 "
-              "ReportErrMessage: error_code: E11010, [Parse][Params] for op [rope_0] fail, "
-              "optype [RoPECustomer]")
+LOG_E11010 = (
+    "[ERROR] GE(30741,atc.bin):2021-12-09-16:10:22.539.201 [error_manager.cc:263]30741 "
+    "ReportErrMessage: error_code: E11010, [Parse][Params] for op [rope_0] fail, "
+    "optype [RoPECustomer]"
+)
 
 
 def test_modelzoo_log_custom_op_without_plugin():
     (diagnosis,) = errors_map.diagnose(MODELZOO_ISSUE_6)
     assert diagnosis.code == "E19010" and diagnosis.known
-    assert diagnosis.sentence == ("ATC has no parser for the custom op ai.onnx::11::FindMax: install the "
-                                  "package that provides it, or remove the op from the model")
+    assert diagnosis.sentence == (
+        "ATC has no parser for the custom op ai.onnx::11::FindMax: install the "
+        "package that provides it, or remove the op from the model"
+    )
 
 
 def test_forum_log_standard_op_at_unsupported_opset():
@@ -87,8 +93,9 @@ def test_every_known_code_names_its_source():
     assert all(k.source for k in errors_map.KNOWN.values())
 
 
-def install_package(root: Path, vendor: str = "rope_onnx", families: tuple[str, ...] = ("ascend910b",),
-                    plugin: bool = True) -> Path:
+def install_package(
+    root: Path, vendor: str = "rope_onnx", families: tuple[str, ...] = ("ascend910b",), plugin: bool = True
+) -> Path:
     """Lay out a vendor folder as custom_opp_*.run installs it (empty files: only the layout matters)."""
     folder = root / "vendors" / vendor
     if plugin:
@@ -131,8 +138,9 @@ def test_package_installed_elsewhere_says_what_to_export(tmp_path):
     folder = install_package(tmp_path / "custom")
     (tmp_path / "opp" / "vendors").mkdir(parents=True)
     with pytest.raises(InputError, match=f"export ASCEND_CUSTOM_OPP_PATH={folder}"):
-        cann.find_package("rope_onnx", "ascend910b", tmp_path / "custom",
-                          env={"ASCEND_OPP_PATH": str(tmp_path / "opp")})
+        cann.find_package(
+            "rope_onnx", "ascend910b", tmp_path / "custom", env={"ASCEND_OPP_PATH": str(tmp_path / "opp")}
+        )
 
 
 def test_no_cann_is_exit_2_with_one_line(tmp_path):
@@ -141,8 +149,15 @@ def test_no_cann_is_exit_2_with_one_line(tmp_path):
     bin_dir = str(Path(sys.executable).parent)
     assert not (Path(bin_dir) / "atc").exists()
     report = tmp_path / "r.json"
-    run = cli("atc", str(model), "--profile", "atc_configs/tiny-llama_ascend910b3.toml",
-              "--report", str(report), env={"PATH": bin_dir})
+    run = cli(
+        "atc",
+        str(model),
+        "--profile",
+        "atc_configs/tiny-llama_ascend910b3.toml",
+        "--report",
+        str(report),
+        env={"PATH": bin_dir},
+    )
     assert run.returncode == 2
     assert run.stdout == ""
     assert run.stderr.splitlines() == [f"rope-onnx atc: error: {cann.NO_CANN}"]
@@ -164,6 +179,12 @@ def test_runner_streams_lines_and_keeps_the_log(tmp_path):
 def test_environment_is_not_required_for_a_dry_run(tmp_path):
     model = save(make_model(llm_inputs(2, 1, 16, decode=False, position_ids=False)), tmp_path / "m.onnx")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASCEND")}
-    run = cli("atc", str(model), "--profile", "atc_configs/tiny-llama_ascend910b3.toml", "--dry-run",
-              env={**env, "PATH": str(Path(sys.executable).parent)})
+    run = cli(
+        "atc",
+        str(model),
+        "--profile",
+        "atc_configs/tiny-llama_ascend910b3.toml",
+        "--dry-run",
+        env={**env, "PATH": str(Path(sys.executable).parent)},
+    )
     assert run.returncode == 0 and run.stdout.startswith("atc ")

@@ -49,19 +49,31 @@ def make_model(
         helper.make_node("Gather", ["sin_table", ids], ["sin"], name="sin_lookup"),
     ]
     if fused:
-        nodes.append(helper.make_node(OP_TYPE, ["x", "cos", "sin"], ["y"], name="rope_0", domain=rope_domain,
-                                      interleaved=0, rotary_dim=0))
+        nodes.append(
+            helper.make_node(
+                OP_TYPE,
+                ["x", "cos", "sin"],
+                ["y"],
+                name="rope_0",
+                domain=rope_domain,
+                interleaved=0,
+                rotary_dim=0,
+            )
+        )
     else:
-        nodes += [helper.make_node("Mul", ["x", "cos"], ["xc"]),
-                  helper.make_node("Mul", ["x", "sin"], ["xs"]),
-                  helper.make_node("Add", ["xc", "xs"], ["y"])]
+        nodes += [
+            helper.make_node("Mul", ["x", "cos"], ["xc"]),
+            helper.make_node("Mul", ["x", "sin"], ["xs"]),
+            helper.make_node("Add", ["xc", "xs"], ["y"]),
+        ]
     rope_shape = [*inputs[0][2], head_dim]
     outputs = [helper.make_tensor_value_info("y", elem, rope_shape)]
     for name, elem_type, dims in inputs[1:]:
         nodes.append(helper.make_node("Identity", [name], [f"{name}_out"]))
         outputs.append(helper.make_tensor_value_info(f"{name}_out", elem_type, dims))
     graph = helper.make_graph(
-        nodes, "standin",
+        nodes,
+        "standin",
         [helper.make_tensor_value_info(n, t, d) for n, t, d in inputs],
         outputs,
         initializer=[table("embed"), table("cos_table"), table("sin_table")],
@@ -71,15 +83,29 @@ def make_model(
     model = helper.make_model(graph, opset_imports=opsets, producer_name="rope-onnx-tests")
     model.ir_version = 8
     if with_function:
-        model.functions.append(helper.make_function(
-            "rope_onnx.reference", OP_TYPE, ["x", "cos", "sin"], ["y"],
-            [helper.make_node("Mul", ["x", "cos"], ["y"])], [helper.make_opsetid("", opset)]))
+        model.functions.append(
+            helper.make_function(
+                "rope_onnx.reference",
+                OP_TYPE,
+                ["x", "cos", "sin"],
+                ["y"],
+                [helper.make_node("Mul", ["x", "cos"], ["y"])],
+                [helper.make_opsetid("", opset)],
+            )
+        )
     return model
 
 
-def llm_inputs(layers: int, kv_heads: int, head_dim: int, *, decode: bool, position_ids: bool = True,
-               past_name: str = "past_key_values.{i}.{kv}",
-               dtype: str = "float32") -> list[tuple[str, int, list]]:
+def llm_inputs(
+    layers: int,
+    kv_heads: int,
+    head_dim: int,
+    *,
+    decode: bool,
+    position_ids: bool = True,
+    past_name: str = "past_key_values.{i}.{kv}",
+    dtype: str = "float32",
+) -> list[tuple[str, int, list]]:
     """Inputs as a TorchScript / optimum export of a Hugging Face causal LM names them."""
     i64 = TensorProto.INT64
     seq = 1 if decode else "seq"
@@ -90,8 +116,9 @@ def llm_inputs(layers: int, kv_heads: int, head_dim: int, *, decode: bool, posit
     if decode:
         for i in range(layers):
             for kv in ("key", "value"):
-                inputs.append((past_name.format(i=i, kv=kv), ELEM[dtype],
-                               ["batch", kv_heads, "past_seq", head_dim]))
+                inputs.append(
+                    (past_name.format(i=i, kv=kv), ELEM[dtype], ["batch", kv_heads, "past_seq", head_dim])
+                )
     return inputs
 
 
@@ -102,8 +129,12 @@ def save(model: onnx.ModelProto, path: Path) -> Path:
 
 def test_standin_is_well_formed_when_roped_op_is_private(tmp_path):
     """The stand-in is a valid ONNX graph once RoPECustomer is given a function (checker sanity)."""
-    model = make_model(llm_inputs(2, 1, 16, decode=True), rope_domain="rope_onnx.reference",
-                       extra_opsets=(("rope_onnx.reference", 1),), with_function=True)
+    model = make_model(
+        llm_inputs(2, 1, 16, decode=True),
+        rope_domain="rope_onnx.reference",
+        extra_opsets=(("rope_onnx.reference", 1),),
+        with_function=True,
+    )
     onnx.checker.check_model(model)
     names = [i.name for i in model.graph.input]
     assert names[:3] == ["input_ids", "attention_mask", "position_ids"]

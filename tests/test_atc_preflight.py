@@ -30,8 +30,14 @@ def test_fused_model_passes_every_check_and_reports(tmp_path):
     assert data["command"] == run.stdout.strip()
     assert data["dry_run"] is True and data["atc"]["returncode"] is None
     assert {c["name"]: c["status"] for c in data["checks"]} == {
-        "rope_present": "pass", "single_domain": "pass", "no_functions": "pass", "opset_covered": "pass",
-        "rope_dtype": "pass", "profile_inputs": "pass", "external_data": "pass"}
+        "rope_present": "pass",
+        "single_domain": "pass",
+        "no_functions": "pass",
+        "opset_covered": "pass",
+        "rope_dtype": "pass",
+        "profile_inputs": "pass",
+        "external_data": "pass",
+    }
 
 
 def test_rope_moved_to_a_second_domain_is_stopped_with_e16005(tmp_path):
@@ -109,8 +115,15 @@ def test_dtype_found_by_shape_inference_when_not_annotated(tmp_path):
 def test_profile_of_another_model_class_is_refused(tmp_path):
     # a LLaMA-2 decode graph converted with the Qwen2 profile: 28 vs 32 layers, 4 vs 32 KV heads
     model = save(make_model(llm_inputs(32, 32, 128, decode=True), head_dim=128), tmp_path / "llama.onnx")
-    run = cli("atc", str(model), "--profile", "atc_configs/qwen2-7b_ascend910b3.toml", "--variant", "decode",
-              "--dry-run")
+    run = cli(
+        "atc",
+        str(model),
+        "--profile",
+        "atc_configs/qwen2-7b_ascend910b3.toml",
+        "--variant",
+        "decode",
+        "--dry-run",
+    )
     assert run.returncode == 1
     assert "'past_key_values.0.key' axis 1 is 32 in the graph, 4 in the profile" in run.stderr
 
@@ -138,8 +151,14 @@ def test_prefill_profile_on_a_decode_graph_is_refused(tmp_path):
 
 def test_missing_external_weights_are_exit_2(tmp_path):
     model = tiny_prefill()
-    onnx.save(model, str(tmp_path / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
-              location="m.data", size_threshold=0)
+    onnx.save(
+        model,
+        str(tmp_path / "m.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="m.data",
+        size_threshold=0,
+    )
     assert load_model(tmp_path / "m.onnx").external
     run = cli("atc", str(tmp_path / "m.onnx"), "--profile", TINY, "--dry-run")
     assert run.returncode == 0, run.stderr
@@ -180,8 +199,12 @@ def test_real_fusion_output_passes_and_its_domain_form_is_refused():
     assert preflight.check_rope_present(plain).status == "warn"
     atc_form, domain_form = build(SiteSpec()), build(SiteSpec())
     assert fuse_model(atc_form).sites and fuse_model(domain_form, domain="rope_onnx.reference").sites
-    for check in (preflight.check_rope_present, preflight.check_single_domain, preflight.check_no_functions,
-                  preflight.check_opset_covered):
+    for check in (
+        preflight.check_rope_present,
+        preflight.check_single_domain,
+        preflight.check_no_functions,
+        preflight.check_opset_covered,
+    ):
         assert check(atc_form).status == "pass", check(atc_form).message
     assert preflight.check_rope_dtype(atc_form, "ascend310p", "Ascend310P3").status == "pass"
     assert preflight.check_single_domain(domain_form).status == "fail"

@@ -28,21 +28,39 @@ CLASSES = {
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rope_onnx", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rope_onnx", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def standin(profile: Path, variant: str, folder: Path, dtype: str = "float16") -> Path:
     layers, kv, head_dim, position_ids, past = CLASSES[profile.stem.split("_")[0]]
-    inputs = llm_inputs(layers, kv, head_dim, decode=variant == "decode",
-                        position_ids=position_ids or variant == "decode", past_name=past, dtype=dtype)
+    inputs = llm_inputs(
+        layers,
+        kv,
+        head_dim,
+        decode=variant == "decode",
+        position_ids=position_ids or variant == "decode",
+        past_name=past,
+        dtype=dtype,
+    )
     return save(make_model(inputs, head_dim=head_dim, dtype=dtype), folder / f"{profile.stem}_{variant}.onnx")
 
 
 def test_every_model_class_and_chip_is_shipped():
     names = {p.stem for p in SHIPPED}
-    assert {"llama2-7b_ascend910b3", "llama2-7b_ascend310p3", "qwen2-7b_ascend910b3", "qwen2-7b_ascend310p3",
-            "tiny-llama_ascend910b3"} <= names
+    assert {
+        "llama2-7b_ascend910b3",
+        "llama2-7b_ascend310p3",
+        "qwen2-7b_ascend910b3",
+        "qwen2-7b_ascend310p3",
+        "tiny-llama_ascend910b3",
+    } <= names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -84,8 +102,9 @@ def test_prefill_dry_run_prints_the_golden_command(name, tmp_path):
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 1
-    expected = (f"atc --framework=5 --model={model} --output={tmp_path / (name + '_prefill')} "
-                + GOLDEN_PREFILL[name])
+    expected = (
+        f"atc --framework=5 --model={model} --output={tmp_path / (name + '_prefill')} " + GOLDEN_PREFILL[name]
+    )
     assert lines[0] == expected
     assert run.stderr == ""
 
@@ -93,8 +112,17 @@ def test_prefill_dry_run_prints_the_golden_command(name, tmp_path):
 def test_tiny_decode_dry_run_prints_the_golden_command(tmp_path):
     model = standin(CONFIGS / "tiny-llama_ascend910b3.toml", "decode", tmp_path)
     (tmp_path / "out").mkdir()
-    run = cli("atc", str(model), "--profile", "atc_configs/tiny-llama_ascend910b3.toml",
-              "--variant", "decode", "--output", str(tmp_path / "out" / "tiny.om"), "--dry-run")
+    run = cli(
+        "atc",
+        str(model),
+        "--profile",
+        "atc_configs/tiny-llama_ascend910b3.toml",
+        "--variant",
+        "decode",
+        "--output",
+        str(tmp_path / "out" / "tiny.om"),
+        "--dry-run",
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == (
         f"atc --framework=5 --model={model} --output={tmp_path / 'out' / 'tiny'} --soc_version=Ascend910B3 "
@@ -104,10 +132,15 @@ def test_tiny_decode_dry_run_prints_the_golden_command(tmp_path):
     )
 
 
-@pytest.mark.parametrize(("name", "layers", "kv", "past"), [
-    ("llama2-7b_ascend910b3", 32, 32, "1~4095"), ("llama2-7b_ascend310p3", 32, 32, "1~2047"),
-    ("qwen2-7b_ascend910b3", 28, 4, "1~8191"), ("qwen2-7b_ascend310p3", 28, 4, "1~4095"),
-])
+@pytest.mark.parametrize(
+    ("name", "layers", "kv", "past"),
+    [
+        ("llama2-7b_ascend910b3", 32, 32, "1~4095"),
+        ("llama2-7b_ascend310p3", 32, 32, "1~2047"),
+        ("qwen2-7b_ascend910b3", 28, 4, "1~8191"),
+        ("qwen2-7b_ascend310p3", 28, 4, "1~4095"),
+    ],
+)
 def test_7b_decode_dry_run_lists_every_layer(name, layers, kv, past, tmp_path):
     model = standin(CONFIGS / f"{name}.toml", "decode", tmp_path)
     run = cli("atc", str(model), "--profile", f"atc_configs/{name}.toml", "--variant", "decode", "--dry-run")
@@ -150,25 +183,35 @@ KV = 'shape = ["batch", "num_kv_heads", "past", "head_dim"] },\n  { name = "past
 BASE = (CONFIGS / "tiny-llama_ascend910b3.toml").read_text()
 
 
-@pytest.mark.parametrize(("old", "new", "key"), [
-    ('soc_version = "Ascend910B3"', 'soc_version = "Ascend910B"', "[target].soc_version"),
-    ('soc_version = "Ascend910B3"', 'soc_version = "Ascend310"', "[target].soc_version"),
-    ('level = "info"', 'level = "verbose"', "[log].level"),
-    (MK, 'precision_mode = "force_fp16"', "[precision].precision_mode"),
-    (MK, MK + '\nprecision_mode_v2 = "origin"', "[precision].precision_mode"),
-    (MK, MK + '\nkeep_dtype = "keep_dtype_rope.cfg"', "[precision].keep_dtype"),
-    (MK, 'precisoin_mode = "origin"', "[precision].precisoin_mode"),
-    ("seq = [8, 16, 32, 64]", "seq = [8]", "[variants.prefill].dims.seq"),
-    ("seq = [8, 16, 32, 64]", 'seq = "8~64"', "[variants.prefill].dims.seq"),
-    ('past = "1~63"', "past = [8, 16]", "[variants.decode].dims.past"),
-    ('{ name = "input_ids", shape = ["batch", "seq"] }', '{ name = "input_ids", shape = ["batch", "sq"] }',
-     "[variants.prefill].inputs[0].shape[1]"),
-    ('{ name = "past_key_{i}", repeat', '{ name = "past_key", repeat', "[variants.decode].inputs[3].name"),
-    ('repeat = "num_layers", ' + KV, 'repeat = "layers", ' + KV, "[variants.decode].inputs[3].repeat"),
-    ("[variants.decode]", "[variants.generate]", "[variants.generate]"),
-    ('vendor = "rope_onnx"', 'vendor = "../etc"', "[custom_op].vendor"),
-    ('name = "tiny-llama_ascend910b3"\n\n[custom_op]', 'name = "a/b"\n\n[custom_op]', "[output].name"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('soc_version = "Ascend910B3"', 'soc_version = "Ascend910B"', "[target].soc_version"),
+        ('soc_version = "Ascend910B3"', 'soc_version = "Ascend310"', "[target].soc_version"),
+        ('level = "info"', 'level = "verbose"', "[log].level"),
+        (MK, 'precision_mode = "force_fp16"', "[precision].precision_mode"),
+        (MK, MK + '\nprecision_mode_v2 = "origin"', "[precision].precision_mode"),
+        (MK, MK + '\nkeep_dtype = "keep_dtype_rope.cfg"', "[precision].keep_dtype"),
+        (MK, 'precisoin_mode = "origin"', "[precision].precisoin_mode"),
+        ("seq = [8, 16, 32, 64]", "seq = [8]", "[variants.prefill].dims.seq"),
+        ("seq = [8, 16, 32, 64]", 'seq = "8~64"', "[variants.prefill].dims.seq"),
+        ('past = "1~63"', "past = [8, 16]", "[variants.decode].dims.past"),
+        (
+            '{ name = "input_ids", shape = ["batch", "seq"] }',
+            '{ name = "input_ids", shape = ["batch", "sq"] }',
+            "[variants.prefill].inputs[0].shape[1]",
+        ),
+        (
+            '{ name = "past_key_{i}", repeat',
+            '{ name = "past_key", repeat',
+            "[variants.decode].inputs[3].name",
+        ),
+        ('repeat = "num_layers", ' + KV, 'repeat = "layers", ' + KV, "[variants.decode].inputs[3].repeat"),
+        ("[variants.decode]", "[variants.generate]", "[variants.generate]"),
+        ('vendor = "rope_onnx"', 'vendor = "../etc"', "[custom_op].vendor"),
+        ('name = "tiny-llama_ascend910b3"\n\n[custom_op]', 'name = "a/b"\n\n[custom_op]', "[output].name"),
+    ],
+)
 def test_bad_profile_names_the_wrong_key(tmp_path, old, new, key):
     assert old in BASE
     path = tmp_path / "bad.toml"
@@ -198,8 +241,10 @@ def test_keep_dtype_file_must_name_the_op(tmp_path):
 
 def test_wide_gears_warn_about_old_cann_limit(tmp_path):
     path = tmp_path / "p.toml"
-    text = BASE.replace('mode = "range"\ndims = { batch = 1, past = "1~63" }',
-                        'mode = "dynamic_dims"\ndims = { batch = 1, past = [16, 32] }')
+    text = BASE.replace(
+        'mode = "range"\ndims = { batch = 1, past = "1~63" }',
+        'mode = "dynamic_dims"\ndims = { batch = 1, past = [16, 32] }',
+    )
     path.write_text(text)
     profile = load_profile(path)
     assert profile.variants["decode"].dynamic_dims == "17,16,16,16,16;33,32,32,32,32"
@@ -214,4 +259,5 @@ def test_bad_profile_on_the_command_line_is_exit_2_one_line(tmp_path):
     assert run.returncode == 2
     assert run.stdout == ""
     assert run.stderr.splitlines() == [
-        f"rope-onnx atc: error: {bad}: [log].level: 'loud' is not one of: debug, info, warning, error, null"]
+        f"rope-onnx atc: error: {bad}: [log].level: 'loud' is not one of: debug, info, warning, error, null"
+    ]

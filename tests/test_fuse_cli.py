@@ -118,3 +118,21 @@ def test_same_input_same_bytes_and_fusing_twice_is_a_no_op(tmp_path: Path) -> No
     run = cli("fuse", str(a), "-o", str(c))
     assert run.returncode == 0 and "fused 0" in run.stdout
     assert c.read_bytes() == a.read_bytes()
+
+
+def test_fuse_verify_passes_on_a_real_export_and_a_failed_check_writes_nothing(tmp_path: Path) -> None:
+    from conftest import FIXTURES
+
+    src = FIXTURES / "llama_kvcache_ts_fp16.onnx"
+    out, report = tmp_path / "fused.onnx", tmp_path / "report.json"
+    run = cli("fuse", str(src), "-o", str(out), "--verify", "--report", str(report))
+    assert run.returncode == 0, run.stderr
+    assert "PASSED" in run.stdout and out.exists()
+    assert json.loads(report.read_text())["verify"]["passed"] is True
+    # fp16: the fused op rounds once where the original rounds after each op, so a zero
+    # tolerance must fail — and then no model may be left behind.
+    strict = tmp_path / "strict.onnx"
+    run = cli("fuse", str(src), "-o", str(strict), "--verify", "--atol", "0", "--rtol", "0")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "FAILED" in run.stdout and "no model was written" in run.stderr
+    assert not strict.exists()

@@ -10,10 +10,9 @@ each error names the file and the key.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tomllib
 
 from ..errors import InputError
 from . import shapes

@@ -16,6 +16,7 @@ import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from ..errors import InputError
+from ..graph_index import outer_inputs
 
 #: A site cut bigger than this did not stop at x and the tables: the models do not correspond.
 MAX_CUT_NODES = 256
@@ -38,6 +39,31 @@ def _shape_constant(node: NodeProto, shape: tuple[int, ...]) -> NodeProto:
     return helper.make_node("Constant", [], [node.output[0]], name=node.name, value=tensor)
 
 
+def _computed_from(made_by: dict[str, NodeProto], output: str, stops: set[str]) -> set[str]:
+    """Tensors between the stops and ``output``: their shape follows from the cut's own inputs,
+    so a ``Shape`` of one must be computed, not frozen from (possibly unknown) inferred dims.
+
+    Only value edges count: a ``Shape`` reads no values, and a table shared by every layer
+    must not make the whole network "inside" through it.  The walk is bounded: a path that
+    wanders into the network is not part of the site anyway.
+    """
+    memo: dict[str, bool] = {}
+    budget = [4 * MAX_CUT_NODES]
+
+    def depends(name: str) -> bool:
+        if name in memo:
+            return memo[name]
+        memo[name] = name in stops
+        node = made_by.get(name)
+        if node is not None and name not in stops and node.op_type not in ("Shape", "Size") and budget[0] > 0:
+            budget[0] -= 1
+            memo[name] = any([depends(i) for i in node.input if i])
+        return memo[name]
+
+    depends(output)
+    return {name for name, hit in memo.items() if hit}
+
+
 def cut(
     model: ModelProto,
     output: str,
@@ -58,6 +84,7 @@ def cut(
     needed_inits: list[TensorProto] = []
     extra: list[str] = []
     stack, seen = [output], set(stops)
+    inside = _computed_from(made_by, output, set(stops))
     while stack:
         name = stack.pop()
         if name in seen:
@@ -75,7 +102,7 @@ def cut(
                     "verify without --sites"
                 )
             continue
-        if node.op_type in ("Shape", "Size") and node.input[0] not in stops:
+        if node.op_type in ("Shape", "Size") and node.input[0] not in stops and node.input[0] not in inside:
             shape = shape_of(node.input[0])
             if shape is not None:
                 nodes[id(node)] = _shape_constant(node, shape)
@@ -86,7 +113,7 @@ def cut(
                 f"site '{site}': '{output}' is not enclosed by x, cos and sin (cut exceeds "
                 f"{MAX_CUT_NODES} nodes); the two models do not correspond"
             )
-        stack.extend(i for i in node.input if i)
+        stack.extend(i for i in (*node.input, *sorted(outer_inputs(node))) if i)
     ordered = [nodes[id(n)] for n in graph.node if id(n) in nodes]
     inputs = [helper.make_empty_tensor_value_info(s) for s in (*stops, *extra)]
     sub = helper.make_graph(

@@ -27,6 +27,7 @@ def prove_sites(
 ) -> list[Comparison]:
     """One comparison row per site; ``options`` carries atol/rtol/seed (a VerifyOptions)."""
     specs = sites.known_specs(original)
+    sites.complete_specs(original, specs, {name for s in site_list for name in (s.x, s.cos, s.sin)})
     model_inputs = input_specs(original)
     assign_role_dims(model_inputs, dims)  # the values a full run would use
     input_names = {s.name for s in model_inputs}

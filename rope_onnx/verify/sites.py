@@ -19,6 +19,8 @@ from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from ..contract import OP_TYPE, attributes_of, is_rope_node
 from ..errors import InputError
+from ..graph_index import GraphIndex
+from ..trace import Tracer
 from .cut import producers
 from .dims import OTHER, DimValues
 from .feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
@@ -118,6 +120,32 @@ def known_specs(model: ModelProto) -> dict[str, InputSpec]:
         specs[tensor.name] = InputSpec(tensor.name, tensor.data_type, tuple(tensor.dims))
     specs.update((spec.name, spec) for spec in stored)
     return specs
+
+
+def complete_specs(model: ModelProto, specs: dict[str, InputSpec], names: set[str]) -> None:
+    """Fill in shapes onnx shape inference lost for site inputs, from the fusion pass's own proof.
+
+    After a Slice with computed bounds or a TorchScript ``If`` inference may know nothing of x;
+    the pass proved its rank and width (``Tracer.leaf_dims``), which is all a site's cut needs.
+    """
+    missing = {
+        n
+        for n in names
+        if (spec := specs.get(n)) is None or not spec.dims or not isinstance(spec.dims[-1], int)
+    }
+    if not missing:
+        return
+    tracer = Tracer(GraphIndex(model))
+    for name in sorted(missing):
+        dims = tracer.leaf_dims(name)
+        elem = specs[name].elem_type if name in specs else tracer.index.elem_type(name)
+        if dims is not None and isinstance(dims[-1], int):
+            # "param:seq" -> "seq"; a dim nobody named stays unknown (None) as inference leaves it
+            named = tuple(
+                d if isinstance(d, int) else d.split(":", 1)[1] if d.startswith("param:") else None
+                for d in dims
+            )
+            specs[name] = InputSpec(name, elem, named)
 
 
 def concrete_shape(spec: InputSpec | None, dims: DimValues) -> tuple[int, ...] | None:
