@@ -17,7 +17,7 @@ from test_bad_inputs import BAD_MODELS, CRASH_MARKERS, SAYS, _good_model, _save,
 from test_bad_inputs import _with_external_weight as with_external_weight
 
 from rope_onnx import cli as cli_module
-from rope_onnx.fuse import fuse_file
+from rope_onnx.pipeline import fuse_file
 
 PROFILE = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"
 
