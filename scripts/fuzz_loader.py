@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("atheris", "hypothesis"), default=default)
     parser.add_argument("--examples", type=int, default=10_000, help="hypothesis: inputs per generator")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--crashes", type=Path, default=Path("fuzz-crashes"), help="folder for crash inputs")
+    parser.add_argument(
+        "--crashes",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "rope_onnx_fuzz_crashes",
+        help="folder for crashing inputs (default: in the temporary folder)",
+    )
     parser.add_argument("libfuzzer", nargs="*", help="atheris: arguments for libFuzzer (after --)")
     args = parser.parse_args(argv)
     harness = Harness(args.crashes)
