@@ -54,7 +54,8 @@ def _constant(name: str, graph: onnx.GraphProto, made_by: dict[str, NodeProto]) 
 
 
 def _original_table(name: str, fused: ModelProto, original_names: set[str], site: str) -> str:
-    """Follow a table input of the fused node back through nodes the fusion added (widening)."""
+    """Follow an input of the fused node back through nodes the fusion added (a widening Gather of
+    a table, a Slice of the window of x a site rotates) to the tensor the original consumes."""
     made_by = producers(fused.graph)
     seen = name
     for _ in range(8):
@@ -81,7 +82,8 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
         label = node.name or node.output[0]
         if len(node.input) != 3 or len(node.output) != 1:
             raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")
-        for tensor in (node.output[0], node.input[0]):
+        x = _original_table(node.input[0], fused, names, label)  # a window Slice the pass added
+        for tensor in (node.output[0], x):
             if tensor not in names:
                 raise InputError(
                     f"site '{label}': tensor '{tensor}' is not in the original model; the two models do not "
@@ -90,7 +92,7 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
         attrs = attributes_of(node)
         cos, sin = (_original_table(t, fused, names, label) for t in node.input[1:3])
         sites.append(
-            Site(label, node.output[0], node.input[0], cos, sin, attrs.interleaved, attrs.rotary_dim)
+            Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim)
         )
     return sites
 
