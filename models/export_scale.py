@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
 import tempfile
 import time
@@ -202,7 +200,9 @@ def export(size: str, out_dir: Path, dtype_name: str = "fp16") -> dict:
         "nodes": len(graph_only.graph.node),
         "graph_bytes": (out_dir / "model.onnx").stat().st_size,
         "data_bytes": data_bytes,
-        "external_tensors": sum(t.data_location == TensorProto.EXTERNAL for t in graph_only.graph.initializer),
+        "external_tensors": sum(
+            t.data_location == TensorProto.EXTERNAL for t in graph_only.graph.initializer
+        ),
         "seconds": {
             "build": round(built - started, 1),
             "export": round(exported - built, 1),
