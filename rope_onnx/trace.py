@@ -31,32 +31,56 @@ Value = Expr | Scalar
 
 
 class Tracer:
-    """Evaluates tensors of one graph as channel expressions, one candidate at a time."""
+    """Evaluates tensors of one graph as channel expressions, one candidate at a time.
+
+    A tensor's expression depends only on the graph, so completed evaluations are memoised for
+    the whole pass, not per candidate: candidates share cones (every residual Add of a model
+    whose hidden size is head-sized reaches back through the whole residual stream), and
+    re-evaluating them per candidate made the pass quadratic in the number of layers.  Each
+    memo entry keeps the names noted (refused at k = 1) in its cone, so a candidate still
+    reports every refusal behind it; the node budget counts the evaluations a candidate adds.
+    """
 
     def __init__(self, index: GraphIndex) -> None:
         self.index = index
         self.leaf_names: list[str] = []
         self._leaf_ids: dict[str, int] = {}
+        self._leaves: dict[str, Expr] = {}
+        self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
+        self._memo: dict[tuple[str, int], tuple[Value, frozenset[str]]] = {}
+        self._reasons: dict[str, str] = {}  # why a tensor became a leaf (k = 1 refusals)
+        self._noted: list[set[str]] = [set()]  # per open evaluation: noted names in its cone
         self.reset()
 
     def reset(self) -> None:
-        """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
-        self._memo: dict[tuple[str, int], Value] = {}
-        self.notes: dict[str, str] = {}
+        """Start a candidate: forget its notes and budget (memo and leaf ids stay)."""
+        self._noted = [set()]
         self._visits = 0
+
+    @property
+    def notes(self) -> dict[str, str]:
+        """Refusals in the current candidate's cone: tensor -> why it was not followed."""
+        return {name: self._reasons[name] for name in self._noted[0]}
 
     # ------------------------------------------------------------------ evaluation
     def eval(self, name: str, k: int) -> Value:
         key = (name, k)
         if key in self._memo:
-            return self._memo[key]
+            value, noted = self._memo[key]
+            self._noted[-1].update(noted)
+            return value
         self._visits += 1
         if self._visits > NODE_BUDGET:
             raise BudgetExceeded(name)
-        value = self._eval(name, k)
-        if isinstance(value, Expr) and k == 1 and value.degree() <= 1 and len(value.leaves()) > 1:
-            value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
-        self._memo[key] = value
+        self._noted.append(set())
+        try:
+            value = self._eval(name, k)
+            if isinstance(value, Expr) and k == 1 and value.degree() <= 1 and len(value.leaves()) > 1:
+                value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
+        finally:
+            noted = self._noted.pop()
+            self._noted[-1].update(noted)
+        self._memo[key] = (value, frozenset(noted))
         return value
 
     def _eval(self, name: str, k: int) -> Value:
@@ -75,7 +99,8 @@ class Tracer:
         except NotRope as why:
             if k != 1:
                 raise
-            self.notes[name] = str(why)
+            self._reasons[name] = str(why)
+            self._noted[-1].add(name)
             return self.leaf(name)
 
     def scalar(self, name: str) -> Scalar | None:
@@ -88,13 +113,22 @@ class Tracer:
         return Scalar(float(value.reshape(-1)[0]), frozenset() if producer is None else frozenset({producer}))
 
     def leaf(self, name: str) -> Expr:
+        """``name`` as an input of the site; built once (a hidden-size leaf is 1000+ polynomials)."""
+        if name in self._leaves:
+            return self._leaves[name]
         dims = self.index.dims(name)
         if not dims or not isinstance(dims[-1], int):
             raise NotRope(f"the channel width of '{name}' is not statically known")
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
-        return leaf(self._leaf_ids[name], dims[-1])
+        self._leaves[name] = leaf(self._leaf_ids[name], dims[-1])
+        self._leaf_of[id(self._leaves[name])] = name
+        return self._leaves[name]
+
+    def leaf_name(self, value: Value) -> str | None:
+        """The tensor ``value`` is the plain leaf of (the very Expr :meth:`leaf` built), else None."""
+        return self._leaf_of.get(id(value)) if isinstance(value, Expr) else None
 
     # ------------------------------------------------------------------ helpers for handlers
     def rank(self, name: str) -> int:
