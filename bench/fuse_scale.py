@@ -13,11 +13,14 @@ when absent) this runs, one after the other and each in its own process under a 
   ``onnx_ir.save(OUT)`` keeping the external references, sites counted the same way.
 
 Wall time is the whole process (start-up and imports included: what a user waits for), peak RSS
-is the child's ``ru_maxrss`` from ``wait4``.  A tool that exceeds the cap or the timeout fails
-cleanly and that failure is its result.  Every output goes next to its input (so no data file
-is copied or linked, and the input's data keeps one link: onnx refuses hard-linked data) and is
-deleted after the run.  rope-onnx runs ``--repeat`` times (median reported; it is cheap), the
-others once.  Prints a Markdown table (and ``--json`` writes the raw figures).
+is the child's ``ru_maxrss`` from ``wait4``.  "work s" is the same job timed inside the process,
+without interpreter start-up and imports (load + fuse/optimise + save); µs/node divides it by
+the graph's node count, which is what must stay flat from 2 to 80 layers.  A tool that exceeds
+the cap or the timeout fails cleanly and that failure is its result.  Every output goes next to
+its input (so no data file is copied or linked, and the input's data keeps one link: onnx
+refuses hard-linked data) and is deleted after the run.  rope-onnx runs ``--repeat`` times
+(median reported; it is cheap), the others once.  Prints a Markdown table (``--json`` writes the
+raw figures).
 """
 
 from __future__ import annotations
@@ -179,7 +182,10 @@ def _failure(run: dict, timeout: float, cap_gib: float) -> str:
     if "MemoryError" in text or "bad_alloc" in text or "Cannot allocate memory" in text:
         return f"out of memory at the {cap_gib:g} GiB cap"
     if run["code"] < 0:
-        return f"killed by signal {-run['code']}"
+        name = signal.Signals(-run["code"]).name
+        if run["rss_mib"] >= 0.9 * cap_gib * 1024:  # native code dies, not raises, when malloc fails
+            return f"out of memory at the {cap_gib:g} GiB cap ({name})"
+        return f"killed by {name}"
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return f"exit {run['code']}: {lines[-1][:120] if lines else 'no message'}"
 

@@ -148,6 +148,7 @@ def _inline_to_external(exported: Path, out_dir: Path) -> int:
         location=DATA_FILE,
         size_threshold=1024,
     )
+    (out_dir / DATA_FILE).chmod(0o644)  # onnx's writer creates it 0600; a model's data is not secret
     return (out_dir / DATA_FILE).stat().st_size
 
 

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from rope_onnx import trace
+from rope_onnx import graph_index, trace
 from rope_onnx.fuse import fuse_model
 
 
@@ -56,3 +56,18 @@ def test_channel_evaluations_grow_linearly_with_layers(monkeypatch: pytest.Monke
     small = _evaluations(_residual_stream(10), monkeypatch)
     large = _evaluations(_residual_stream(80), monkeypatch)
     assert large <= 8 * small + 8, (small, large)  # 8x the layers; a quadratic pass does ~60x
+
+
+def test_inline_weights_reach_shape_inference_as_shapes_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model without external data is inferred on a copy whose weights are typed inputs."""
+    model = _residual_stream(3, width=256)  # 256 KiB weights: over the inline cut
+    light = graph_index._without_inline_weights(model)
+    assert light is not model and not light.graph.initializer
+    assert {i.name for i in light.graph.input} == {"x", "w0", "w1", "w2"}
+    assert len(model.graph.initializer) == 3  # the model itself is untouched
+    stripped = graph_index.GraphIndex(model)
+    monkeypatch.setattr(graph_index, "INFER_INLINE_LIMIT", 2**62)  # infer with every weight inline
+    full = graph_index.GraphIndex(model)
+    names = [o for n in model.graph.node for o in n.output]
+    assert [stripped.dims(n) for n in names] == [full.dims(n) for n in names]
+    assert stripped.dims("h2") == ["param:batch", "param:seq", 256]
