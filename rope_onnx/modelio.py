@@ -216,6 +216,13 @@ def save_model(
     """
     if share not in ("link", "copy"):
         raise ValueError(f"share must be 'link' or 'copy', not {share!r}")
+    for location in {r.location for r in loaded.external}:
+        data = loaded.folder / location
+        if out.resolve() == data.resolve() or (out.exists() and data.exists() and out.samefile(data)):
+            raise InputError(
+                f"{out}: is the input's external data file '{location}'; writing there would destroy "
+                "the weights, choose another output name"
+            )
     size = model.ByteSize()
     if size > PROTOBUF_LIMIT:
         raise InputError(

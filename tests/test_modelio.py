@@ -253,3 +253,10 @@ def test_outputs_over_the_protobuf_limit_are_refused_and_nothing_written(src: Pa
     with pytest.raises(InputError, match="2 GiB"):
         save_model(loaded.model, out, loaded)
     assert not out.exists()
+
+
+def test_output_over_the_input_data_file_is_refused(src: Path) -> None:
+    before = (src.parent / "weights.bin").read_bytes()
+    with pytest.raises(InputError, match="destroy the weights"):
+        fuse_file(src, src.parent / "weights.bin")
+    assert (src.parent / "weights.bin").read_bytes() == before
