@@ -104,7 +104,7 @@ def _child_onnxscript(src: str, dst: str) -> dict:
 
 
 def _child_rope_onnx(src: str, dst: str) -> dict:
-    """The steps of ``rope_onnx.fuse.fuse_file``, timed one by one (the CLI run gives the wall time)."""
+    """The steps of ``rope_onnx.pipeline.fuse_file``, timed one by one (the CLI run gives the wall time)."""
     started = time.perf_counter()
     from rope_onnx.fuse import fuse_model
     from rope_onnx.modelio import check_output_path, load_model, save_model

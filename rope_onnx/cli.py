@@ -18,7 +18,7 @@ from . import __version__
 from .errors import EXIT_BAD_INPUT, RopeOnnxError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMANDS = ("fuse",)
+COMMANDS = ("fuse", "verify", "atc", "kernel_sim")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except RopeOnnxError as error:
+        if error.report:
+            print(error.report)
         if args.debug:
             traceback.print_exc()
         print(f"rope-onnx {args.command}: error: {error}", file=sys.stderr)

@@ -13,9 +13,17 @@ EXIT_BAD_INPUT = 2
 
 
 class RopeOnnxError(Exception):
-    """Base class of every error rope-onnx raises on purpose."""
+    """Base class of every error rope-onnx raises on purpose.
+
+    ``report`` is what the command had to show before it failed (e.g. the comparison table of
+    ``fuse --verify``): the CLI prints it on stdout, then the one-line error on stderr.
+    """
 
     exit_code: int = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, report: str = "") -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class InputError(RopeOnnxError):

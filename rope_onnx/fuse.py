@@ -11,20 +11,21 @@ Anything that computes degree-2 channel terms but fails a check is reported with
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from onnx import ModelProto
 
 from .channels import Expr, NotRope
 from .contract import DTYPE_NAMES
 from .decomposition import embed_reference
-from .errors import CheckFailed
 from .graph_index import GraphIndex
-from .modelio import check_output_path, load_model, save_model, write_bytes_atomically
 from .prove import Proof, prove
 from .rewrite import ProvenSite, apply_sites
 from .trace import BudgetExceeded, Tracer
+
+if TYPE_CHECKING:
+    from .verify import VerifyResult
 
 #: Sites end in one of these ops; everything else inside a site is reached from them.
 ANCHOR_OPS = frozenset({"Add", "Sub", "Concat", "Reshape"})
@@ -65,6 +66,7 @@ class FuseResult:
     model: str
     sites: list[Site] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    verification: VerifyResult | None = None  # set by pipeline.fuse_file(..., verify=...)
 
     @property
     def fused(self) -> int:
@@ -76,6 +78,7 @@ class FuseResult:
             "fused": self.fused,
             "sites": [{**s.__dict__, "assumes": list(s.assumes)} for s in self.sites],
             "skipped": [s.__dict__ for s in self.skipped],
+            **({"verify": self.verification.to_json()} if self.verification is not None else {}),
         }
 
 
@@ -132,24 +135,30 @@ def _table_fits(table: str, dims: list | None, x: list) -> tuple[bool, list[str]
     return True, assumptions
 
 
-def check_site(index: GraphIndex, output: str, proof: Proof, inputs: set[str]) -> tuple[str, list[str]]:
+def check_site(
+    index: GraphIndex, tracer: Tracer, output: str, proof: Proof, inputs: set[str]
+) -> tuple[str, list[str]]:
     """Shapes and element types a proven channel computation must also satisfy.
 
     Returns (reason, assumptions): reason is '' when the site is accepted.
     """
-    x_dims, y_dims = index.dims(proof.x), index.dims(output)
-    if x_dims is None or len(x_dims) < 2:
+    source, y_dims = tracer.leaf_dims(proof.x), index.dims(output)
+    if source is None or len(source) < 2:
         return f"x '{proof.x}' must have a known rank >= 2", []
-    if x_dims[-1] != proof.head_dim:
-        return f"x '{proof.x}' has {x_dims[-1]} channels but the output has {proof.head_dim}", []
+    if proof.x_offset + proof.head_dim > source[-1]:
+        return (
+            f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
+            [],
+        )
+    x_dims = [*source[:-1], proof.head_dim]  # the channel window the site rotates
     assumptions: list[str] = []
     if y_dims is None or not _same_dims(y_dims, x_dims):
         if inputs - {proof.x, proof.cos, proof.sin}:
             return f"cannot prove the output has x's shape {x_dims}", []
         for table in (proof.cos, proof.sin):
-            fits, assumed = _table_fits(table, index.dims(table), x_dims)
+            fits, assumed = _table_fits(table, tracer.leaf_dims(table), x_dims)
             if not fits:
-                return f"table '{table}' {index.dims(table)} does not broadcast into x {x_dims}", []
+                return f"table '{table}' {tracer.leaf_dims(table)} does not broadcast into x {x_dims}", []
             assumptions += assumed
     types = {index.elem_type(n) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
     if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
@@ -182,7 +191,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
             continue
         try:
             proof = prove(expr, tracer.leaf_names)
-            reason, assumptions = check_site(index, output, proof, _data_inputs(index, expr.nodes))
+            reason, assumptions = check_site(index, tracer, output, proof, _data_inputs(index, expr.nodes))
         except NotRope as why:
             reason, assumptions = str(why), []
         if reason:
@@ -191,7 +200,13 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
                 skipped.append(Skip(output, reason + (f" (inputs not followed: {notes})" if notes else "")))
             covered |= expr.nodes
             continue
-        proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions)))
+        widths = {name: tracer.width(name) for name in (proof.x, proof.cos, proof.sin)}
+        if proof.x_offset or widths[proof.x] != proof.head_dim:
+            window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
+            if window is not None:  # an existing tensor holds exactly the rotated window of x
+                proof = replace(proof, x=window, x_offset=0)
+                widths[window] = proof.head_dim
+        proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions), widths))
         claimed |= expr.nodes
         covered |= expr.nodes
     proven.reverse()
@@ -230,33 +245,3 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "") -> FuseResul
     if domain and proven:
         embed_reference(model, domain, {p.x: index.elem_type(p.x) for p in (s.proof for s in proven)})
     return FuseResult(name, sites, skipped)
-
-
-def fuse_file(
-    source: str | Path,
-    output: str | Path,
-    *,
-    domain: str = "",
-    expect: int | None = None,
-    report: str | Path | None = None,
-) -> FuseResult:
-    """Load ``source`` (graph only), fuse, and write ``output`` atomically; the input is untouched.
-
-    With ``expect`` set, a different number of fused sites raises :class:`CheckFailed` and
-    writes no model (the JSON report is still written, to show what was found).
-    """
-    loaded = load_model(source, need_external_data=True)
-    out = check_output_path(output, loaded.path)
-    report_path = check_output_path(report, loaded.path) if report else None
-    result = fuse_model(loaded.model, domain, name=str(source))
-    if report_path is not None:
-        import json
-
-        write_bytes_atomically((json.dumps(result.to_json(), indent=2) + "\n").encode(), report_path)
-    if expect is not None and result.fused != expect:
-        raise CheckFailed(
-            f"fused {result.fused} site(s), expected {expect}; no model was written "
-            "(see the skipped candidates above)"
-        )
-    save_model(loaded.model, out, loaded)
-    return result

@@ -27,11 +27,22 @@ INFER_INLINE_LIMIT = 64 * 1024
 
 def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
     """Names a subgraph (If/Loop/Scan body) reads from its enclosing scope, recursively."""
+    local = {o for node in graph.node for o in node.output} | {i.name for i in graph.input}
+    local |= {t.name for t in graph.initializer}
     for node in graph.node:
-        yield from node.input
+        yield from (name for name in node.input if name and name not in local)
         for attr in node.attribute:
             for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                yield from _subgraph_inputs(sub)
+                yield from (name for name in _subgraph_inputs(sub) if name not in local)
+
+
+def outer_inputs(node: NodeProto) -> set[str]:
+    """Tensors a node's subgraphs read from the graph around it (its implicit inputs)."""
+    names: set[str] = set()
+    for attr in node.attribute:
+        for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+            names.update(_subgraph_inputs(sub))
+    return names
 
 
 class GraphIndex:
@@ -43,20 +54,19 @@ class GraphIndex:
         self.nodes: list[NodeProto] = list(graph.node)
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[int]] = {}
+        #: Per node: its inputs, plus what its subgraphs (If/Loop bodies) read from this graph.
+        self.inputs: list[tuple[str, ...]] = []
         for i, node in enumerate(self.nodes):
             for name in node.output:
                 if name:
                     self.producer[name] = i
-            for name in node.input:
-                if name:
-                    self.consumers.setdefault(name, []).append(i)
+            reads = tuple(n for n in (*node.input, *sorted(outer_inputs(node))) if n)
+            self.inputs.append(reads)
+            for name in reads:
+                self.consumers.setdefault(name, []).append(i)
         self.graph_outputs = {o.name for o in graph.output}
-        #: Tensors read by subgraphs count as used by something we do not rewrite.
+        #: Tensors used by something no rewrite touches: the graph's outputs.
         self.external_uses: set[str] = set(self.graph_outputs)
-        for node in self.nodes:
-            for attr in node.attribute:
-                for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                    self.external_uses.update(_subgraph_inputs(sub))
         self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
         self.graph_inputs = {i.name for i in graph.input}
         self.types: dict[str, onnx.TypeProto] = {}
@@ -78,6 +88,8 @@ class GraphIndex:
             known = self.types.get(info.name)
             if known is None or not known.tensor_type.HasField("shape"):
                 self.types[info.name] = info.type
+            else:
+                self.types[info.name] = _fill_unknown_dims(known, info.type)
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
@@ -134,7 +146,7 @@ class GraphIndex:
         return None if i is None else self.nodes[i]
 
     def is_used_outside(self, name: str, inside: set[int]) -> bool:
-        """True when ``name`` is a graph output, read by a subgraph, or consumed outside ``inside``."""
+        """True when ``name`` is a graph output or consumed (also by a subgraph) outside ``inside``."""
         if name in self.external_uses:
             return True
         return any(c not in inside for c in self.consumers.get(name, ()))
@@ -171,6 +183,25 @@ def _without_inline_weights(model: ModelProto) -> ModelProto:
                 onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
             )
     return light
+
+
+def _fill_unknown_dims(declared: onnx.TypeProto, inferred: onnx.TypeProto) -> onnx.TypeProto:
+    """The declared type, with the dims it leaves unknown taken from inference where it knows them.
+
+    Returns a new message when anything changes: the model's own declarations are never edited.
+    """
+    dims, better = declared.tensor_type.shape.dim, inferred.tensor_type.shape.dim
+    if len(dims) != len(better) or not any(
+        not (d.HasField("dim_value") or d.dim_param) and (b.HasField("dim_value") or b.dim_param)
+        for d, b in zip(dims, better, strict=True)
+    ):
+        return declared
+    merged = onnx.TypeProto()
+    merged.CopyFrom(declared)
+    for d, b in zip(merged.tensor_type.shape.dim, better, strict=True):
+        if not (d.HasField("dim_value") or d.dim_param):
+            d.CopyFrom(b)
+    return merged
 
 
 def _small_tensor(tensor: TensorProto) -> np.ndarray | None:

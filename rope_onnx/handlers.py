@@ -19,6 +19,7 @@ from onnx import NodeProto
 
 from .channels import Expr, NotRope, Scalar, add, mul, scale
 from .graph_index import attr
+from .grid import grid_axis, squeeze_grid
 
 if TYPE_CHECKING:
     from .trace import Tracer
@@ -27,23 +28,16 @@ Value = Expr | Scalar
 Handler = Callable[["Tracer", NodeProto, int, str, int], Value]
 
 
-def grid_axis(axis: int, rank: int, k: int, node: NodeProto) -> int:
-    """Position of ``axis`` inside the trailing-k channel grid; NotRope for a leading axis."""
-    axis = axis + rank if axis < 0 else axis
-    if not rank - k <= axis < rank:
-        raise NotRope(f"{node.op_type} node '{node.name}' acts on axis {axis}, not on the channel axes")
-    return axis - (rank - k)
-
-
 def _me(node_id: int) -> frozenset[int]:
     return frozenset({node_id})
 
 
 def _operand(t: Tracer, name: str, k: int) -> Value:
     """An element-wise operand: a scalar constant, or a tensor with at least k axes."""
-    if t.scalar(name) is None and t.rank(name) < k:
+    value = t.eval(name, k)  # first: evaluating may establish the rank (see branches.py)
+    if isinstance(value, Expr) and t.rank(name) < k:
         raise NotRope(f"'{name}' has fewer axes than the channel grid")
-    return t.eval(name, k)
+    return value
 
 
 def _mul(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
@@ -121,6 +115,7 @@ def _onnx_slice(dim: int, start: int, end: int, step: int) -> list[int]:
 
 def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     rank = t.rank(node.input[0])
+    value = t.expr(node.input[0], k)  # first: its channel widths help fold bounds computed from its shape
     starts, n1 = t.ints(node, 1, "starts")
     ends, n2 = t.ints(node, 2, "ends")
     axes, n3 = (
@@ -130,7 +125,6 @@ def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     )
     steps, n4 = t.ints(node, 4) if len(node.input) > 4 and node.input[4] else ([1] * len(starts), frozenset())
     positions = [grid_axis(a, rank, k, node) for a in axes]
-    value = t.expr(node.input[0], k)
     grid = value.grid
     for pos, start, end, step in zip(positions, starts, ends, steps, strict=True):
         grid = grid.take(_onnx_slice(grid.shape[pos], start, end, step), axis=pos)
@@ -163,6 +157,8 @@ def _concat(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value
     rank = t.rank(node.input[0])
     pos = grid_axis(int(attr(node, "axis")), rank, k, node)
     parts = [t.expr(name, k) for name in node.input]
+    if len({p.grid.shape[:pos] + p.grid.shape[pos + 1 :] for p in parts}) > 1:
+        raise NotRope(f"Concat node '{node.name}' joins channel grids of different shapes")
     grid = np.concatenate([p.grid for p in parts], axis=pos)
     return Expr(grid, frozenset().union(*(p.nodes for p in parts)) | _me(node_id))
 
@@ -194,13 +190,8 @@ def _axes(t: Tracer, node: NodeProto) -> tuple[list[int], frozenset[int]]:
 
 def _squeeze(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     axes, extra = _axes(t, node)
-    rank_in = t.rank(node.input[0])
-    k_in = k + len(axes)
-    positions = tuple(sorted(grid_axis(a, rank_in, k_in, node) for a in axes))
-    value = t.expr(node.input[0], k_in)
-    if any(value.grid.shape[p] != 1 for p in positions):
-        raise NotRope(f"Squeeze node '{node.name}' removes a channel axis that is not of size 1")
-    return value.with_grid(value.grid.squeeze(axis=positions), extra, _me(node_id))
+    value = squeeze_grid(t, node.input[0], axes, k, node)
+    return value.with_grid(value.grid, extra, _me(node_id))
 
 
 def _unsqueeze(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
@@ -214,6 +205,32 @@ def _unsqueeze(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Va
     return value.with_grid(np.expand_dims(value.grid, positions), extra, _me(node_id))
 
 
+def _repeat(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
+    """Tile / Expand that repeat only along channel axes (repeat_interleave exports as one)."""
+    rank = t.rank(node.input[0])
+    values, extra = t.ints(node, 1)
+    if node.op_type == "Tile":
+        lead, grid_reps = values[: rank - k], values[rank - k :]
+        if len(values) != rank or any(r != 1 for r in lead):
+            raise NotRope(f"Tile node '{node.name}' repeats a leading axis")
+        value = t.expr(node.input[0], k)
+        return value.with_grid(np.tile(value.grid, grid_reps), extra, _me(node_id))
+    dims = t.dims(node.input[0]) or []
+    lead_dims = dims[rank - len(values) : rank - k]  # Expand aligns its shape to the right
+    if len(values) > rank or any(
+        v not in (1, d) for v, d in zip(values[: len(values) - k], lead_dims, strict=True)
+    ):
+        raise NotRope(f"Expand node '{node.name}' may grow a leading axis")
+    value = t.expr(node.input[0], k)
+    target = tuple(values[len(values) - k :]) if len(values) >= k else ()
+    try:
+        grid = np.broadcast_to(value.grid, np.broadcast_shapes(value.grid.shape, target))
+    except ValueError as why:
+        raise NotRope(f"Expand node '{node.name}': {why}") from why
+    return value.with_grid(np.array(grid), extra, _me(node_id))
+
+
+from .branches import if_handler  # noqa: E402  (kept apart: static If needs its own explanation)
 from .reshape import reshape_handler  # noqa: E402  (kept apart: the proof of leading dims is long)
 
 HANDLERS: dict[str, Handler] = {
@@ -230,4 +247,7 @@ HANDLERS: dict[str, Handler] = {
     "Squeeze": _squeeze,
     "Unsqueeze": _unsqueeze,
     "Reshape": reshape_handler,
+    "Tile": _repeat,
+    "If": if_handler,
+    "Expand": _repeat,
 }

@@ -20,6 +20,7 @@ class Proof:
     """A proven site: the op's inputs, attributes and the table channel maps."""
 
     x: str
+    x_offset: int  # the site rotates x channels x_offset .. x_offset + head_dim - 1
     cos: str
     sin: str
     cos_channels: tuple[int, ...]  # a(c): op cos channel c = site cos leaf channel a(c)
@@ -38,7 +39,8 @@ def partner(c: int, rotary: int, interleaved: int) -> tuple[int, float]:
 
 
 def _split_terms(poly: dict[Monomial, float], x: int, c: int) -> tuple[tuple, tuple]:
-    """(direct, rotated) = ((table factor, coeff), (x channel, table factor, coeff)) of channel c."""
+    """(direct, rotated) = ((table factor, coeff), (x channel, table factor, coeff)) of output channel
+    c, whose own x channel is ``c`` (the caller adds the site's offset into x)."""
     direct = rotated = None
     for monomial, coeff in poly.items():
         xs = [f for f in monomial if f[0] == x]
@@ -54,8 +56,18 @@ def _split_terms(poly: dict[Monomial, float], x: int, c: int) -> tuple[tuple, tu
     return direct, rotated
 
 
+def _offset(poly: dict[Monomial, float], x: int) -> int:
+    """Which x channel output channel 0 starts at: the one its +1 (direct, x·cos) term reads."""
+    direct = [f[1] for m, c in poly.items() if c == 1.0 for f in m if f[0] == x]
+    if len(direct) != 1:
+        raise NotRope("channel 0 has no single x·cos term")
+    return direct[0]
+
+
 def _prove_with_x(polys: list[dict], x: int, names: list[str], rotary: int) -> Proof:
     head = len(polys)
+    offset = _offset(polys[0], x)
+    polys = [_shift(poly, x, offset) for poly in polys]
     _, (p0, _, _) = _split_terms(polys[0], x, 0)
     interleaved = 0 if p0 == rotary // 2 else 1 if p0 == 1 else -1
     if interleaved < 0:
@@ -83,6 +95,7 @@ def _prove_with_x(polys: list[dict], x: int, names: list[str], rotary: int) -> P
             raise NotRope(f"channel {c} after the rotated part is not x[{c}] passed through")
     return Proof(
         names[x],
+        offset,
         names[cos_leaf],
         names[sin_leaf],
         tuple(cos_channels),
@@ -91,6 +104,13 @@ def _prove_with_x(polys: list[dict], x: int, names: list[str], rotary: int) -> P
         rotary,
         head,
     )
+
+
+def _shift(poly: dict[Monomial, float], x: int, offset: int) -> dict[Monomial, float]:
+    """Renumber x's channels so that the site's first channel is 0 (negative ones cannot match)."""
+    if not offset:
+        return poly
+    return {tuple(sorted((f[0], f[1] - offset) if f[0] == x else f for f in m)): c for m, c in poly.items()}
 
 
 def prove(expr: Expr, leaf_names: list[str]) -> Proof:
@@ -108,14 +128,8 @@ def prove(expr: Expr, leaf_names: list[str]) -> Proof:
         raise NotRope(f"channels after the first {rotary} are neither rotated nor passed through")
     if len(polys[0]) != 2:
         raise NotRope(f"channel 0 is a sum of {len(polys[0])} products, RoPE has 2")
-    candidates = sorted(
-        {
-            f[0]
-            for m in polys[0]
-            for f in m
-            if f[1] == 0 and all(f[0] in {g[0] for g in m2} for m2 in polys[0])
-        }
-    )
+    first, second = (set(f[0] for f in m) for m in polys[0])
+    candidates = sorted(first & second)  # x is read by both terms of every rotated channel
     reasons = []
     for x in candidates:
         try:

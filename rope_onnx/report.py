@@ -38,4 +38,6 @@ def render_fuse(result: FuseResult) -> str:
     if result.skipped:
         lines.append("skipped candidates:")
         lines += [f"  {s.at}: {s.reason}" for s in result.skipped]
+    if result.verification is not None:
+        lines += ["", result.verification.render()]
     return "\n".join(lines)

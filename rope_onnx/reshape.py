@@ -27,11 +27,11 @@ def _same_dim(target: Dim, source: Dim, allow_zero: bool) -> bool:
 
 
 def reshape_handler(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Expr:
-    source_dims = t.index.dims(node.input[0])
+    source_dims = t.dims(node.input[0])
     if source_dims is None:
         raise NotRope(f"Reshape node '{node.name}': the input's rank is unknown")
     try:
-        target = int_values(t.index, node.input[1])
+        target = int_values(t.index, node.input[1], t.dims)
     except NotStatic as why:
         raise NotRope(f"Reshape node '{node.name}': target shape is not static ({why})") from why
     allow_zero = bool(attr(node, "allowzero", 0))

@@ -9,13 +9,13 @@ nodes: one consumer count, one worklist of candidate-dead nodes, one rebuild of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
 from .contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, OP_TYPE
-from .graph_index import GraphIndex
+from .graph_index import GraphIndex, outer_inputs
 from .prove import Proof
 
 
@@ -26,6 +26,7 @@ class ProvenSite:
     proof: Proof
     nodes: frozenset[int]  # every node the proof followed (candidates for removal)
     assumes: tuple[str, ...] = ()  # run-time shape facts the graph cannot show (see fuse.check_site)
+    widths: dict[str, int] = field(default_factory=dict)  # static last dim of x, cos and sin
 
 
 class _Names:
@@ -55,8 +56,8 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
     after: dict[int, list[NodeProto]] = {}  # producer index (-1: graph start) -> widening nodes
     widened: dict[tuple[str, tuple[int, ...]], str] = {}
 
-    def table_input(table: str, channels: tuple[int, ...]) -> str:
-        if channels == tuple(range(index.dims(table)[-1])):
+    def table_input(table: str, channels: tuple[int, ...], width: int) -> str:
+        if channels == tuple(range(width)):
             return table
         key = (table, channels)
         if key not in widened:
@@ -69,9 +70,31 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             widened[key] = out
         return widened[key]
 
+    windows: dict[tuple[str, int, int], str] = {}
+
+    def x_input(x: str, offset: int, width: int, x_width: int) -> str:
+        """x itself, or x[..., offset:offset + width] when the site rotates a window of it."""
+        if offset == 0 and x_width == width:
+            return x
+        key = (x, offset, width)
+        if key not in windows:
+            stem = x.rsplit("/", 1)[-1] or "x"
+            bounds = [names.fresh(f"rope_onnx/{stem}/{n}") for n in ("start", "end", "axis")]
+            for name, value in zip(bounds, (offset, offset + width, -1), strict=True):
+                model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
+            out = names.fresh(f"rope_onnx/{stem}/window")
+            node = helper.make_node("Slice", [x, *bounds], [out], name=names.fresh(f"{out}/Slice"))
+            after.setdefault(index.producer.get(x, -1), []).append(node)
+            windows[key] = out
+        return windows[key]
+
     for number, site in enumerate(sorted(sites, key=lambda s: s.anchor)):
         p = site.proof
-        inputs = [p.x, table_input(p.cos, p.cos_channels), table_input(p.sin, p.sin_channels)]
+        inputs = [
+            x_input(p.x, p.x_offset, p.head_dim, site.widths[p.x]),
+            table_input(p.cos, p.cos_channels, site.widths[p.cos]),
+            table_input(p.sin, p.sin_channels, site.widths[p.sin]),
+        ]
         fused[site.anchor] = helper.make_node(
             OP_TYPE,
             inputs,
@@ -94,7 +117,7 @@ def _dead_nodes(
     """Nodes the sites made useless: in some site, and no output read by anything that remains."""
     uses: dict[str, int] = {name: len(c) for name, c in index.consumers.items()}
     for anchor in fused:  # the anchor is replaced: its inputs lose a reader, the fused node's gain one
-        for name in index.nodes[anchor].input:
+        for name in index.inputs[anchor]:
             uses[name] -= 1
     for node in (*fused.values(), *(n for nodes in after.values() for n in nodes)):
         for name in node.input:
@@ -110,7 +133,7 @@ def _dead_nodes(
         if any(uses.get(o, 0) or o in index.external_uses for o in node.output if o):
             continue
         dead.add(i)
-        for name in node.input:
+        for name in index.inputs[i]:
             uses[name] -= 1
             producer = index.producer.get(name)
             if producer in candidates and not uses[name]:
@@ -133,7 +156,7 @@ def _rebuild(
         new_nodes.extend(after.get(i, []))
     gone = {o for i in dead for o in index.nodes[i].output}
     gone |= {o for i in fused for o in index.nodes[i].output} - {o for n in fused.values() for o in n.output}
-    still_read = {name for node in new_nodes for name in node.input}
+    still_read = {name for node in new_nodes for name in (*node.input, *outer_inputs(node))}
     unused_inits = {
         name
         for i in dead

@@ -42,8 +42,16 @@ def _opaque(node_id: int, k: int) -> str:
     return f"expr:{node_id}:{k}"
 
 
-def int_values(index: GraphIndex, name: str, _depth: int = 0) -> IntValue:
-    """Fold tensor ``name`` to an :class:`IntValue`, or raise :class:`NotStatic` saying why."""
+#: The shape of a tensor as the caller knows it, better than shape inference (or None).
+DimsHint = Callable[[str], "list[Dim] | None"]
+
+
+def int_values(index: GraphIndex, name: str, hint: DimsHint | None = None, _depth: int = 0) -> IntValue:
+    """Fold tensor ``name`` to an :class:`IntValue`, or raise :class:`NotStatic` saying why.
+
+    ``hint`` gives shapes the caller has proven (the tracer knows every channel width it computed,
+    also where shape inference lost it, e.g. after a Slice with computed bounds or a static If).
+    """
     if _depth > 64:
         raise NotStatic(f"'{name}' is computed by a chain too deep to fold")
     const = index.constant(name)
@@ -57,14 +65,17 @@ def int_values(index: GraphIndex, name: str, _depth: int = 0) -> IntValue:
     if node_id is None:
         raise NotStatic(f"'{name}' is a graph input, known only at run time")
     node = index.nodes[node_id]
-    fold = _FOLDERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
-    if fold is None:
-        raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
+    standard = node.domain in ("", "ai.onnx")
 
     def arg(i: int) -> IntValue:
-        return int_values(index, node.input[i], _depth + 1)
+        return int_values(index, node.input[i], hint, _depth + 1)
 
-    values, scalar, used = fold(index, node, node_id, arg)
+    if standard and node.op_type == "Shape":
+        values, scalar, used = _shape(node, _known_dims(index, node.input[0], hint))
+    elif standard and node.op_type in _FOLDERS:
+        values, scalar, used = _FOLDERS[node.op_type](index, node, node_id, arg)
+    else:
+        raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
     # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
     constants = {index.producer.get(i) for i in node.input} - {None}
     used |= {p for p in constants if index.nodes[p].op_type == "Constant"}
@@ -74,8 +85,12 @@ def int_values(index: GraphIndex, name: str, _depth: int = 0) -> IntValue:
 Folder = Callable[[GraphIndex, NodeProto, int, Callable[[int], IntValue]], tuple[list[Dim], bool, frozenset]]
 
 
-def _shape(index: GraphIndex, node: NodeProto, node_id: int, arg) -> tuple[list[Dim], bool, frozenset]:
-    dims = index.dims(node.input[0])
+def _known_dims(index: GraphIndex, name: str, hint: DimsHint | None) -> list[Dim] | None:
+    known = hint(name) if hint is not None else None
+    return known if known is not None else index.dims(name)
+
+
+def _shape(node: NodeProto, dims: list[Dim] | None) -> tuple[list[Dim], bool, frozenset]:
     if dims is None:
         raise NotStatic(f"rank of '{node.input[0]}' is unknown")
     start, end = attr(node, "start", 0), attr(node, "end", None)
@@ -166,8 +181,8 @@ def _cast(index, node, node_id, arg):
     return _passthrough(index, node, node_id, arg)
 
 
+#: Shape is folded in int_values itself: it needs the caller's dims hint.
 _FOLDERS: dict[str, Folder] = {
-    "Shape": _shape,
     "Gather": _gather,
     "Slice": _slice,
     "Concat": _concat,
@@ -179,4 +194,5 @@ _FOLDERS: dict[str, Folder] = {
     "Sub": _arith(lambda x, y: x - y),
     "Mul": _arith(lambda x, y: x * y),
     "Div": _arith(_int_div),
+    "Equal": _arith(lambda x, y: int(x == y)),
 }

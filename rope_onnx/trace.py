@@ -11,16 +11,19 @@ is kept as a note, so a skipped candidate reports why its proof did not go throu
 
 from __future__ import annotations
 
-import numpy as np
 from onnx import NodeProto
 
 from .channels import Expr, NotRope, Scalar, leaf
-from .graph_index import GraphIndex, attr
+from .graph_index import Dim, GraphIndex, attr
 from .handlers import HANDLERS
+from .ranks import infer_rank, infer_width
 from .symbolic import NotStatic, int_values
 
-#: Maximum nodes one candidate may visit: RoPE sites have 7-40; this bounds pathological graphs.
+#: Maximum nodes one candidate may visit: RoPE sites have 7-60; this bounds pathological graphs.
 NODE_BUDGET = 400
+#: Maximum length of one path back from a candidate's output (each step is a few Python frames,
+#: so this also keeps the recursion far from Python's limit on any graph).
+MAX_DEPTH = 120
 
 
 class BudgetExceeded(Exception):
@@ -33,54 +36,68 @@ Value = Expr | Scalar
 class Tracer:
     """Evaluates tensors of one graph as channel expressions, one candidate at a time.
 
-    A tensor's expression depends only on the graph, so completed evaluations are memoised for
-    the whole pass, not per candidate: candidates share cones (every residual Add of a model
-    whose hidden size is head-sized reaches back through the whole residual stream), and
-    re-evaluating them per candidate made the pass quadratic in the number of layers.  Each
-    memo entry keeps the names noted (refused at k = 1) in its cone, so a candidate still
-    reports every refusal behind it; the node budget counts the evaluations a candidate adds.
+    Tensors that settle as plain leaves at k = 1 (a linear mix of inputs, a refused op) are
+    remembered for the whole pass, with the refusals noted behind them: candidates share such
+    cones (every residual Add of a model whose hidden size is head-sized reaches back through
+    the whole residual stream), and re-tracing them per candidate made the pass quadratic in
+    the number of layers.  A leaf whose cone hit :data:`MAX_DEPTH` depends on the path that
+    reached it and is not remembered.
     """
 
     def __init__(self, index: GraphIndex) -> None:
         self.index = index
         self.leaf_names: list[str] = []
         self._leaf_ids: dict[str, int] = {}
+        #: Ranks shape inference could not give: proven by a handler (a static If) or by op rules.
+        self.rank_hints: dict[str, int | None] = {}
+        self._widths: dict[str, int | None] = {}
         self._leaves: dict[str, Expr] = {}
         self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
-        self._memo: dict[tuple[str, int], tuple[Value, frozenset[str]]] = {}
-        self._reasons: dict[str, str] = {}  # why a tensor became a leaf (k = 1 refusals)
-        self._noted: list[set[str]] = [set()]  # per open evaluation: noted names in its cone
+        self._settled: dict[str, frozenset[str]] = {}  # k = 1 plain leaves -> names noted in their cone
+        self._reasons: dict[str, str] = {}  # every note ever made (tensor -> why it became a leaf)
+        self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
         self.reset()
 
     def reset(self) -> None:
-        """Start a candidate: forget its notes and budget (memo and leaf ids stay)."""
-        self._noted = [set()]
+        """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
+        self._memo: dict[tuple[str, int], Value] = {}
+        self.notes: dict[str, str] = {}
         self._visits = 0
-
-    @property
-    def notes(self) -> dict[str, str]:
-        """Refusals in the current candidate's cone: tensor -> why it was not followed."""
-        return {name: self._reasons[name] for name in self._noted[0]}
+        self._depth = 0
+        self._open = [(set(), [False])]
 
     # ------------------------------------------------------------------ evaluation
     def eval(self, name: str, k: int) -> Value:
         key = (name, k)
         if key in self._memo:
-            value, noted = self._memo[key]
-            self._noted[-1].update(noted)
-            return value
+            return self._memo[key]
+        if k == 1 and name in self._settled:  # traced by an earlier candidate: a leaf, same notes
+            noted = self._settled[name]
+            self._open[-1][0].update(noted)
+            self.notes.update((n, self._reasons[n]) for n in noted)
+            self._memo[key] = self._leaves[name]
+            return self._memo[key]
         self._visits += 1
         if self._visits > NODE_BUDGET:
             raise BudgetExceeded(name)
-        self._noted.append(set())
+        if self._depth >= MAX_DEPTH:  # the caller makes this tensor a leaf (k = 1) or gives up
+            self._open[-1][1][0] = True
+            raise NotRope(f"'{name}' is more than {MAX_DEPTH} nodes behind the candidate's output")
+        self._depth += 1
+        self._open.append((set(), [False]))
         try:
             value = self._eval(name, k)
-            if isinstance(value, Expr) and k == 1 and value.degree() <= 1 and len(value.leaves()) > 1:
+            mixed = isinstance(value, Expr) and k == 1 and self.leaf_name(value) is None  # plain leaf: no
+            if mixed and value.degree() <= 1 and len(value.leaves()) > 1:
                 value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
         finally:
-            noted = self._noted.pop()
-            self._noted[-1].update(noted)
-        self._memo[key] = (value, frozenset(noted))
+            self._depth -= 1
+            noted, deep = self._open.pop()
+            self._open[-1][0].update(noted)
+            self._open[-1][1][0] |= deep[0]
+        self._memo[key] = value
+        if k == 1 and not deep[0] and value is self._leaves.get(name):
+            self._settled[name] = frozenset(noted)
         return value
 
     def _eval(self, name: str, k: int) -> Value:
@@ -99,30 +116,37 @@ class Tracer:
         except NotRope as why:
             if k != 1:
                 raise
-            self._reasons[name] = str(why)
-            self._noted[-1].add(name)
+            self.notes[name] = self._reasons[name] = str(why)
+            self._open[-1][0].add(name)
             return self.leaf(name)
 
     def scalar(self, name: str) -> Scalar | None:
         value = self.index.constant(name)
-        if value is None or value.size == 0 or not np.all(value == value.reshape(-1)[0]):
+        if value is None:
             return None
-        if value.size > 1 and any(d != 1 for d in value.shape):
-            return None
+        if value.ndim > 1 or value.size != 1:
+            return None  # a rank-0 or [1] constant: anything larger could change the output's rank
         producer = self.index.producer.get(name)
         return Scalar(float(value.reshape(-1)[0]), frozenset() if producer is None else frozenset({producer}))
+
+    def width(self, name: str) -> int | None:
+        """The static last dim of ``name``: inferred, or by op rules where inference gave up."""
+        if name not in self._widths:
+            self._widths[name] = None  # guards against cycles while the rule recurses
+            self._widths[name] = infer_width(self.index, name, self.width, self.known_rank)
+        return self._widths[name]
 
     def leaf(self, name: str) -> Expr:
         """``name`` as an input of the site; built once (a hidden-size leaf is 1000+ polynomials)."""
         if name in self._leaves:
             return self._leaves[name]
-        dims = self.index.dims(name)
-        if not dims or not isinstance(dims[-1], int):
+        width = self.width(name)
+        if width is None:
             raise NotRope(f"the channel width of '{name}' is not statically known")
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
-        self._leaves[name] = leaf(self._leaf_ids[name], dims[-1])
+        self._leaves[name] = leaf(self._leaf_ids[name], width)
         self._leaf_of[id(self._leaves[name])] = name
         return self._leaves[name]
 
@@ -130,9 +154,63 @@ class Tracer:
         """The tensor ``value`` is the plain leaf of (the very Expr :meth:`leaf` built), else None."""
         return self._leaf_of.get(id(value)) if isinstance(value, Expr) else None
 
+    def known_dims(self, name: str) -> list[int] | None:
+        """Trailing dims of ``name`` as this candidate computed them (its channel grid), if any."""
+        for k in (2, 1):
+            value = self._memo.get((name, k))
+            if isinstance(value, Expr):
+                return list(value.grid.shape)
+        return None
+
+    def find_window(self, name: str, offset: int, width: int) -> str | None:
+        """A tensor this candidate computed that is exactly ``name[..., offset:offset + width]``.
+
+        NeoX-style exports slice q out of a fused qkv tensor; the fused node should read that q,
+        an existing tensor of the original graph, rather than a new slice of qkv.
+        """
+        leaf_id = self._leaf_ids.get(name)
+        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
+        for (tensor, k), value in sorted(self._memo.items()):
+            if (
+                k == 1
+                and isinstance(value, Expr)
+                and value.grid.shape == (width,)
+                and list(value.grid) == want
+            ):
+                return tensor
+        return None
+
     # ------------------------------------------------------------------ helpers for handlers
-    def rank(self, name: str) -> int:
+    def known_rank(self, name: str) -> int | None:
+        """From shape inference, a handler's proof, or the op's rank rule (memoised)."""
         rank = self.index.rank(name)
+        if rank is None and name not in self.rank_hints:
+            self.rank_hints[name] = None  # guards against cycles while the rule recurses
+            self.rank_hints[name] = infer_rank(self.index, name, self.known_rank)
+        return rank if rank is not None else self.rank_hints[name]
+
+    def dims(self, name: str) -> list[Dim] | None:
+        """Shape of ``name``: inferred dims, or one symbol per axis when only the rank is known,
+        with the trailing dims replaced by the channel grid this candidate computed."""
+        dims = self.index.dims(name)
+        if dims is None:
+            rank = self.known_rank(name)
+            if rank is None:
+                return None
+            dims = [f"dim:{name}:{axis}" for axis in range(rank)]
+        known = self.known_dims(name)
+        if known and len(known) <= len(dims):
+            dims = [*dims[: len(dims) - len(known)], *known]
+        return dims
+
+    def leaf_dims(self, name: str) -> list[Dim] | None:
+        """Shape of a site input as the proof uses it: its dims with the static width it proved."""
+        dims = self.dims(name)
+        width = self.width(name)
+        return None if dims is None else [*dims[:-1], width if width is not None else dims[-1]]
+
+    def rank(self, name: str) -> int:
+        rank = self.known_rank(name)
         if rank is None:
             raise NotRope(f"the rank of '{name}' is not known")
         return rank
@@ -149,7 +227,7 @@ class Tracer:
         """A static int list from an input (or, for old opsets, an attribute) of ``node``."""
         if position < len(node.input) and node.input[position]:
             try:
-                folded = int_values(self.index, node.input[position])
+                folded = int_values(self.index, node.input[position], self.dims)
                 return folded.ints(), folded.nodes
             except NotStatic as why:
                 raise NotRope(f"{node.op_type} node '{node.name}': {why}") from why

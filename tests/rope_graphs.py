@@ -213,8 +213,7 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
             helper.make_tensor_value_info("cos", table_type, t_shape),
             helper.make_tensor_value_info("sin", table_type, t_shape),
         ],
-        [helper.make_tensor_value_info("y", dtype, None)]
-        + [helper.make_tensor_value_info(o, dtype, None) for o in outputs],
+        [helper.make_tensor_value_info(o, dtype, [None] * len(x_shape)) for o in ["y", *outputs]],
         initializer=g.inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])

@@ -123,3 +123,58 @@ def test_fusing_twice_changes_nothing() -> None:
     result = fuse_model(again)
     assert result.fused == 0
     assert again.SerializeToString() == fused.SerializeToString()
+
+
+def test_a_site_on_a_window_of_a_wider_tensor_reads_a_new_slice_of_it() -> None:
+    """Channels 16..31 of a 48-wide tensor rotated half by half (no tensor holds the window itself)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    def ints(name: str, *v: int) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.array(v, dtype=np.int64), name)
+
+    nodes = [
+        helper.make_node("Slice", ["qkv", "s16", "s24", "ax"], ["x1"]),
+        helper.make_node("Slice", ["qkv", "s24", "s32", "ax"], ["x2"]),
+        helper.make_node("Slice", ["cos", "s0", "s8", "ax"], ["c1"]),
+        helper.make_node("Slice", ["cos", "s8", "s16", "ax"], ["c2"]),
+        helper.make_node("Slice", ["sin", "s0", "s8", "ax"], ["s1"]),
+        helper.make_node("Slice", ["sin", "s8", "s16", "ax"], ["s2"]),
+        helper.make_node("Mul", ["x1", "c1"], ["a"]),
+        helper.make_node("Mul", ["x2", "s1"], ["b"]),
+        helper.make_node("Sub", ["a", "b"], ["y1"]),
+        helper.make_node("Mul", ["x2", "c2"], ["c"]),
+        helper.make_node("Mul", ["x1", "s2"], ["d"]),
+        helper.make_node("Add", ["c", "d"], ["y2"]),
+        helper.make_node("Concat", ["y1", "y2"], ["y"], axis=-1),
+    ]
+    inits = [ints("s0", 0), ints("s8", 8), ints("s16", 16), ints("s24", 24), ints("s32", 32), ints("ax", -1)]
+    graph = helper.make_graph(
+        nodes,
+        "window",
+        [
+            helper.make_tensor_value_info("qkv", TensorProto.FLOAT, ["B", 2, "L", 48]),
+            helper.make_tensor_value_info("cos", TensorProto.FLOAT, [1, 1, "L", 16]),
+            helper.make_tensor_value_info("sin", TensorProto.FLOAT, [1, 1, "L", 16]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["B", 2, "L", 16])],
+        inits,
+    )
+    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fused = onnx.ModelProto()
+    fused.CopyFrom(original)
+    result = fuse_model(fused)
+    assert result.fused == 1 and result.sites[0].input == "qkv"  # as the original graph has it
+    window = next(n for n in fused.graph.node if n.op_type == "Slice")
+    rope = next(n for n in fused.graph.node if n.op_type == "RoPECustomer")
+    assert window.input[0] == "qkv" and rope.input[0] == window.output[0]
+    rng = np.random.default_rng(0)
+    data = {
+        "qkv": rng.standard_normal((2, 2, 5, 48)).astype(np.float32),
+        "cos": rng.standard_normal((1, 1, 5, 16)).astype(np.float32),
+        "sin": rng.standard_normal((1, 1, 5, 16)).astype(np.float32),
+    }
+    np.testing.assert_array_equal(run_model(fused, data)["y"], run_model(original, data)["y"])
+
+    from rope_onnx.verify import VerifyOptions, verify_models
+
+    assert verify_models(original, fused, VerifyOptions(sites=True)).passed

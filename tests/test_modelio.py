@@ -21,8 +21,8 @@ from rope_graphs import SiteSpec, build
 
 from rope_onnx import datafiles, modelio
 from rope_onnx.errors import InputError
-from rope_onnx.fuse import fuse_file
 from rope_onnx.modelio import external_refs, load_model, save_model
+from rope_onnx.pipeline import fuse_file
 
 WEIGHT = np.arange(32 * 32, dtype=np.float32).reshape(32, 32) / 7.0
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..fuse import fuse_file
+from ..pipeline import fuse_file
 from ..report import render_fuse
+from .verify import add_verify_options, options_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,10 +29,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--expect", type=int, metavar="N", help="exit 1 (no output) unless exactly N sites fuse"
     )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare the fused model with the input on ONNX Runtime CPU before writing it; a mismatch "
+        "exits 1 and writes nothing (tolerance, seed and dim options as for `rope-onnx verify`)",
+    )
+    add_verify_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = fuse_file(args.model, args.output, domain=args.domain, expect=args.expect, report=args.report)
+    verify = options_from(args) if args.verify else None
+    result = fuse_file(
+        args.model, args.output, domain=args.domain, expect=args.expect, report=args.report, verify=verify
+    )
     print(render_fuse(result))
     return 0

@@ -1,0 +1,368 @@
+/*
+ * Host backend of the RoPECustomer kernel core: executes each primitive on arrays and asserts the rules
+ * the AI core's hardware imposes, so a schedule that passes here is one the Ascend C shell can run:
+ *   - every UB operand address is 32-byte aligned; every access stays inside its UB buffer;
+ *   - a plain DataCopy moves a multiple of 32 bytes (DataCopyPad, 910B only, lifts that);
+ *   - the buffers a core allocates fit the chip's UB;
+ *   - queue discipline (alloc -> enque -> deque -> free, depth 2 for x/y);
+ *   - GM accesses stay inside the tensors, and every y element is written exactly once.
+ * It also counts the bytes moved between global memory and UB.
+ */
+#ifndef ROPE_HOST_BACKEND_H
+#define ROPE_HOST_BACKEND_H
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../op_kernel/rope_core.h"
+#include "half_convert.h"
+
+struct HostGm {
+    uint8_t *data[4];        // x, cos, sin, y
+    uint64_t elems[4];
+    std::vector<uint8_t> yWrites;
+    uint64_t bytesRead = 0, bytesWritten = 0;
+    uint64_t ubPeak = 0;
+    std::string violation;   // first rule broken, empty if none
+    void Violate(const std::string &what)
+    {
+        if (violation.empty()) {
+            violation = what;
+        }
+    }
+};
+
+template <class T> struct HostElem;
+template <> struct HostElem<float> {
+    static float Up(float v) { return v; }
+    static float Down(float v) { return v; }
+};
+template <> struct HostElem<RopeHalf> {
+    static float Up(RopeHalf v) { return RopeHalfToFloat(v.bits); }
+    static RopeHalf Down(float v) { return RopeHalf{RopeFloatToHalf(v)}; }
+};
+template <> struct HostElem<RopeBf16> {
+    static float Up(RopeBf16 v) { return RopeBf16ToFloat(v.bits); }
+    static RopeBf16 Down(float v) { return RopeBf16{RopeFloatToBf16(v)}; }
+};
+
+template <class T>
+class HostBackend {
+public:
+    template <class E> struct Local {
+        uint32_t off = 0;
+        uint32_t bytes = 0;
+    };
+
+    HostBackend(HostGm &gm, uint64_t ubCapacity, bool hasPad) : gm_(gm), cap_(ubCapacity), pad_(hasPad) {}
+
+    void InitBuffers(const RopeUbLayout &l)
+    {
+        uint32_t at = 0;
+        auto take = [&at](uint32_t bytes) {
+            const uint32_t off = at;
+            at += RopeAlign32(bytes);
+            return off;
+        };
+        for (int i = 0; i < 2; ++i) {
+            xSlot_[i] = {take(l.xSlot), l.xSlot};
+            ySlot_[i] = {take(l.ySlot), l.ySlot};
+        }
+        tab_[0] = {take(l.cosT), l.cosT};
+        tab_[1] = {take(l.sinT), l.sinT};
+        cosF_ = {take(l.cosF), l.cosF};
+        sinF_ = {take(l.sinF), l.sinF};
+        xf_ = {take(l.xf), l.xf};
+        acc_ = {take(l.acc), l.acc};
+        tmp_ = {take(l.tmp), l.tmp};
+        offs_ = {take(l.offs), l.offs};
+        if (at != RopeUbBytes(l)) {
+            gm_.Violate("UB layout size differs from RopeUbBytes");
+        }
+        if (at > cap_) {
+            gm_.Violate("UB overflow: " + std::to_string(at) + " bytes allocated, capacity " + std::to_string(cap_));
+        }
+        gm_.ubPeak = at > gm_.ubPeak ? at : gm_.ubPeak;
+        ub_.assign(at > cap_ ? at : cap_, 0xA5);  // poison: unwritten lanes are garbage, as on the chip
+    }
+
+    /* ---- queues (TQue semantics) ---- */
+    Local<T> AllocIn() { return Alloc(xState_, xSlot_, "x-in"); }
+    void EnqueIn(Local<T> t) { Move(xState_, xSlot_, t, 1, 2, "x-in enque"); }
+    Local<T> DequeIn() { return Pop(xState_, xSlot_, "x-in"); }
+    void FreeIn(Local<T> t) { Move(xState_, xSlot_, t, 3, 0, "x-in free"); }
+    Local<T> AllocOut() { return Alloc(yState_, ySlot_, "y-out"); }
+    void EnqueOut(Local<T> t) { Move(yState_, ySlot_, t, 1, 2, "y-out enque"); }
+    Local<T> DequeOut() { return Pop(yState_, ySlot_, "y-out"); }
+    void FreeOut(Local<T> t) { Move(yState_, ySlot_, t, 3, 0, "y-out free"); }
+    Local<T> AllocTable(int i)
+    {
+        if (tabState_[i] != 0) {
+            gm_.Violate("table buffer allocated twice");
+        }
+        tabState_[i] = 1;
+        return {tab_[i].off, tab_[i].bytes};
+    }
+    void EnqueTable(int i, Local<T>) { tabState_[i] = 2; }
+    template <class E> Local<E> DequeTable(int i)
+    {
+        if (tabState_[i] != 2) {
+            gm_.Violate("table dequeued before enque");
+        }
+        tabState_[i] = 3;
+        return {tab_[i].off, tab_[i].bytes};
+    }
+    void FreeTable(int i, Local<T>) { tabState_[i] = 0; }
+
+    Local<float> CosF() { return {cosF_.off, cosF_.bytes}; }
+    Local<float> SinF() { return {sinF_.off, sinF_.bytes}; }
+    Local<float> Xf() { return {xf_.off, xf_.bytes}; }
+    Local<float> Acc() { return {acc_.off, acc_.bytes}; }
+    Local<float> Tmp() { return {tmp_.off, tmp_.bytes}; }
+    Local<uint32_t> Offsets() { return {offs_.off, offs_.bytes}; }
+
+    /* ---- data movement ---- */
+    void CopyIn(Local<T> dst, uint32_t gmId, uint64_t gmOff, uint32_t n, uint32_t len, uint32_t stride)
+    {
+        if (!CheckGm(gmId, gmOff, static_cast<uint64_t>(n) * len) || !CheckRows(dst, 0, stride, n, len, "CopyIn")) {
+            return;
+        }
+        CheckCopyGranule(n, len, stride, "CopyIn");
+        const uint8_t *src = gm_.data[gmId] + gmOff * sizeof(T);
+        for (uint32_t r = 0; r < n; ++r) {
+            std::memcpy(&ub_[dst.off + static_cast<uint64_t>(r) * stride * sizeof(T)], src + static_cast<uint64_t>(r) * len * sizeof(T),
+                        len * sizeof(T));
+        }
+        gm_.bytesRead += static_cast<uint64_t>(n) * len * sizeof(T);
+    }
+
+    void CopyOut(uint32_t gmId, uint64_t gmOff, Local<T> src, uint32_t n, uint32_t len, uint32_t stride)
+    {
+        if (!CheckGm(gmId, gmOff, static_cast<uint64_t>(n) * len) || !CheckRows(src, 0, stride, n, len, "CopyOut")) {
+            return;
+        }
+        CheckCopyGranule(n, len, stride, "CopyOut");
+        uint8_t *dst = gm_.data[gmId] + gmOff * sizeof(T);
+        for (uint32_t r = 0; r < n; ++r) {
+            std::memcpy(dst + static_cast<uint64_t>(r) * len * sizeof(T), &ub_[src.off + static_cast<uint64_t>(r) * stride * sizeof(T)],
+                        len * sizeof(T));
+        }
+        for (uint64_t e = 0; e < static_cast<uint64_t>(n) * len; ++e) {
+            if (++gm_.yWrites[gmOff + e] > 1) {
+                gm_.Violate("y element " + std::to_string(gmOff + e) + " written twice");
+            }
+        }
+        gm_.bytesWritten += static_cast<uint64_t>(n) * len * sizeof(T);
+    }
+
+    void CopySpan(Local<T> dst, Local<T> src, uint32_t count)
+    {
+        if ((static_cast<uint64_t>(count) * sizeof(T)) % ROPE_UB_BLOCK != 0) {
+            gm_.Violate("UB->UB DataCopy of a length that is not a multiple of 32 bytes");
+        }
+        if (CheckRows(dst, 0, count, 1, count, "CopySpan") && CheckRows(src, 0, count, 1, count, "CopySpan")) {
+            std::memmove(&ub_[dst.off], &ub_[src.off], static_cast<uint64_t>(count) * sizeof(T));
+        }
+    }
+
+    /* ---- vector arithmetic ---- */
+    template <class S> void ToFloat(Local<float> dst, Local<S> src, uint32_t count)
+    {
+        if (CheckRows(dst, 0, count, 1, count, "Cast") && CheckRows(src, 0, count, 1, count, "Cast")) {
+            for (uint32_t i = 0; i < count; ++i) {
+                At(dst, i) = HostElem<S>::Up(At(src, i));
+            }
+        }
+    }
+
+    template <class S>
+    void FromFloatRows(Local<S> dst, uint32_t dOff, uint32_t dS, Local<float> src, uint32_t sOff, uint32_t sS,
+                       uint32_t n, uint32_t len)
+    {
+        if (CheckRows(dst, dOff, dS, n, len, "Cast") && CheckRows(src, sOff, sS, n, len, "Cast")) {
+            for (uint32_t r = 0; r < n; ++r) {
+                for (uint32_t j = 0; j < len; ++j) {
+                    At(dst, dOff + r * dS + j) = HostElem<S>::Down(At(src, sOff + r * sS + j));
+                }
+            }
+        }
+    }
+
+    void MulRows(Local<float> d, uint32_t dOff, uint32_t dS, Local<float> a, uint32_t aOff, uint32_t aS,
+                 Local<float> b, uint32_t bOff, uint32_t bS, uint32_t n, uint32_t len)
+    {
+        Binary(d, dOff, dS, a, aOff, aS, b, bOff, bS, n, len, 0);
+    }
+
+    void AddRows(Local<float> d, uint32_t dOff, uint32_t dS, Local<float> a, uint32_t aOff, uint32_t aS,
+                 Local<float> b, uint32_t bOff, uint32_t bS, uint32_t n, uint32_t len)
+    {
+        Binary(d, dOff, dS, a, aOff, aS, b, bOff, bS, n, len, 1);
+    }
+
+    void Gather(Local<float> dst, Local<float> src, Local<uint32_t> offs, uint32_t count)
+    {
+        if (!CheckRows(dst, 0, count, 1, count, "Gather") || !CheckRows(offs, 0, count, 1, count, "Gather")) {
+            return;
+        }
+        std::vector<float> out(count);
+        for (uint32_t i = 0; i < count; ++i) {
+            const uint32_t o = At(offs, i);
+            if (o % 4 != 0 || o + 4 > src.bytes) {
+                gm_.Violate("Gather offset outside its source buffer");
+                return;
+            }
+            std::memcpy(&out[i], &ub_[src.off + o], 4);
+        }
+        std::memcpy(&ub_[dst.off], out.data(), static_cast<uint64_t>(count) * 4);
+    }
+
+    void NegEvenLanes(Local<float> d, uint32_t count)
+    {
+        if (CheckRows(d, 0, count, 1, count, "Muls")) {
+            for (uint32_t i = 0; i < count; i += 2) {
+                At(d, i) = At(d, i) * -1.0f;
+            }
+        }
+    }
+
+    void NegRows(Local<float> d, uint32_t off, uint32_t stride, uint32_t n, uint32_t len)
+    {
+        if (CheckRows(d, off, stride, n, len, "Muls")) {
+            for (uint32_t r = 0; r < n; ++r) {
+                for (uint32_t j = 0; j < len; ++j) {
+                    At(d, off + r * stride + j) = At(d, off + r * stride + j) * -1.0f;
+                }
+            }
+        }
+    }
+
+    void SetU32(Local<uint32_t> d, uint32_t idx, uint32_t value)
+    {
+        if ((idx + 1ull) * 4 > d.bytes) {
+            gm_.Violate("SetValue outside its buffer");
+            return;
+        }
+        At(d, idx) = value;
+    }
+    void ScalarToVector() {}
+    void AddsU32(Local<uint32_t> d, uint32_t dOff, Local<uint32_t> s, uint32_t sOff, uint32_t value, uint32_t count)
+    {
+        if (CheckRows(d, dOff, count, 1, count, "Adds") && CheckRows(s, sOff, count, 1, count, "Adds")) {
+            for (uint32_t i = 0; i < count; ++i) {
+                At(d, dOff + i) = At(s, sOff + i) + value;
+            }
+        }
+    }
+
+private:
+    struct Slot {
+        uint32_t off, bytes;
+    };
+
+    template <class E> E &At(Local<E> l, uint64_t i) { return *reinterpret_cast<E *>(&ub_[l.off + i * sizeof(E)]); }
+
+    /* n rows of len elements at off + r*stride: 32 B-aligned starts, inside the buffer. */
+    template <class E> bool CheckRows(Local<E> l, uint32_t off, uint32_t stride, uint32_t n, uint32_t len, const char *op)
+    {
+        if (n == 0 || len == 0) {
+            return true;
+        }
+        const uint64_t first = l.off + static_cast<uint64_t>(off) * sizeof(E);
+        if (first % ROPE_UB_BLOCK != 0 || (n > 1 && (static_cast<uint64_t>(stride) * sizeof(E)) % ROPE_UB_BLOCK != 0)) {
+            gm_.Violate(std::string(op) + ": UB operand not 32-byte aligned");
+            return false;
+        }
+        const uint64_t last = (static_cast<uint64_t>(off) + static_cast<uint64_t>(n - 1) * stride + len) * sizeof(E);
+        if (last > l.bytes) {
+            gm_.Violate(std::string(op) + ": UB access past the end of its buffer");
+            return false;
+        }
+        return true;
+    }
+
+    bool CheckGm(uint32_t id, uint64_t off, uint64_t count)
+    {
+        if (off + count > gm_.elems[id]) {
+            gm_.Violate("GM access outside tensor " + std::to_string(id));
+            return false;
+        }
+        return true;
+    }
+
+    void CheckCopyGranule(uint32_t n, uint32_t len, uint32_t stride, const char *op)
+    {
+        if (pad_) {
+            return;  // DataCopyPad: any byte length, UB rows padded to 32 B
+        }
+        const bool contiguous = len == stride;
+        const uint64_t bytes = contiguous ? static_cast<uint64_t>(n) * len * sizeof(T) : static_cast<uint64_t>(len) * sizeof(T);
+        if (bytes % ROPE_UB_BLOCK != 0) {
+            gm_.Violate(std::string(op) + ": plain DataCopy of " + std::to_string(bytes) +
+                        " bytes is not a multiple of 32 (no DataCopyPad on this chip)");
+        }
+    }
+
+    void Binary(Local<float> d, uint32_t dOff, uint32_t dS, Local<float> a, uint32_t aOff, uint32_t aS,
+                Local<float> b, uint32_t bOff, uint32_t bS, uint32_t n, uint32_t len, int op)
+    {
+        const char *name = op == 0 ? "Mul" : "Add";
+        if (!CheckRows(d, dOff, dS, n, len, name) || !CheckRows(a, aOff, aS, n, len, name) ||
+            !CheckRows(b, bOff, bS, n, len, name)) {
+            return;
+        }
+        for (uint32_t r = 0; r < n; ++r) {
+            for (uint32_t j = 0; j < len; ++j) {
+                const float x = At(a, aOff + r * aS + j);
+                const float y = At(b, bOff + r * bS + j);
+                At(d, dOff + r * dS + j) = op == 0 ? x * y : x + y;
+            }
+        }
+    }
+
+    Local<T> Alloc(int *state, const Slot *slots, const char *what)
+    {
+        for (int i = 0; i < 2; ++i) {
+            if (state[i] == 0) {
+                state[i] = 1;
+                return {slots[i].off, slots[i].bytes};
+            }
+        }
+        gm_.Violate(std::string(what) + ": queue depth 2 exceeded");
+        return {slots[0].off, slots[0].bytes};
+    }
+    Local<T> Pop(int *state, const Slot *slots, const char *what)
+    {
+        for (int i = 0; i < 2; ++i) {
+            if (state[i] == 2) {
+                state[i] = 3;
+                return {slots[i].off, slots[i].bytes};
+            }
+        }
+        gm_.Violate(std::string(what) + ": deque of an empty queue");
+        return {slots[0].off, slots[0].bytes};
+    }
+    void Move(int *state, const Slot *slots, Local<T> t, int from, int to, const char *what)
+    {
+        for (int i = 0; i < 2; ++i) {
+            if (slots[i].off == t.off && state[i] == from) {
+                state[i] = to;
+                return;
+            }
+        }
+        gm_.Violate(std::string(what) + ": tensor not in the expected state");
+    }
+
+    HostGm &gm_;
+    uint64_t cap_;
+    bool pad_;
+    std::vector<uint8_t> ub_;
+    Slot xSlot_[2]{}, ySlot_[2]{}, tab_[2]{}, cosF_{}, sinF_{}, xf_{}, acc_{}, tmp_{}, offs_{};
+    int xState_[2]{}, yState_[2]{}, tabState_[2]{};
+};
+
+#endif  // ROPE_HOST_BACKEND_H

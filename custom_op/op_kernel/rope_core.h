@@ -1,0 +1,271 @@
+/*
+ * RoPECustomer kernel: the per-block schedule and the per-tile arithmetic, written once as a template
+ * over a backend.  The Ascend C backend (ro_pe_customer.cpp) maps each primitive to AscendC calls; the
+ * host backend (host_sim/host_backend.h) executes them on arrays and checks the hardware's rules.
+ *
+ * Schedule (SPEC §4 defect 2): a block owns a contiguous range of unique table rows.  A tile of them is
+ * loaded once into UB (cos, sin), then every x row that uses those rows -- all heads, all batch entries
+ * the table broadcasts over -- is streamed through double-buffered queues.  x is read once, y written
+ * once, each table row read once per block.
+ *
+ * Arithmetic (bit-exact with rope_onnx.reference.rope): float32, y = x*cos + partner(x)*sin_signed,
+ * rounded once.  sin_signed is the sin tile with the rotation's minus sign applied by a masked negation
+ * (even lanes for interleaved, the first half of each row for the half layout) once per tile, so
+ * partner(x)*sin_signed == rot(x)*sin exactly (negation commutes with IEEE multiplication).
+ */
+#ifndef ROPE_CORE_H
+#define ROPE_CORE_H
+
+#include "rope_params.h"
+
+template <class A, class B> struct RopeSame { static constexpr bool value = false; };
+template <class A> struct RopeSame<A, A> { static constexpr bool value = true; };
+
+enum RopeGm : uint32_t { ROPE_GM_X = 0, ROPE_GM_COS = 1, ROPE_GM_SIN = 2, ROPE_GM_Y = 3 };
+
+template <class Be, class T>
+class RopeCore {
+    template <class E> using Local = typename Be::template Local<E>;
+    static constexpr bool F32 = RopeSame<T, float>::value;
+
+public:
+    ROPE_DEVICE RopeCore(Be &be, const RopeParams &p) : be_(be), p_(p) {}
+
+    ROPE_DEVICE void Run(uint32_t block)
+    {
+        if (block >= p_.blocks) {
+            return;
+        }
+        be_.InitBuffers(RopeLayout(p_, sizeof(T)));
+        if (p_.gatherSwap) {
+            BuildSwapOffsets();
+        }
+        if (p_.split == ROPE_SPLIT_TABLE_ROWS) {
+            RunTableRows(block);
+        } else {
+            RunXRows(block);
+        }
+    }
+
+private:
+    /* Gather byte offsets for one chunk: a per-row pattern, replicated by doubling (each copy adds the
+     * distance it moved), so only `period` scalar writes are needed. */
+    ROPE_DEVICE void BuildSwapOffsets()
+    {
+        const uint32_t total = p_.chunkRows * p_.rowStride;
+        const uint32_t period = p_.interleaved ? 8u : p_.rowStride;
+        Local<uint32_t> offs = be_.Offsets();
+        for (uint32_t j = 0; j < period && j < total; ++j) {
+            uint32_t lane = j;
+            if (p_.interleaved) {
+                lane = j ^ 1u;
+            } else if (j < p_.half) {
+                lane = j + p_.half;
+            } else if (j < p_.rotary) {
+                lane = j - p_.half;
+            }
+            be_.SetU32(offs, j, lane * 4u);
+        }
+        be_.ScalarToVector();
+        for (uint32_t n = period; n < total; n *= 2) {
+            const uint32_t m = (total - n < n) ? total - n : n;
+            be_.AddsU32(offs, n, offs, 0, n * 4u, m);
+        }
+    }
+
+    ROPE_DEVICE void RunTableRows(uint32_t block)
+    {
+        const uint64_t tRows = p_.T;
+        const uint64_t extra = block < p_.remainder ? block : p_.remainder;
+        uint64_t u = static_cast<uint64_t>(block) * p_.perBlock + extra;
+        const uint64_t end = u + p_.perBlock + (block < p_.remainder ? 1 : 0);
+        while (u < end) {
+            const uint64_t q = u / tRows;
+            const uint64_t t = u % tRows;
+            if (t == 0 && end - u >= tRows && p_.tileRows >= tRows) {
+                /* whole q slices: per p, the x rows form one contiguous block ordered (q, s, t) */
+                uint64_t nq = (end - u) / tRows;
+                if (nq > p_.tileRows / tRows) {
+                    nq = p_.tileRows / tRows;
+                }
+                const uint32_t rows = static_cast<uint32_t>(nq * tRows);
+                LoadTile(u, rows);
+                for (uint64_t p = 0; p < p_.P; ++p) {
+                    StreamBlock(((p * p_.Q + q) * p_.S) * tRows, nq * p_.S * tRows, p_.S, p_.T);
+                }
+                FreeTile();
+                u += rows;
+            } else {
+                /* part of one q slice: per (p, s), a run of nt consecutive x rows */
+                uint64_t nt = tRows - t;
+                if (nt > end - u) {
+                    nt = end - u;
+                }
+                if (nt > p_.tileRows) {
+                    nt = p_.tileRows;
+                }
+                LoadTile(u, static_cast<uint32_t>(nt));
+                for (uint64_t p = 0; p < p_.P; ++p) {
+                    for (uint64_t s = 0; s < p_.S; ++s) {
+                        StreamBlock(((p * p_.Q + q) * p_.S + s) * tRows + t, nt, 1, static_cast<uint32_t>(nt));
+                    }
+                }
+                FreeTile();
+                u += nt;
+            }
+        }
+    }
+
+    ROPE_DEVICE uint64_t RowOf(uint64_t q, uint64_t t, uint64_t m) const
+    {
+        const uint64_t p = m / p_.S;
+        const uint64_t s = m % p_.S;
+        return ((p * p_.Q + q) * p_.S + s) * p_.T + t;
+    }
+
+    ROPE_DEVICE void RunXRows(uint32_t block)
+    {
+        const uint32_t k = p_.perBlock;
+        const uint64_t u = block / k;
+        const uint64_t j = block % k;
+        const uint64_t M = static_cast<uint64_t>(p_.P) * p_.S;
+        const uint64_t base = M / k;
+        const uint64_t rem = M % k;
+        const uint64_t m0 = j * base + (j < rem ? j : rem);
+        const uint64_t m1 = m0 + base + (j < rem ? 1 : 0);
+        const uint64_t q = u / p_.T;
+        const uint64_t t = u % p_.T;
+        LoadTile(u, 1);
+        uint64_t m = m0;
+        while (m < m1) {
+            const uint64_t row = RowOf(q, t, m);
+            uint64_t len = 1;
+            while (m + len < m1 && RowOf(q, t, m + len) == row + len) {
+                ++len;
+            }
+            StreamBlock(row, len, static_cast<uint32_t>(len), 1);
+            m += len;
+        }
+        FreeTile();
+    }
+
+    ROPE_DEVICE void LoadTile(uint64_t u, uint32_t rows)
+    {
+        const uint64_t R = p_.rotary;
+        cosT_ = be_.AllocTable(0);
+        sinT_ = be_.AllocTable(1);
+        be_.CopyIn(cosT_, ROPE_GM_COS, u * R, rows, p_.rotary, p_.tabStride);
+        be_.CopyIn(sinT_, ROPE_GM_SIN, u * R, rows, p_.rotary, p_.tabStride);
+        be_.EnqueTable(0, cosT_);
+        be_.EnqueTable(1, sinT_);
+        cosT_ = be_.template DequeTable<T>(0);
+        sinT_ = be_.template DequeTable<T>(1);
+        const uint32_t span = rows * p_.tabStride;
+        if constexpr (F32) {
+            cosF_ = cosT_;
+            sinF_ = sinT_;
+        } else {
+            cosF_ = be_.CosF();
+            sinF_ = be_.SinF();
+            be_.ToFloat(cosF_, cosT_, span);
+            be_.ToFloat(sinF_, sinT_, span);
+        }
+        if (p_.interleaved) {
+            be_.NegEvenLanes(sinF_, span);
+        } else {
+            be_.NegRows(sinF_, 0, p_.tabStride, rows, p_.half);
+        }
+    }
+
+    ROPE_DEVICE void FreeTile()
+    {
+        be_.FreeTable(0, cosT_);
+        be_.FreeTable(1, sinT_);
+    }
+
+    ROPE_DEVICE void StreamBlock(uint64_t xRow, uint64_t len, uint32_t sn, uint32_t tn)
+    {
+        for (uint64_t r0 = 0; r0 < len; r0 += p_.chunkRows) {
+            const uint64_t left = len - r0;
+            const uint32_t n = static_cast<uint32_t>(left < p_.chunkRows ? left : p_.chunkRows);
+            Chunk(xRow + r0, r0, n, sn, tn);
+        }
+    }
+
+    /* One chunk of n contiguous x rows, block rows r0 .. r0+n-1 of a block ordered (q, s, t). */
+    ROPE_DEVICE void Chunk(uint64_t xRow, uint64_t r0, uint32_t n, uint32_t sn, uint32_t tn)
+    {
+        const uint32_t D = p_.rowLen, R = p_.rotary, h = p_.half, Dp = p_.rowStride, Rp = p_.tabStride;
+        const uint64_t gmOff = xRow * D;
+
+        Local<T> xs = be_.AllocIn();
+        be_.CopyIn(xs, ROPE_GM_X, gmOff, n, D, Dp);
+        be_.EnqueIn(xs);
+        xs = be_.DequeIn();
+        Local<T> ys = be_.AllocOut();
+
+        if (R < D) {
+            be_.CopySpan(ys, xs, n * Dp);  // pass-through channels; lanes [0, R) are overwritten below
+        }
+        Local<float> tmp = be_.Tmp();
+        Local<float> X;
+        Local<float> acc;
+        if constexpr (F32) {
+            X = xs;
+            acc = ys;
+        } else {
+            X = be_.Xf();
+            acc = be_.Acc();
+            be_.ToFloat(X, xs, n * Dp);
+        }
+        if (p_.gatherSwap) {
+            be_.Gather(tmp, X, be_.Offsets(), n * Dp);
+        }
+        uint64_t r = r0;
+        const uint64_t rEnd = r0 + n;
+        while (r < rEnd) {
+            uint64_t tileRow;
+            uint64_t k;
+            uint32_t tStride;
+            if (tn > 1) {  // table row advances with x row
+                tileRow = (r / (static_cast<uint64_t>(sn) * tn)) * tn + r % tn;
+                k = tn - r % tn;
+                tStride = Rp;
+            } else {       // runs of x rows sharing one table row (stride 0 broadcast)
+                tileRow = r / sn;
+                k = sn - r % sn;
+                tStride = 0;
+            }
+            if (k > rEnd - r) {
+                k = rEnd - r;
+            }
+            const uint32_t i = static_cast<uint32_t>(r - r0);
+            const uint32_t kk = static_cast<uint32_t>(k);
+            const uint32_t tOff = static_cast<uint32_t>(tileRow) * Rp;
+            be_.MulRows(acc, i * Dp, Dp, X, i * Dp, Dp, cosF_, tOff, tStride, kk, R);
+            if (p_.gatherSwap) {
+                be_.MulRows(tmp, i * Dp, Dp, tmp, i * Dp, Dp, sinF_, tOff, tStride, kk, R);
+            } else {
+                be_.MulRows(tmp, i * Dp, Dp, X, i * Dp + h, Dp, sinF_, tOff, tStride, kk, h);
+                be_.MulRows(tmp, i * Dp + h, Dp, X, i * Dp, Dp, sinF_, tOff + h, tStride, kk, h);
+            }
+            r += k;
+        }
+        be_.AddRows(acc, 0, Dp, acc, 0, Dp, tmp, 0, Dp, n, R);
+        if constexpr (!F32) {
+            be_.FromFloatRows(ys, 0, Dp, acc, 0, Dp, n, R);
+        }
+        be_.FreeIn(xs);
+        be_.EnqueOut(ys);
+        ys = be_.DequeOut();
+        be_.CopyOut(ROPE_GM_Y, gmOff, ys, n, D, Dp);
+        be_.FreeOut(ys);
+    }
+
+    Be &be_;
+    const RopeParams &p_;
+    Local<T> cosT_, sinT_;
+    Local<float> cosF_, sinF_;
+};
+
+#endif  // ROPE_CORE_H

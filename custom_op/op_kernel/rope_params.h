@@ -1,0 +1,83 @@
+/*
+ * RoPECustomer: the parameters the host tiling hands to every core, and the UB layout both sides
+ * derive from them.  Plain C++ with no CANN dependency: op_host (TilingFunc), op_kernel (the Ascend C
+ * kernel) and host_sim (the g++ harness behind `rope-onnx kernel-sim`) include this one file, so the
+ * UB budget the tiling plans for is the layout the kernel allocates.
+ */
+#ifndef ROPE_PARAMS_H
+#define ROPE_PARAMS_H
+
+#ifdef ROPE_HOST
+#include <cstdint>
+#endif
+#ifndef ROPE_DEVICE
+#define ROPE_DEVICE inline
+#endif
+
+/* Work split.  TABLE_ROWS: each block owns a contiguous range of unique table rows and streams every x
+ * row that uses them.  X_ROWS (decode: fewer table rows than cores): each block owns one table row and
+ * a slice of the x rows that use it, so no core idles and each block still loads its row once. */
+constexpr uint32_t ROPE_SPLIT_TABLE_ROWS = 0;
+constexpr uint32_t ROPE_SPLIT_X_ROWS = 1;
+constexpr uint32_t ROPE_UB_BLOCK = 32;   // bytes: UB address / plain DataCopy length granule
+constexpr uint32_t ROPE_MAX_REP_STRIDE = 255;  // repeat stride field of vector instructions, in 32 B blocks
+
+struct RopeParams {
+    uint32_t rowLen;       // D: channels of an x row
+    uint32_t rotary;       // R: rotated channels (even, <= D)
+    uint32_t half;         // R / 2
+    uint32_t rowStride;    // UB stride of an x row, elements (D rounded up to 32 B)
+    uint32_t tabStride;    // UB stride of a table row, elements (R rounded up to 32 B)
+    uint32_t interleaved;  // 1: pairs (2i, 2i+1); 0: pairs (i, i + R/2)
+    uint32_t gatherSwap;   // 1: partner channels by Gather (interleaved, or half layout with R/2 % 8 != 0)
+    /* Normalised view of x's leading axes: x row = ((p*Q + q)*S + s)*T + t, table row = q*T + t.
+     * P and S are broadcast (table size 1) axis groups, Q and T table axis groups. */
+    uint32_t P, Q, S, T;
+    uint32_t split;        // ROPE_SPLIT_*
+    uint32_t blocks;       // cores launched
+    uint32_t perBlock;     // TABLE_ROWS: table rows per block (floor); X_ROWS: blocks per table row
+    uint32_t remainder;    // TABLE_ROWS: the first `remainder` blocks take one more table row
+    uint32_t tileRows;     // table rows resident in UB at once
+    uint32_t chunkRows;    // x rows per streamed chunk (one DMA in, one DMA out)
+    uint32_t usePad;       // 1: DataCopyPad exists on this chip (910B); 0: plain 32 B-granular DataCopy only
+};
+
+struct RopeUbLayout {
+    uint32_t xSlot, ySlot;     // one slot of the double-buffered x-in / y-out queues
+    uint32_t cosT, sinT;       // table tile in the I/O type
+    uint32_t cosF, sinF;       // table tile in float32 (0 when the I/O type is float32)
+    uint32_t xf, acc, tmp;     // float32 work rows (xf, acc: 0 for float32 I/O)
+    uint32_t offs;             // Gather byte offsets (0 when not needed)
+};
+
+ROPE_DEVICE uint32_t RopeAlign32(uint64_t bytes)
+{
+    return static_cast<uint32_t>((bytes + ROPE_UB_BLOCK - 1) / ROPE_UB_BLOCK * ROPE_UB_BLOCK);
+}
+
+ROPE_DEVICE RopeUbLayout RopeLayout(const RopeParams &p, uint32_t elt)
+{
+    const bool f32 = elt == 4;
+    const uint64_t xs = static_cast<uint64_t>(p.chunkRows) * p.rowStride;
+    const uint64_t ts = static_cast<uint64_t>(p.tileRows) * p.tabStride;
+    RopeUbLayout l;
+    l.xSlot = RopeAlign32(xs * elt);
+    l.ySlot = l.xSlot;
+    l.cosT = RopeAlign32(ts * elt);
+    l.sinT = l.cosT;
+    l.cosF = f32 ? 0 : RopeAlign32(ts * 4);
+    l.sinF = l.cosF;
+    l.xf = f32 ? 0 : RopeAlign32(xs * 4);
+    l.acc = l.xf;
+    l.tmp = RopeAlign32(xs * 4);
+    l.offs = p.gatherSwap ? RopeAlign32(xs * 4) : 0;
+    return l;
+}
+
+/* Double buffering: two slots each for x-in and y-out (TQue depth 2). */
+ROPE_DEVICE uint64_t RopeUbBytes(const RopeUbLayout &l)
+{
+    return 2ull * l.xSlot + 2ull * l.ySlot + l.cosT + l.sinT + l.cosF + l.sinF + l.xf + l.acc + l.tmp + l.offs;
+}
+
+#endif  // ROPE_PARAMS_H

@@ -1,0 +1,256 @@
+"""Pre-flight checks: predict ATC failures from the graph and the profile, before a long compile.
+
+Each check reads only the graph (no weights are loaded) and returns a :class:`Check` with a
+status and one sentence saying what is wrong and what to do.  Why each exists:
+
+- ``rope_present``: an unfused model converts, but without the fused kernel (a warning).
+- ``single_domain``: released ATC ONNX parsers build the lookup key of a non-built-in op with an
+  empty domain from the model's only ``opset_import`` entry and fail with E16005 when there are
+  more (hicann/ge ``parser/parser/onnx/onnx_parser.cc``, ``ConstructOriType`` before commit
+  74f8167a4 "support empty onnx domain", 2026-07); a node in a custom domain gets the key
+  ``<domain>::<version>::RoPECustomer``, which the plugin does not register (E16002).
+- ``no_functions``: ATC's parser has no ONNX model-local function support; a function left by
+  ``rope-onnx verify``'s reference copy would reach ATC as an unknown op.
+- ``opset_covered``: the plugin registers ``ai.onnx::<v>::RoPECustomer`` for each v in
+  ``contract.SUPPORTED_OPSETS`` only; any other default opset gives E16002.
+- ``rope_dtype``: the 310P has no bfloat16 (SPEC §2).
+- ``profile_inputs``: ``--input_shape`` names must be graph inputs (E10016), ranks must match
+  (E10049), fixed sizes must agree, and every graph input with a free size needs a shape.
+- ``external_data``: ATC reads the weights; a missing data file fails late (E10041).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import onnx
+
+from ..contract import DTYPE_NAMES, OP_TYPE, SUPPORTED_OPSETS, attributes_of, is_rope_node
+from ..errors import InputError
+from ..modelio import LoadedModel
+from .profile import Profile, Variant
+from .soc import dtypes_of
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # pass | warn | fail
+    message: str
+    # A failure of the input itself (SPEC §6: missing external data is exit 2, not 1).
+    input_problem: bool = False
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "message": self.message}
+
+
+def _all_nodes(graph: onnx.GraphProto):
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _all_nodes(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for sub in attr.graphs:
+                    yield from _all_nodes(sub)
+
+
+def check_rope_present(model: onnx.ModelProto) -> Check:
+    ropes = [n for n in _all_nodes(model.graph) if is_rope_node(n)]
+    if not ropes:
+        return Check(
+            "rope_present",
+            WARN,
+            f"the model has no {OP_TYPE} node: it was never fused, so ATC "
+            "compiles the original RoPE subgraphs; run 'rope-onnx fuse' first to use the custom op",
+        )
+    for node in ropes:
+        try:
+            attributes_of(node)
+        except InputError as exc:
+            return Check("rope_present", FAIL, f"{exc}; the plugin would reject it (E11010)")
+    return Check("rope_present", PASS, f"{len(ropes)} {OP_TYPE} node(s)")
+
+
+def check_single_domain(model: onnx.ModelProto) -> Check:
+    imports = [f"'{o.domain or 'ai.onnx'}'" for o in model.opset_import]
+    foreign = sorted({n.domain for n in _all_nodes(model.graph) if n.domain not in DEFAULT_DOMAINS})
+    rope_foreign = sorted(
+        {n.domain for n in _all_nodes(model.graph) if is_rope_node(n) and n.domain not in DEFAULT_DOMAINS}
+    )
+    if len(model.opset_import) == 1 and not foreign:
+        return Check("single_domain", PASS, "all nodes in the default domain, one opset_import entry")
+    if rope_foreign:
+        what = (
+            f"{OP_TYPE} is in domain '{rope_foreign[0]}', so ATC looks up "
+            f"'{rope_foreign[0]}::<version>::{OP_TYPE}', which the plugin does not register (E16002)"
+        )
+    elif foreign:
+        what = f"nodes use domain(s) {', '.join(repr(d) for d in foreign)}, for which ATC has no parsers"
+    else:
+        what = "every node is in the default domain"
+    return Check(
+        "single_domain",
+        FAIL,
+        f"E16005 predicted: the model imports {len(imports)} opsets ({', '.join(imports)}) and {what}; "
+        "released ATC accepts a default-domain custom op only when opset_import has exactly one entry. "
+        "Fix: re-fuse without --domain (rope-onnx fuse writes RoPECustomer in the default domain) "
+        "and drop the other opset_import entries",
+    )
+
+
+def check_no_functions(model: onnx.ModelProto) -> Check:
+    if not model.functions:
+        return Check("no_functions", PASS, "no model-local functions")
+    names = ", ".join(sorted(f"{f.domain}::{f.name}" for f in model.functions)[:3])
+    return Check(
+        "no_functions",
+        FAIL,
+        f"the model carries {len(model.functions)} model-local function(s) "
+        f"({names}); ATC cannot parse them. This looks like a verification copy: convert the "
+        "file written by 'rope-onnx fuse', not a reference copy",
+    )
+
+
+def default_opset(model: onnx.ModelProto) -> int | None:
+    return next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), None)
+
+
+def check_opset_covered(model: onnx.ModelProto) -> Check:
+    version = default_opset(model)
+    if version in SUPPORTED_OPSETS:
+        return Check(
+            "opset_covered", PASS, f"default opset {version} has a plugin key ai.onnx::{version}::{OP_TYPE}"
+        )
+    return Check(
+        "opset_covered",
+        FAIL,
+        f"default opset {version} has no plugin key (the plugin registers "
+        f"ai.onnx::{SUPPORTED_OPSETS[0]}..{SUPPORTED_OPSETS[-1]}::{OP_TYPE}); ATC would fail with "
+        f"E16002. Re-export with an opset in {SUPPORTED_OPSETS[0]}..{SUPPORTED_OPSETS[-1]}",
+    )
+
+
+def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    types = {}
+    for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
+        if vi.type.HasField("tensor_type"):
+            types[vi.name] = vi.type.tensor_type.elem_type
+    for init in model.graph.initializer:
+        types[init.name] = init.data_type
+    return types
+
+
+def check_rope_dtype(model: onnx.ModelProto, family: str, soc: str) -> Check:
+    ropes = [n for n in model.graph.node if is_rope_node(n)]
+    if not ropes:
+        return Check("rope_dtype", PASS, "no RoPECustomer node")
+    types = _elem_types(model)
+    if not all(n.input and n.input[0] in types for n in ropes):
+        # Graph-only inference: never touches a weight byte; unknown ops are skipped.  A best
+        # effort: when it fails the check says it could not tell.
+        with contextlib.suppress(Exception):
+            types = _elem_types(onnx.shape_inference.infer_shapes(model, strict_mode=False))
+    found = {DTYPE_NAMES.get(types[n.input[0]], str(types[n.input[0]])) for n in ropes if n.input[0] in types}
+    allowed = dtypes_of(family)
+    bad = sorted(found - set(allowed))
+    if bad:
+        return Check(
+            "rope_dtype",
+            FAIL,
+            f"{OP_TYPE} runs in {', '.join(bad)}, which {soc} does not support "
+            f"(it has {', '.join(allowed)}); export the model in float16 for this chip",
+        )
+    if not found:
+        return Check(
+            "rope_dtype", WARN, f"could not infer the dtype of the {OP_TYPE} inputs; ATC will check it"
+        )
+    return Check("rope_dtype", PASS, f"{OP_TYPE} dtype {', '.join(sorted(found))} supported on {soc}")
+
+
+def _graph_dims(vi: onnx.ValueInfoProto) -> list[int | None] | None:
+    if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+
+
+def check_profile_inputs(model: onnx.ModelProto, variant: Variant, profile: Profile) -> Check:
+    initializers = {i.name for i in model.graph.initializer}
+    graph_inputs = {i.name: i for i in model.graph.input if i.name not in initializers}
+    where = f"profile {profile.path.name} [variants.{variant.name}]"
+    problems = []
+    for spec in variant.inputs:
+        if spec.name not in graph_inputs:
+            problems.append(f"input '{spec.name}' is not a graph input (ATC: E10016)")
+            continue
+        dims = _graph_dims(graph_inputs[spec.name])
+        if dims is None:
+            continue
+        if len(dims) != len(spec.dims):
+            problems.append(
+                f"'{spec.name}' has rank {len(dims)} in the graph, {len(spec.dims)} in the "
+                "profile (ATC: E10049)"
+            )
+            continue
+        for axis, (have, want) in enumerate(zip(dims, spec.dims, strict=True)):
+            if have is not None and want.fixed is not None and have != want.fixed:
+                problems.append(
+                    f"'{spec.name}' axis {axis} is {have} in the graph, {want.fixed} in the profile"
+                )
+            elif have is not None and want.fixed is None:
+                problems.append(
+                    f"'{spec.name}' axis {axis} is fixed to {have} in the graph but dynamic in the profile"
+                )
+    named = {s.name for s in variant.inputs}
+    for name, vi in graph_inputs.items():
+        dims = _graph_dims(vi)
+        if name not in named and (dims is None or None in dims):
+            problems.append(f"graph input '{name}' has a free size but no shape in the profile")
+    if problems:
+        extra = f" (+{len(problems) - 2} more)" if len(problems) > 2 else ""
+        return Check(
+            "profile_inputs",
+            FAIL,
+            f"{where} does not fit this model: {'; '.join(problems[:2])}"
+            f"{extra}. Use the profile of this model class, or fix the names in the profile",
+        )
+    return Check("profile_inputs", PASS, f"{len(variant.inputs)} profile inputs match the graph")
+
+
+def check_external_data(loaded: LoadedModel) -> Check:
+    missing = []
+    for ref in loaded.external:
+        target = loaded.folder / ref.location
+        if not target.is_file():
+            missing.append(f"'{ref.location}' (tensor '{ref.tensor}') is missing")
+        elif ref.length is not None and target.stat().st_size < ref.offset + ref.length:
+            missing.append(f"'{ref.location}' is shorter than the model says")
+    if missing:
+        return Check(
+            "external_data",
+            FAIL,
+            f"external data {missing[0]}; ATC reads every weight (E10041): "
+            "keep the data files next to the model",
+            input_problem=True,
+        )
+    files = len({r.location for r in loaded.external})
+    return Check(
+        "external_data", PASS, f"{files} external data file(s) present" if files else "weights inline"
+    )
+
+
+def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str, family: str) -> list[Check]:
+    model = loaded.model
+    return [
+        check_rope_present(model),
+        check_single_domain(model),
+        check_no_functions(model),
+        check_opset_covered(model),
+        check_rope_dtype(model, family, soc),
+        check_profile_inputs(model, variant, profile),
+        check_external_data(loaded),
+    ]

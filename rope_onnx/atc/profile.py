@@ -1,0 +1,309 @@
+"""ATC profiles: one TOML file per deployment (model class × chip), read and validated strictly.
+
+A profile holds what users otherwise get wrong on the ATC command line: the exact chip, the input
+shapes of the prefill and decode graphs, the precision mode that keeps RoPECustomer in the model's
+dtype, the log level, the output name and the custom op vendor.  Every key is documented in
+``atc_configs/README.md``.  Unknown keys are errors (a typo must not silently drop a setting), and
+each error names the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from . import shapes
+from .soc import family_of
+
+VARIANTS = ("prefill", "decode")
+LOG_LEVELS = ("debug", "info", "warning", "error", "null")  # ATC --log
+# ATC --precision_mode / --precision_mode_v2 values (CANN ATC reference, --precision_mode and
+# --precision_mode_v2, e.g. https://www.hiascend.com/document/detail/zh/canncommercial/80RC2/...
+# /atlasatc_16_0099.html).  The *bf16 / bfloat16 modes exist on the 910B (Atlas A2) family only.
+PRECISION_MODES = (
+    "force_fp32",
+    "cube_fp16in_fp32out",
+    "force_fp16",
+    "allow_fp32_to_fp16",
+    "must_keep_origin_dtype",
+    "allow_mix_precision",
+    "allow_mix_precision_fp16",
+    "allow_mix_precision_bf16",
+    "allow_fp32_to_bf16",
+)
+PRECISION_MODES_V2 = ("fp16", "origin", "cube_fp16in_fp32out", "mixed_float16", "mixed_bfloat16")
+BF16_ONLY = ("allow_mix_precision_bf16", "allow_fp32_to_bf16", "mixed_bfloat16")
+# Modes that keep every op in the graph's dtype; ATC ignores --keep_dtype under them.
+KEEPS_ORIGIN = ("must_keep_origin_dtype", "origin")
+IMPL_MODES = ("high_precision", "high_performance")
+KEEP_DTYPE_LINE = "OpType::RoPECustomer"  # --keep_dtype file syntax: one OpType::<type> per line
+# Older ATC references limit a --dynamic_dims profile to 4 values ("每档最多支持任意指定4个维度",
+# Atlas 200I DK A2 23.0.RC2 ATC guide, atctool_000056); newer ones only bound the gear count.
+OLD_GEAR_WIDTH_LIMIT = 4
+
+_SECTIONS = {
+    "profile": {"name", "description"},
+    "target": {"soc_version"},
+    "precision": {"precision_mode", "precision_mode_v2", "keep_dtype", "op_select_implmode"},
+    "log": {"level"},
+    "output": {"name"},
+    "custom_op": {"vendor", "install_path"},
+}
+_VARIANT_KEYS = {"description", "mode", "dims", "inputs"}
+_INPUT_KEYS = {"name", "shape", "repeat"}
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    mode: str
+    inputs: list[shapes.InputShape]
+
+    @property
+    def input_shape(self) -> str:
+        return shapes.render_input_shape(self.inputs)
+
+    @property
+    def dynamic_dims(self) -> str | None:
+        return shapes.render_dynamic_dims(self.inputs) if self.mode == "dynamic_dims" else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path
+    name: str
+    description: str
+    soc_version: str
+    family: str
+    model: dict[str, int]
+    precision_key: str  # "precision_mode" or "precision_mode_v2"
+    precision_value: str
+    keep_dtype: Path | None
+    op_select_implmode: str | None
+    log_level: str
+    output_name: str
+    vendor: str
+    install_path: Path | None
+    variants: dict[str, Variant]
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Reader:
+    """Typed access to one TOML table with errors that name the file and the key."""
+
+    def __init__(self, path: Path, where: str, table: dict, allowed: set[str]) -> None:
+        self.path, self.where, self.table = path, where, table
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            self.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def fail(self, key: str, problem: str):
+        raise InputError(f"{self.path}: {self.where}.{key}: {problem}")
+
+    def string(self, key: str, *, required: bool = True, choices: tuple[str, ...] = ()) -> str | None:
+        if key not in self.table:
+            if required:
+                self.fail(key, "missing (required)")
+            return None
+        value = self.table[key]
+        if not isinstance(value, str) or not value:
+            self.fail(key, f"expected a non-empty string, got {value!r}")
+        if choices and value not in choices:
+            self.fail(key, f"'{value}' is not one of: {', '.join(choices)}")
+        return value
+
+
+def _table(path: Path, data: dict, key: str, *, required: bool = True) -> dict:
+    value = data.get(key, {} if not required else None)
+    if value is None:
+        raise InputError(f"{path}: [{key}]: missing section (required)")
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: [{key}]: expected a table")
+    return value
+
+
+def _read_model(path: Path, table: dict) -> dict[str, int]:
+    model = {}
+    for key, value in table.items():
+        if not _IDENT.match(key):
+            raise InputError(f"{path}: [model].{key}: symbol names are identifiers (letters, digits, _)")
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise InputError(f"{path}: [model].{key}: expected a positive integer, got {value!r}")
+        model[key] = value
+    return model
+
+
+def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> tuple[Variant, list[str]]:
+    where = f"[variants.{name}]"
+    reader = _Reader(path, where, table, _VARIANT_KEYS)
+    mode = reader.string("mode", choices=shapes.MODES)
+    raw_dims = table.get("dims", {})
+    if not isinstance(raw_dims, dict):
+        reader.fail("dims", "expected a table of symbol = value")
+    symbols = {k: shapes.DimValue(fixed=v) for k, v in model.items()}
+    for key, raw in raw_dims.items():
+        if not _IDENT.match(key):
+            reader.fail(f"dims.{key}", "symbol names are identifiers")
+        if key in model:
+            reader.fail(f"dims.{key}", f"'{key}' is already defined in [model]")
+        try:
+            symbols[key] = shapes.parse_dim_value(raw, mode, f"dims.{key}")
+        except ValueError as exc:
+            raise InputError(f"{path}: {where}.{exc}") from exc
+    raw_inputs = table.get("inputs")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        reader.fail("inputs", "expected a non-empty array of { name, shape } tables")
+    inputs: list[shapes.InputShape] = []
+    group: list[tuple[str, tuple[shapes.DimValue, ...]]] = []  # consecutive entries sharing a 'repeat'
+    group_repeat: str | None = None
+
+    def flush() -> None:
+        # Layer by layer, as exporters order them: past.0.key, past.0.value, past.1.key, ...
+        if group_repeat:
+            for i in range(model[group_repeat]):
+                inputs.extend(shapes.InputShape(n.replace("{i}", str(i)), d) for n, d in group)
+        group.clear()
+
+    for index, item in enumerate(raw_inputs):
+        item_where = f"{where}.inputs[{index}]"
+        if not isinstance(item, dict):
+            raise InputError(f"{path}: {item_where}: expected a table {{ name = ..., shape = [...] }}")
+        item_reader = _Reader(path, item_where, item, _INPUT_KEYS)
+        pattern = item_reader.string("name")
+        shape = item.get("shape")
+        if not isinstance(shape, list) or not shape:
+            item_reader.fail("shape", "expected a non-empty list of dimensions")
+        repeat = item_reader.string("repeat", required=False)
+        if repeat is not None and repeat not in model:
+            item_reader.fail("repeat", f"'{repeat}' is not a key of [model]")
+        if (repeat is None) == ("{i}" in pattern):
+            item_reader.fail("name", "use '{i}' in the name exactly when 'repeat' is given")
+        try:
+            dims = tuple(shapes.resolve_dim(d, symbols, f"shape[{k}]") for k, d in enumerate(shape))
+        except ValueError as exc:
+            raise InputError(f"{path}: {item_where}.{exc}") from exc
+        if repeat != group_repeat:
+            flush()
+            group_repeat = repeat
+        if repeat:
+            group.append((pattern, dims))
+        else:
+            inputs.append(shapes.InputShape(pattern, dims))
+    flush()
+    seen: set[str] = set()
+    for item in inputs:
+        if item.name in seen:
+            raise InputError(f"{path}: {where}.inputs: input '{item.name}' is listed twice")
+        seen.add(item.name)
+    warnings = []
+    try:
+        count = shapes.gear_count(inputs)
+    except ValueError as exc:
+        raise InputError(f"{path}: {where}.dims: {exc}") from exc
+    if mode == "dynamic_dims" and count == 0:
+        reader.fail("mode", '"dynamic_dims" needs at least one symbol with a list of gears in dims')
+    if mode == "range" and not any(d.fixed is None for i in inputs for d in i.dims):
+        reader.fail("mode", '"range" needs at least one dimension given as "lo~hi" or -1')
+    if mode == "dynamic_dims" and shapes.placeholder_count(inputs) > OLD_GEAR_WIDTH_LIMIT:
+        warnings.append(
+            f"{where}: {shapes.placeholder_count(inputs)} -1 placeholders per --dynamic_dims profile; "
+            f"older CANN releases accept at most {OLD_GEAR_WIDTH_LIMIT}"
+        )
+    description = reader.string("description", required=False) or ""
+    return Variant(name, description, mode, inputs), warnings
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile; InputError (exit 2) names the file and the wrong key."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such profile; the shipped ones are in atc_configs/")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not valid TOML ({exc})") from exc
+    allowed = set(_SECTIONS) | {"model", "variants"}
+    for key in data:
+        if key not in allowed:
+            raise InputError(f"{p}: [{key}]: unknown section (allowed: {', '.join(sorted(allowed))})")
+    r = {
+        k: _Reader(p, f"[{k}]", _table(p, data, k, required=k != "log"), keys)
+        for k, keys in _SECTIONS.items()
+    }
+    soc = r["target"].string("soc_version")
+    family = family_of(soc, where=f"{p}: [target].soc_version")
+    prec = r["precision"]
+    given = [k for k in ("precision_mode", "precision_mode_v2") if k in prec.table]
+    if len(given) != 1:
+        prec.fail(
+            "precision_mode",
+            "set exactly one of precision_mode and precision_mode_v2 (ATC rejects both together)",
+        )
+    precision_key = given[0]
+    choices = PRECISION_MODES if precision_key == "precision_mode" else PRECISION_MODES_V2
+    precision_value = prec.string(precision_key, choices=choices)
+    if precision_value in BF16_ONLY and family != "ascend910b":
+        prec.fail(precision_key, f"'{precision_value}' needs bfloat16, which {soc} does not have")
+    keep_dtype = None
+    if (keep := prec.string("keep_dtype", required=False)) is not None:
+        if precision_value in KEEPS_ORIGIN:
+            prec.fail(
+                "keep_dtype", f"ATC ignores --keep_dtype under {precision_key}={precision_value}; remove it"
+            )
+        keep_dtype = p.parent / keep
+        if not keep_dtype.is_file():
+            prec.fail("keep_dtype", f"file {keep_dtype} does not exist")
+        if KEEP_DTYPE_LINE not in keep_dtype.read_text(encoding="utf-8").split():
+            prec.fail("keep_dtype", f"{keep_dtype} must contain the line '{KEEP_DTYPE_LINE}'")
+    elif precision_value not in KEEPS_ORIGIN:
+        prec.fail(
+            precision_key,
+            f"'{precision_value}' may change RoPECustomer's dtype: use "
+            "must_keep_origin_dtype / origin, or add keep_dtype = <file with "
+            f"'{KEEP_DTYPE_LINE}'>",
+        )
+    impl = prec.string("op_select_implmode", required=False, choices=IMPL_MODES)
+    output_name = r["output"].string("name")
+    if not _SAFE_NAME.match(output_name):
+        r["output"].fail("name", "use letters, digits, '_', '-' and '.' only (it is a file name)")
+    vendor = r["custom_op"].string("vendor")
+    if not _SAFE_NAME.match(vendor):
+        r["custom_op"].fail("vendor", "use letters, digits, '_', '-' and '.' only (it is a folder name)")
+    install = r["custom_op"].string("install_path", required=False)
+    model = _read_model(p, _table(p, data, "model", required=False))
+    raw_variants = _table(p, data, "variants")
+    warnings: list[str] = []
+    variants: dict[str, Variant] = {}
+    for name, table in raw_variants.items():
+        if name not in VARIANTS:
+            raise InputError(f"{p}: [variants.{name}]: unknown variant (allowed: {', '.join(VARIANTS)})")
+        if not isinstance(table, dict):
+            raise InputError(f"{p}: [variants.{name}]: expected a table")
+        variants[name], notes = _read_variant(p, name, table, model)
+        warnings.extend(notes)
+    if "prefill" not in variants:
+        raise InputError(f"{p}: [variants.prefill]: missing (every profile describes the prefill graph)")
+    return Profile(
+        path=p,
+        name=r["profile"].string("name"),
+        description=r["profile"].string("description", required=False) or "",
+        soc_version=soc,
+        family=family,
+        model=model,
+        precision_key=precision_key,
+        precision_value=precision_value,
+        keep_dtype=keep_dtype,
+        op_select_implmode=impl,
+        log_level=r["log"].string("level", required=False, choices=LOG_LEVELS) or "error",
+        output_name=output_name,
+        vendor=vendor,
+        install_path=Path(install).expanduser() if install else None,
+        variants=variants,
+        warnings=warnings,
+    )

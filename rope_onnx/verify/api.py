@@ -1,0 +1,195 @@
+"""``verify_models``: compare an original model and its fused copy on ONNX Runtime's CPU provider.
+
+Two modes share one result type.  The full run feeds both models the same inputs and compares
+every final output plus every fused site's own output (logits can hide a wrong site: a swapped
+table in one layer may move them by less than the tolerance).  ``sites=True`` proves each site
+locally on a cut of both graphs (:mod:`.sites`) and needs no weights at all.
+The fused model always runs from an in-memory copy whose RoPECustomer nodes are served by the
+reference decomposition (:func:`rope_onnx.decomposition.runnable_copy`); files are never changed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from onnx import ModelProto, TensorProto
+
+from ..contract import DTYPE_NAMES
+from ..errors import CheckFailed, InputError
+from ..modelio import LoadedModel, load_model
+from . import runner, sites
+from .compare import chosen_tolerance, compare, describe_defaults
+from .dims import DimValues
+from .feeds import generate, input_specs, load_feeds
+from .local import prove_sites
+from .report import VerifyResult
+
+ModelSource = LoadedModel | ModelProto | str | os.PathLike
+
+
+@dataclass
+class VerifyOptions:
+    atol: float | None = None  # None: the per-dtype default (compare.OUTPUT_/SITE_TOLERANCES)
+    rtol: float | None = None
+    seed: int = 0
+    dims: dict[str, int] = field(default_factory=dict)  # symbol -> value (--dim NAME=VALUE)
+    inputs: Path | None = None  # real feeds (.npz) for the full run
+    sites: bool = False  # per-site local proof only (no weights needed)
+
+
+@dataclass
+class _Side:
+    model: ModelProto
+    folder: Path | None  # where its external weights live
+    label: str
+
+
+def _side(source: ModelSource, need_weights: bool, fallback_folder: Path | None, label: str) -> _Side:
+    if isinstance(source, ModelProto):
+        return _Side(source, fallback_folder, label)
+    if isinstance(source, LoadedModel):
+        if need_weights:
+            for ref in source.external:
+                if not (source.folder / ref.location).is_file():
+                    raise InputError(
+                        f"{source.path}: external data file '{ref.location}' is missing; copy it "
+                        "next to the model, or verify with --sites (needs no weights)"
+                    )
+        return _Side(source.model, source.folder, str(source.path))
+    loaded = load_model(source, need_external_data=need_weights)
+    return _Side(loaded.model, loaded.folder, str(loaded.path))
+
+
+def check_correspondence(original: ModelProto, fused: ModelProto) -> None:
+    """The fused model must take and give the same tensors as the original (the pass keeps names)."""
+
+    def io(model: ModelProto) -> tuple[dict[str, int], set[str]]:
+        return ({s.name: s.elem_type for s in input_specs(model)}, {o.name for o in model.graph.output})
+
+    (ins_a, outs_a), (ins_b, outs_b) = io(original), io(fused)
+    if ins_a != ins_b or outs_a != outs_b:
+        diff = (
+            sorted(set(ins_a) ^ set(ins_b))
+            or sorted(outs_a ^ outs_b)
+            or sorted(n for n in ins_a if ins_a[n] != ins_b.get(n))
+        )
+        raise InputError(
+            f"the models do not correspond: inputs/outputs differ ({', '.join(diff[:4])}); "
+            "give the original model and the fused model made from it"
+        )
+
+
+def _symbols(specs) -> set[str]:
+    return {d for spec in specs if spec.dims for d in spec.dims if isinstance(d, str)}
+
+
+def _full_run(
+    orig: _Side, fused: _Side, site_list: list[sites.Site], options: VerifyOptions, result: VerifyResult
+) -> None:
+    specs = input_specs(orig.model)
+    dims = DimValues(options.dims)
+    feeds = (
+        load_feeds(options.inputs, specs)
+        if options.inputs
+        else generate(orig.model, specs, dims, options.seed)
+    )
+    result.notes.extend(feeds.notes)
+    result.dims = feeds.dims
+    upcast = runner.has_bfloat16(orig.model) or runner.has_bfloat16(fused.model)
+    if upcast:
+        result.notes.append(
+            "bfloat16 model: ONNX Runtime's CPU provider has no bfloat16 arithmetic, so both "
+            "models ran as copies upcast to float32"
+        )
+    outputs = [o.name for o in orig.model.graph.output]
+    extra = [s.output for s in site_list if s.output not in outputs]
+    types = {o.name: o.type.tensor_type.elem_type for o in orig.model.graph.output}
+    known = sites.known_specs(orig.model) if extra else {}
+    wanted = outputs + extra
+    got_a = runner.run(
+        runner.with_outputs(runner.runnable(orig.model, orig.folder, upcast), extra),
+        feeds.arrays,
+        orig.folder,
+        wanted,
+        f"the original model {orig.label}",
+    )
+    got_b = runner.run(
+        runner.with_outputs(runner.runnable(fused.model, fused.folder, upcast), extra),
+        feeds.arrays,
+        fused.folder,
+        wanted,
+        f"the fused model {fused.label} (the original runs)",
+        CheckFailed,
+    )
+    node_of = {s.output: s.node for s in site_list}
+    for name in wanted:
+        kind = "output" if name in types else "site"
+        elem = types.get(name) or (known[name].elem_type if name in known else TensorProto.FLOAT)
+        result.results.append(
+            compare(
+                name,
+                kind,
+                got_a[name],
+                got_b[name],
+                chosen_tolerance(kind, elem, options.atol, options.rtol),
+                DTYPE_NAMES.get(elem, str(got_a[name].dtype)),
+                node_of.get(name, ""),
+            )
+        )
+
+
+def verify_models(
+    original: ModelSource, fused: ModelSource, options: VerifyOptions | None = None
+) -> VerifyResult:
+    """Compare ``fused`` against ``original`` on ONNX Runtime CPU; never modifies either.
+
+    ``original``/``fused``: a path, a :class:`LoadedModel`, or a ``ModelProto`` (a ModelProto
+    has no folder of its own: its external weights are looked up next to the other model, which
+    is where the fusion pass leaves them).  Raises :class:`InputError` for unusable input (exit
+    2); a mismatch is not an exception: see ``result.passed``.
+    """
+    options = options or VerifyOptions()
+    if options.sites and options.inputs:
+        raise InputError("--inputs feeds a full run; --sites proves each site on random tensors: choose one")
+    need = not options.sites
+    a = _side(original, need, None, "original (in memory)")
+    b = _side(fused, need, a.folder, "fused (in memory)")
+    if a.folder is None and b.folder is not None:
+        a.folder = b.folder
+    check_correspondence(a.model, b.model)
+    site_list = sites.find_sites(a.model, b.model)
+    result = VerifyResult(
+        a.label,
+        b.label,
+        "sites" if options.sites else "full",
+        options.seed,
+        defaults=describe_defaults() if options.atol is None or options.rtol is None else "",
+    )
+    dims = DimValues(options.dims)
+    if options.sites:
+        if not site_list:
+            raise InputError(
+                f"{b.label}: no RoPECustomer node; --sites has nothing to prove (run without it)"
+            )
+        result.results.extend(prove_sites(a.model, b.model, site_list, options, dims))
+        result.dims = dict(sorted(dims.values.items()))
+        result.notes.append(
+            "per-site local proof: each site cut at x, cos, sin and run on random tensors "
+            "(x ~ N(0,1), tables ~ U(-1,1)); no weights read"
+        )
+    else:
+        _full_run(a, b, site_list, options, result)
+    seen = _symbols(input_specs(a.model))
+    if options.sites:
+        seen |= set(dims.values) - dims.overridden  # every symbol a cut used
+    unused = sorted(set(options.dims) - seen)
+    for name in unused:
+        result.dims.pop(name, None)
+    if unused:
+        result.notes.append(f"--dim {', '.join(unused)}: no input dimension has that name; ignored")
+    return result
+
+
+__all__ = ["VerifyOptions", "VerifyResult", "verify_models"]

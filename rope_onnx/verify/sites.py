@@ -1,0 +1,251 @@
+"""Per-site local proof: each fused site against the original nodes it replaced, without weights.
+
+A site's output tensor keeps its name through the fusion, and so do its inputs: ``x`` and the
+cos/sin tables as the ORIGINAL graph consumes them (the pass may add a widening node between a
+half-width table and the fused node; that node belongs to the fused side of the cut).  So each
+site can be cut out of both models at the same three tensors — a backward walk from the site
+output that stops at them — and the two small graphs run on random tensors of the site's
+shapes.  Nothing upstream of x and the tables is in a cut, hence no weight: this is how a 70B
+model is verified on a laptop, and why a site is judged on its own and not through the logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
+
+from ..contract import OP_TYPE, attributes_of, is_rope_node
+from ..errors import InputError
+from ..graph_index import GraphIndex
+from ..trace import Tracer
+from .cut import producers
+from .dims import OTHER, DimValues
+from .feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
+
+
+@dataclass(frozen=True)
+class Site:
+    """One fused node and the tensors both models share around it."""
+
+    node: str
+    output: str
+    x: str
+    cos: str  # as the original graph consumes it
+    sin: str
+    interleaved: int
+    rotary_dim: int
+
+    @property
+    def cut_inputs(self) -> tuple[str, str, str]:
+        return (self.x, self.cos, self.sin)
+
+
+def tensor_names(graph: onnx.GraphProto) -> set[str]:
+    names = {v.name for v in graph.input} | {t.name for t in graph.initializer}
+    return names | {out for node in graph.node for out in node.output if out}
+
+
+def _constant(name: str, graph: onnx.GraphProto, made_by: dict[str, NodeProto]) -> bool:
+    node = made_by.get(name)
+    return any(t.name == name for t in graph.initializer) or (node is not None and node.op_type == "Constant")
+
+
+def _original_table(name: str, fused: ModelProto, original_names: set[str], site: str) -> str:
+    """Follow an input of the fused node back through nodes the fusion added (a widening Gather of
+    a table, a Slice of the window of x a site rotates) to the tensor the original consumes."""
+    made_by = producers(fused.graph)
+    seen = name
+    for _ in range(8):
+        if seen in original_names:
+            return seen
+        node = made_by.get(seen)
+        data = [i for i in (node.input if node else ()) if i and not _constant(i, fused.graph, made_by)]
+        if len(data) != 1:
+            break
+        seen = data[0]
+    raise InputError(
+        f"site '{site}': table '{name}' of the fused node does not lead back to a tensor of the original "
+        "model; the two models do not correspond"
+    )
+
+
+def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
+    """The RoPECustomer nodes of ``fused``, each with the tensors it shares with ``original``."""
+    names = tensor_names(original.graph)
+    sites = []
+    for node in fused.graph.node:
+        if not is_rope_node(node):
+            continue
+        label = node.name or node.output[0]
+        if len(node.input) != 3 or len(node.output) != 1:
+            raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")
+        x = _original_table(node.input[0], fused, names, label)  # a window Slice the pass added
+        for tensor in (node.output[0], x):
+            if tensor not in names:
+                raise InputError(
+                    f"site '{label}': tensor '{tensor}' is not in the original model; the two models do not "
+                    "correspond (the fused model must come from the original)"
+                )
+        attrs = attributes_of(node)
+        cos, sin = (_original_table(t, fused, names, label) for t in node.input[1:3])
+        sites.append(
+            Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim)
+        )
+    return sites
+
+
+def known_specs(model: ModelProto) -> dict[str, InputSpec]:
+    """Element type and shape of every tensor shape inference can tell, weights left on disk."""
+    graph_only = ModelProto()
+    graph_only.CopyFrom(model)
+    inits = graph_only.graph.initializer
+    stored = [
+        InputSpec(t.name, t.data_type, tuple(t.dims))
+        for t in inits
+        if t.data_location == TensorProto.EXTERNAL
+    ]
+    kept = [t for t in inits if t.data_location != TensorProto.EXTERNAL]
+    del inits[:]
+    inits.extend(kept)
+    for spec in stored:  # inference reads no data file: a stored tensor becomes a typed input
+        graph_only.graph.input.append(helper.make_tensor_value_info(spec.name, spec.elem_type, spec.dims))
+    try:
+        inferred = onnx.shape_inference.infer_shapes(graph_only, strict_mode=False, data_prop=True)
+    except Exception:  # inference is best effort; declared types remain
+        inferred = graph_only
+    graph = inferred.graph
+    specs = {v.name: value_spec(v) for v in (*graph.input, *graph.value_info, *graph.output)}
+    for tensor in graph.initializer:
+        specs[tensor.name] = InputSpec(tensor.name, tensor.data_type, tuple(tensor.dims))
+    specs.update((spec.name, spec) for spec in stored)
+    return specs
+
+
+def complete_specs(model: ModelProto, specs: dict[str, InputSpec], names: set[str]) -> None:
+    """Fill in shapes onnx shape inference lost for site inputs, from the fusion pass's own proof.
+
+    After a Slice with computed bounds or a TorchScript ``If`` inference may know nothing of x;
+    the pass proved its rank and width (``Tracer.leaf_dims``), which is all a site's cut needs.
+    """
+    missing = {
+        n
+        for n in names
+        if (spec := specs.get(n)) is None or not spec.dims or not isinstance(spec.dims[-1], int)
+    }
+    if not missing:
+        return
+    tracer = Tracer(GraphIndex(model))
+    for name in sorted(missing):
+        dims = tracer.leaf_dims(name)
+        elem = specs[name].elem_type if name in specs else tracer.index.elem_type(name)
+        if dims is not None and isinstance(dims[-1], int):
+            # "param:seq" -> "seq"; a dim nobody named stays unknown (None) as inference leaves it
+            named = tuple(
+                d if isinstance(d, int) else d.split(":", 1)[1] if d.startswith("param:") else None
+                for d in dims
+            )
+            specs[name] = InputSpec(name, elem, named)
+
+
+def concrete_shape(spec: InputSpec | None, dims: DimValues) -> tuple[int, ...] | None:
+    """The shape a tensor has at the chosen dims, or None if inference left a dim unknown."""
+    if spec is None or spec.dims is None:
+        return None
+    shape = []
+    for d in spec.dims:
+        if isinstance(d, int) and d > 0:
+            shape.append(d)
+        elif isinstance(d, str):
+            shape.append(dims.resolve(d))
+        else:
+            return None
+    return tuple(shape)
+
+
+def site_shapes(
+    site: Site, specs: dict[str, InputSpec], dims: DimValues, head_widths: dict[str, int]
+) -> dict[str, tuple[int, ...]]:
+    """Concrete shapes for x, cos, sin at which the cut runs as the model does.
+
+    The same symbol gets the same value.  A table's leading dims must broadcast against x: 1 or
+    x's size at the axis they align with (from the right, the last axis excepted).  Shape
+    inference often names the same size differently (TorchScript: ``seq`` for x, ``unk__0`` for
+    the table); a guessed symbol then follows the constraint, and an unknown dim takes x's size.
+    """
+    x = specs.get(site.x)
+    if x is None or x.dims is None or not isinstance(x.dims[-1], int) or x.dims[-1] <= 0:
+        raise InputError(
+            f"site '{site.node}': the shape of x '{site.x}' is unknown (need at least its last dim); "
+            "export with static head sizes or verify without --sites"
+        )
+
+    def value(d) -> int | None:
+        if isinstance(d, int) and d > 0:
+            return d
+        return dims.resolve(d) if isinstance(d, str) else None
+
+    x_shape = [value(d) for d in x.dims]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in (site.cos, site.sin):
+        spec = specs.get(name)
+        if spec is None or spec.dims is None:
+            raise InputError(
+                f"site '{site.node}': the shape of table '{name}' is unknown; verify without --sites"
+            )
+        table: list[int | None] = [None] * len(spec.dims)
+        for k in range(2, len(spec.dims) + 1):  # leading axes, aligned from the right with x's
+            t_dim, axis = spec.dims[-k], len(x_shape) - k
+            size = value(t_dim)
+            if axis < 0 or size == 1:
+                table[-k] = 1 if axis < 0 else size
+                continue
+            x_size = x_shape[axis]
+            if size is None or x_size is None:
+                size = x_size if size is None else size
+                x_shape[axis] = size if x_size is None else x_size
+            elif size != x_size and not (isinstance(t_dim, str) and dims.follow(t_dim, x_size)):
+                x_dim = x.dims[axis]
+                if not (isinstance(x_dim, str) and dims.follow(x_dim, size)):
+                    raise InputError(
+                        f"site '{site.node}': table '{name}' axis {-k} is {size} but x '{site.x}' has "
+                        f"{x_size} there; give both with --dim or verify without --sites"
+                    )
+                x_shape[axis] = size
+            else:
+                size = x_size
+            table[-k] = size
+        last = value(spec.dims[-1]) or head_widths.get(name) or site.rotary_dim or x_shape[-1]
+        shapes[name] = (*table[:-1], last)
+    x_final = tuple(OTHER if d is None else d for d in x_shape)
+    shapes = {
+        n: tuple(x_final[len(x_final) - len(s) + i] if d is None else d for i, d in enumerate(s))
+        for n, s in shapes.items()
+    }
+    return {site.x: x_final, **shapes}
+
+
+def random_inputs(
+    site: Site, specs: dict[str, InputSpec], shapes: dict[str, tuple[int, ...]], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """x ~ N(0, 1); tables ~ U(-1, 1): arbitrary tables, since the op is exact for any (SPEC §2)."""
+    arrays = {}
+    for name in site.cut_inputs:
+        shape, elem = shapes[name], specs[name].elem_type
+        raw = rng.standard_normal(shape) if name == site.x else rng.uniform(-1.0, 1.0, shape)
+        array = raw.astype(numpy_dtype(elem))
+        arrays[name] = to_bfloat16_grid(array) if elem == TensorProto.BFLOAT16 else array
+    return arrays
+
+
+def widened_width(fused: ModelProto, table_input: str) -> int | None:
+    """Last dim of the original table behind a widening Gather (its largest index + 1), if any."""
+    node = producers(fused.graph).get(table_input)
+    if node is None or node.op_type != "Gather":
+        return None
+    for tensor in fused.graph.initializer:
+        if tensor.name == node.input[1]:
+            return int(numpy_helper.to_array(tensor).max()) + 1
+    return None
