@@ -21,6 +21,8 @@ Dim = int | str
 
 #: Constants larger than this are never read: a scalar or a small index vector is all we need.
 MAX_CONSTANT_ELEMENTS = 4096
+#: Inline initializers larger than this (bytes) reach shape inference as typed inputs, not data.
+INFER_INLINE_LIMIT = 64 * 1024
 
 
 def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
@@ -77,7 +79,9 @@ class GraphIndex:
     def _infer(self, model: ModelProto) -> None:
         """Add inferred types for tensors the model does not declare (graph only, no weights)."""
         try:
-            inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+            inferred = onnx.shape_inference.infer_shapes(
+                _without_inline_weights(model), strict_mode=False, data_prop=True
+            )
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             return
         for info in (*inferred.graph.value_info, *inferred.graph.output):
@@ -146,6 +150,39 @@ class GraphIndex:
         if name in self.external_uses:
             return True
         return any(c not in inside for c in self.consumers.get(name, ()))
+
+
+def _without_inline_weights(model: ModelProto) -> ModelProto:
+    """``model`` with its large inline initializers turned into typed graph inputs.
+
+    Shape inference serialises the model it is given: a model saved without external data
+    (up to 2 GB of inline weights) would be copied twice more, for nothing — inference needs
+    only a weight's type and shape.  Values matter only for small integer tensors (Reshape
+    targets, Slice bounds …), all far below the cut.  Models with external data are passed as
+    they are (their initializers carry no bytes).
+    """
+    graph = model.graph
+    heavy = {
+        t.name
+        for t in graph.initializer
+        if t.data_location != TensorProto.EXTERNAL and t.ByteSize() > INFER_INLINE_LIMIT
+    }
+    if not heavy:
+        return model
+    light = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
+    light.functions.extend(model.functions)
+    light.graph.name = graph.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(light.graph, field).extend(getattr(graph, field))
+    declared = {i.name for i in graph.input}
+    for tensor in graph.initializer:
+        if tensor.name not in heavy:
+            light.graph.initializer.append(tensor)
+        elif tensor.name not in declared:
+            light.graph.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
+            )
+    return light
 
 
 def _fill_unknown_dims(declared: onnx.TypeProto, inferred: onnx.TypeProto) -> onnx.TypeProto:

@@ -10,6 +10,7 @@ inputs of the fused node (SPEC §4.7).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -55,9 +56,28 @@ def _add_sub(sign: float) -> Handler:
         a, b = (_operand(t, name, k) for name in node.input)
         if isinstance(a, Scalar) or isinstance(b, Scalar):
             raise NotRope(f"{node.op_type} node '{node.name}' adds a constant")
+        if k == 1 and _mix_of_two_inputs(t, a, b):
+            with contextlib.suppress(NotRope):  # out's width unknown: let the general path say so
+                return t.leaf(out)
         return add(a, b, sign, _me(node_id))
 
     return handler
+
+
+def _mix_of_two_inputs(t: Tracer, a: Expr, b: Expr) -> bool:
+    """a ± b of two different plain leaves: Tracer.eval would turn the sum into a leaf anyway.
+
+    Shortcut for the residual stream of models whose hidden size is head-sized: building the
+    sum of two hidden-wide leaves only to discard it cost milliseconds per layer.
+    """
+    names = t.leaf_name(a), t.leaf_name(b)
+    if None in names or names[0] == names[1]:
+        return False
+    try:
+        np.broadcast_shapes(a.grid.shape, b.grid.shape)
+    except ValueError:
+        return False
+    return True
 
 
 def _neg(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import onnx
@@ -22,6 +23,7 @@ from google.protobuf.message import DecodeError, Message
 from onnx import ModelProto, TensorProto, checker, helper, numpy_helper
 
 from .contract import MAX_OPSET, MIN_OPSET
+from .datafiles import Shared, remove_created, share_data_files
 from .errors import InputError
 
 #: protobuf cannot serialise a message of 2 GiB or more.
@@ -94,26 +96,39 @@ def external_refs(model: ModelProto) -> list[ExternalRef]:
 
 
 def _check_external(path: Path, refs: list[ExternalRef], need_data: bool) -> None:
+    """Every reference stays inside the model's folder; with ``need_data``, its bytes exist.
+
+    Checked once per data file (a 70B export has thousands of tensors in one file), with the
+    furthest byte any tensor needs; no data byte is read.
+    """
     folder = path.parent.resolve()
+    needed: dict[str, tuple[int, str]] = {}  # location -> (furthest end, a tensor that needs it)
     for ref in refs:
-        where = Path(ref.location)
-        if not ref.location or where.is_absolute() or ".." in where.parts:
+        end = ref.offset + (ref.length or 0)
+        if ref.location not in needed or end > needed[ref.location][0]:
+            needed[ref.location] = (end, ref.tensor)
+    for location, (end, tensor) in needed.items():
+        where = Path(location)
+        if not location or where.is_absolute() or ".." in where.parts:
             raise InputError(
-                f"{path}: tensor '{ref.tensor}' points to external data '{ref.location}' outside the "
+                f"{path}: tensor '{tensor}' points to external data '{location}' outside the "
                 "model's folder; refusing (path traversal). Keep data files next to the model."
             )
         target = (folder / where).resolve()
         if folder not in target.parents:
-            raise InputError(f"{path}: external data '{ref.location}' resolves outside the model's folder")
+            raise InputError(f"{path}: external data '{location}' resolves outside the model's folder")
         if not need_data:
             continue
         if not target.is_file():
             raise InputError(
-                f"{path}: external data file '{ref.location}' (tensor '{ref.tensor}') is missing; "
+                f"{path}: external data file '{location}' (tensor '{tensor}') is missing; "
                 "copy it next to the model"
             )
-        if ref.length is not None and target.stat().st_size < ref.offset + ref.length:
-            raise InputError(f"{path}: external data file '{ref.location}' is shorter than the model says")
+        if target.stat().st_size < end:
+            raise InputError(
+                f"{path}: external data file '{location}' is shorter than the model says "
+                f"({target.stat().st_size} < {end} bytes, tensor '{tensor}'); it is truncated"
+            )
 
 
 def _check_versions(path: Path, model: ModelProto) -> None:
@@ -264,8 +279,15 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
         raise InputError(f"{p}: no such file")
     if p.is_dir():
         raise InputError(f"{p}: is a directory; give the path of the .onnx file inside it")
-    if p.stat().st_size == 0:
+    size = p.stat().st_size
+    if size == 0:
         raise InputError(f"{p}: file is empty; it is not an ONNX model")
+    if size > PROTOBUF_LIMIT:
+        raise InputError(
+            f"{p}: the file is {size / 2**30:.1f} GiB, over protobuf's 2 GiB message limit, so it "
+            "cannot be parsed as one ONNX proto; re-save it with the weights as external data "
+            "(onnx.save(model, path, save_as_external_data=True)) and pass that model"
+        )
     try:
         model = onnx.load(str(p), load_external_data=False)
     except (DecodeError, RuntimeWarning, ValueError, UnicodeDecodeError) as exc:
@@ -300,31 +322,6 @@ def check_output_path(output: str | os.PathLike[str], source: Path) -> Path:
     return out
 
 
-def _share_external_data(loaded: LoadedModel, out: Path) -> list[Path]:
-    """Make the output's external references resolve: same folder → nothing to do;
-    another folder → hard links (a copy where links are impossible).  Returns created files."""
-    if not loaded.external or out.parent.resolve() == loaded.folder.resolve():
-        return []
-    created: list[Path] = []
-    for location in sorted({r.location for r in loaded.external}):
-        src, dst = loaded.folder / location, out.parent / location
-        if dst.exists():
-            if dst.samefile(src):
-                continue
-            raise InputError(
-                f"{dst}: a different file with the data file's name already exists; choose another folder"
-            )
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(src, dst)
-        except OSError:
-            import shutil
-
-            shutil.copyfile(src, dst)
-        created.append(dst)
-    return created
-
-
 def write_bytes_atomically(data: bytes, out: Path) -> None:
     """Temporary file in the destination folder + rename: ``out`` is either whole or untouched.
 
@@ -354,18 +351,39 @@ def _write_atomically(data: bytes, out: Path) -> None:
         raise
 
 
-def save_model(model: ModelProto, out: Path, loaded: LoadedModel) -> None:
-    """Write ``model`` (graph only; weights stay where ``loaded`` has them) atomically to ``out``."""
+def save_model(
+    model: ModelProto,
+    out: Path,
+    loaded: LoadedModel,
+    *,
+    share: str = "link",
+    progress: TextIO | None = None,
+) -> Shared:
+    """Write ``model`` (graph only; weights stay where ``loaded`` has them) atomically to ``out``.
+
+    The output's external references are the input's, unchanged: the data files are shared
+    (see :func:`rope_onnx.datafiles.share_data_files` for ``share``).  On any failure nothing new is left in
+    the output folder.  ``progress`` is where a copy's progress bar goes (default stderr).
+    """
+    if share not in ("link", "copy"):
+        raise ValueError(f"share must be 'link' or 'copy', not {share!r}")
+    for location in {r.location for r in loaded.external}:
+        data = loaded.folder / location
+        if out.resolve() == data.resolve() or (out.exists() and data.exists() and out.samefile(data)):
+            raise InputError(
+                f"{out}: is the input's external data file '{location}'; writing there would destroy "
+                "the weights, choose another output name"
+            )
     size = model.ByteSize()
     if size > PROTOBUF_LIMIT:
         raise InputError(
             f"{out}: the model proto would be {size / 2**30:.1f} GiB, over protobuf's 2 GiB limit; "
             "store the weights as external data (onnx.save(..., save_as_external_data=True)) first"
         )
-    created = _share_external_data(loaded, out)
+    shared = share_data_files(loaded.external, loaded.folder, out.parent, share, progress)
     try:
         write_bytes_atomically(model.SerializeToString(), out)
     except BaseException:
-        for path in created:
-            path.unlink(missing_ok=True)
+        remove_created(shared.created)
         raise
+    return shared

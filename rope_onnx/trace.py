@@ -34,7 +34,15 @@ Value = Expr | Scalar
 
 
 class Tracer:
-    """Evaluates tensors of one graph as channel expressions, one candidate at a time."""
+    """Evaluates tensors of one graph as channel expressions, one candidate at a time.
+
+    Tensors that settle as plain leaves at k = 1 (a linear mix of inputs, a refused op) are
+    remembered for the whole pass, with the refusals noted behind them: candidates share such
+    cones (every residual Add of a model whose hidden size is head-sized reaches back through
+    the whole residual stream), and re-tracing them per candidate made the pass quadratic in
+    the number of layers.  A leaf whose cone hit :data:`MAX_DEPTH` depends on the path that
+    reached it and is not remembered.
+    """
 
     def __init__(self, index: GraphIndex) -> None:
         self.index = index
@@ -43,6 +51,11 @@ class Tracer:
         #: Ranks shape inference could not give: proven by a handler (a static If) or by op rules.
         self.rank_hints: dict[str, int | None] = {}
         self._widths: dict[str, int | None] = {}
+        self._leaves: dict[str, Expr] = {}
+        self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
+        self._settled: dict[str, frozenset[str]] = {}  # k = 1 plain leaves -> names noted in their cone
+        self._reasons: dict[str, str] = {}  # every note ever made (tensor -> why it became a leaf)
+        self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
         self.reset()
 
     def reset(self) -> None:
@@ -51,25 +64,40 @@ class Tracer:
         self.notes: dict[str, str] = {}
         self._visits = 0
         self._depth = 0
+        self._open = [(set(), [False])]
 
     # ------------------------------------------------------------------ evaluation
     def eval(self, name: str, k: int) -> Value:
         key = (name, k)
         if key in self._memo:
             return self._memo[key]
+        if k == 1 and name in self._settled:  # traced by an earlier candidate: a leaf, same notes
+            noted = self._settled[name]
+            self._open[-1][0].update(noted)
+            self.notes.update((n, self._reasons[n]) for n in noted)
+            self._memo[key] = self._leaves[name]
+            return self._memo[key]
         self._visits += 1
         if self._visits > NODE_BUDGET:
             raise BudgetExceeded(name)
         if self._depth >= MAX_DEPTH:  # the caller makes this tensor a leaf (k = 1) or gives up
+            self._open[-1][1][0] = True
             raise NotRope(f"'{name}' is more than {MAX_DEPTH} nodes behind the candidate's output")
         self._depth += 1
+        self._open.append((set(), [False]))
         try:
             value = self._eval(name, k)
+            mixed = isinstance(value, Expr) and k == 1 and self.leaf_name(value) is None  # plain leaf: no
+            if mixed and value.degree() <= 1 and len(value.leaves()) > 1:
+                value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
         finally:
             self._depth -= 1
-        if isinstance(value, Expr) and k == 1 and value.degree() <= 1 and len(value.leaves()) > 1:
-            value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
+            noted, deep = self._open.pop()
+            self._open[-1][0].update(noted)
+            self._open[-1][1][0] |= deep[0]
         self._memo[key] = value
+        if k == 1 and not deep[0] and value is self._leaves.get(name):
+            self._settled[name] = frozenset(noted)
         return value
 
     def _eval(self, name: str, k: int) -> Value:
@@ -88,7 +116,8 @@ class Tracer:
         except NotRope as why:
             if k != 1:
                 raise
-            self.notes[name] = str(why)
+            self.notes[name] = self._reasons[name] = str(why)
+            self._open[-1][0].add(name)
             return self.leaf(name)
 
     def scalar(self, name: str) -> Scalar | None:
@@ -108,13 +137,22 @@ class Tracer:
         return self._widths[name]
 
     def leaf(self, name: str) -> Expr:
+        """``name`` as an input of the site; built once (a hidden-size leaf is 1000+ polynomials)."""
+        if name in self._leaves:
+            return self._leaves[name]
         width = self.width(name)
         if width is None:
             raise NotRope(f"the channel width of '{name}' is not statically known")
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
-        return leaf(self._leaf_ids[name], width)
+        self._leaves[name] = leaf(self._leaf_ids[name], width)
+        self._leaf_of[id(self._leaves[name])] = name
+        return self._leaves[name]
+
+    def leaf_name(self, value: Value) -> str | None:
+        """The tensor ``value`` is the plain leaf of (the very Expr :meth:`leaf` built), else None."""
+        return self._leaf_of.get(id(value)) if isinstance(value, Expr) else None
 
     def known_dims(self, name: str) -> list[int] | None:
         """Trailing dims of ``name`` as this candidate computed them (its channel grid), if any."""
