@@ -144,7 +144,11 @@ def _with_external_data(tmp_path: Path) -> Path:
     folder = tmp_path / "src"
     folder.mkdir()
     onnx.save(
-        model, folder / "site.onnx", save_as_external_data=True, location="site.onnx.data", size_threshold=1024
+        model,
+        folder / "site.onnx",
+        save_as_external_data=True,
+        location="site.onnx.data",
+        size_threshold=1024,
     )
     return folder / "site.onnx"
 
