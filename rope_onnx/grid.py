@@ -29,3 +29,15 @@ def squeeze_grid(t: Tracer, data: str, axes: list[int], k: int, node: NodeProto)
     if any(value.grid.shape[p] != 1 for p in positions):
         raise NotRope(f"Squeeze node '{node.name}' removes a channel axis that is not of size 1")
     return value.with_grid(value.grid.squeeze(axis=positions))
+
+
+def onnx_slice_indices(dim: int, start: int, end: int, step: int) -> range:
+    """The indices ONNX Slice selects on one axis (clamping rules of the spec), as a lazy range."""
+    if step == 0:
+        raise NotRope("Slice with step 0")
+    start, end = (v + dim if v < 0 else v for v in (start, end))
+    if step > 0:
+        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+    else:
+        start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+    return range(start, end, step)

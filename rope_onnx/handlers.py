@@ -19,7 +19,7 @@ from onnx import NodeProto
 
 from .channels import Expr, NotRope, Scalar, add, mul, scale
 from .graph_index import attr
-from .grid import grid_axis, squeeze_grid
+from .grid import grid_axis, onnx_slice_indices, squeeze_grid
 
 if TYPE_CHECKING:
     from .trace import Tracer
@@ -101,18 +101,6 @@ def _cast(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     return _identity(t, node, node_id, out, k)
 
 
-def _onnx_slice(dim: int, start: int, end: int, step: int) -> list[int]:
-    """The indices ONNX Slice selects on one axis (clamping rules of the spec)."""
-    if step == 0:
-        raise NotRope("Slice with step 0")
-    start, end = (v + dim if v < 0 else v for v in (start, end))
-    if step > 0:
-        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
-    else:
-        start, end = min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
-    return list(range(start, end, step))
-
-
 def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     rank = t.rank(node.input[0])
     value = t.expr(node.input[0], k)  # first: its channel widths help fold bounds computed from its shape
@@ -127,7 +115,7 @@ def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     positions = [grid_axis(a, rank, k, node) for a in axes]
     grid = value.grid
     for pos, start, end, step in zip(positions, starts, ends, steps, strict=True):
-        grid = grid.take(_onnx_slice(grid.shape[pos], start, end, step), axis=pos)
+        grid = grid.take(onnx_slice_indices(grid.shape[pos], start, end, step), axis=pos)
     return value.with_grid(grid, n1, n2, n3, n4, _me(node_id))
 
 

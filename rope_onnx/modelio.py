@@ -58,6 +58,11 @@ class LoadedModel:
     def folder(self) -> Path:
         return self.path.parent
 
+    @property
+    def files(self) -> list[Path]:
+        """The model file and every external data file it references: nothing may overwrite them."""
+        return [self.path, *sorted({self.folder / ref.location for ref in self.external})]
+
 
 def _all_tensors(model: ModelProto) -> Iterator[TensorProto]:
     """Initializers and Constant-node tensors, in every subgraph, that may carry external data."""
@@ -303,13 +308,27 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
     return LoadedModel(model, p, refs)
 
 
-def check_output_path(output: str | os.PathLike[str], source: Path) -> Path:
-    """Validate where an output goes before any work is done."""
+def check_output_path(output: str | os.PathLike[str], source: Path, *inputs: Path) -> Path:
+    """Validate where an output goes before any work is done.
+
+    ``source`` and ``inputs`` (e.g. :attr:`LoadedModel.files`: the model and its data files) are
+    never overwritten.
+    """
     out = Path(output)
     if out.exists() and out.is_dir():
-        raise InputError(f"{out}: is a directory; give a file name for the output model")
-    if out.resolve() == source.resolve() or (out.exists() and source.exists() and out.samefile(source)):
-        raise InputError(f"{out}: output equals the input; the input is never modified, choose another path")
+        raise InputError(f"{out}: is a directory; give a file name for the output")
+    for protected in (source, *inputs):
+        if out.resolve() == protected.resolve() or (
+            out.exists() and protected.exists() and out.samefile(protected)
+        ):
+            if protected.suffix == ".onnx" or protected == source:
+                raise InputError(
+                    f"{out}: output equals the input; the input is never modified, choose another path"
+                )
+            raise InputError(
+                f"{out}: is the input's external data file '{protected.name}'; writing there would destroy "
+                "the weights, choose another output name"
+            )
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{folder}: output folder does not exist; create it first")
@@ -367,13 +386,7 @@ def save_model(
     """
     if share not in ("link", "copy"):
         raise ValueError(f"share must be 'link' or 'copy', not {share!r}")
-    for location in {r.location for r in loaded.external}:
-        data = loaded.folder / location
-        if out.resolve() == data.resolve() or (out.exists() and data.exists() and out.samefile(data)):
-            raise InputError(
-                f"{out}: is the input's external data file '{location}'; writing there would destroy "
-                "the weights, choose another output name"
-            )
+    check_output_path(out, loaded.path, *loaded.files)  # never the input or one of its data files
     size = model.ByteSize()
     if size > PROTOBUF_LIMIT:
         raise InputError(

@@ -8,6 +8,7 @@ atomically, so a failed check or an interrupted run leaves no output behind.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from .errors import CheckFailed
@@ -25,17 +26,19 @@ def fuse_file(
     expect: int | None = None,
     report: str | Path | None = None,
     verify: VerifyOptions | None = None,
+    copy_data: bool = False,
 ) -> FuseResult:
     """Load ``source`` (graph only), fuse, and write ``output`` atomically; the input is untouched.
 
     With ``expect`` set, a different number of fused sites raises :class:`CheckFailed`; with
     ``verify`` set, the fused model is compared with ``source`` on ONNX Runtime first and a
     mismatch raises :class:`CheckFailed`.  Either way no model is written (the JSON report still
-    is, to show what was found).
+    is, to show what was found).  An output in another folder shares the input's external data
+    by hard links, or by copies with ``copy_data`` (onnx.load refuses hard-linked data files).
     """
     loaded = load_model(source, need_external_data=True)
-    out = check_output_path(output, loaded.path)
-    report_path = check_output_path(report, loaded.path) if report else None
+    out = check_output_path(output, loaded.path, *loaded.files)
+    report_path = check_output_path(report, loaded.path, *loaded.files, out) if report else None
     result = fuse_model(loaded.model, domain, name=str(source))
     failure = ""
     if expect is not None and result.fused != expect:
@@ -48,5 +51,5 @@ def fuse_file(
         write_bytes_atomically((json.dumps(result.to_json(), indent=2) + "\n").encode(), report_path)
     if failure:
         raise CheckFailed(failure, report=render_fuse(result))
-    save_model(loaded.model, out, loaded)
+    save_model(loaded.model, out, loaded, share="copy" if copy_data else "link", progress=sys.stderr)
     return result

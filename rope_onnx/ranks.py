@@ -15,7 +15,9 @@ from collections.abc import Callable
 import numpy as np
 from onnx import NodeProto
 
+from .channels import NotRope
 from .graph_index import Dim, GraphIndex, attr
+from .grid import onnx_slice_indices
 from .symbolic import NotStatic, int_values
 
 ELEMENTWISE = frozenset(
@@ -132,7 +134,10 @@ def _slice_width(
     start = int_values(index, node.input[1]).ints()[at]
     end = int_values(index, node.input[2]).ints()[at]
     step = int_values(index, node.input[4]).ints()[at] if len(node.input) > 4 and node.input[4] else 1
-    return len(range(width)[slice(start, end, step)])
+    try:
+        return len(onnx_slice_indices(width, start, end, step))
+    except NotRope:  # step 0: not a valid Slice
+        return None
 
 
 def infer_width(

@@ -21,6 +21,8 @@ from .symbolic import NotStatic, int_values
 
 #: Maximum nodes one candidate may visit: RoPE sites have 7-60; this bounds pathological graphs.
 NODE_BUDGET = 400
+#: Widest tensor followed channel by channel (hidden sizes reach 16k; a head is <= 1024).
+MAX_LEAF_WIDTH = 1 << 16
 #: Maximum length of one path back from a candidate's output (each step is a few Python frames,
 #: so this also keeps the recursion far from Python's limit on any graph).
 MAX_DEPTH = 120
@@ -143,6 +145,8 @@ class Tracer:
         width = self.width(name)
         if width is None:
             raise NotRope(f"the channel width of '{name}' is not statically known")
+        if width > MAX_LEAF_WIDTH:
+            raise NotRope(f"'{name}' has {width} channels, far more than any head or hidden state")
         if name not in self._leaf_ids:
             self._leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)

@@ -136,3 +136,40 @@ def test_fuse_verify_passes_on_a_real_export_and_a_failed_check_writes_nothing(t
     assert run.returncode == 1, run.stdout + run.stderr
     assert "FAILED" in run.stdout and "no model was written" in run.stderr
     assert not strict.exists()
+
+
+def _with_external_data(tmp_path: Path) -> Path:
+    model = build(SPEC)
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.arange(4096, dtype=np.float32), "unused"))
+    folder = tmp_path / "src"
+    folder.mkdir()
+    onnx.save(
+        model,
+        folder / "site.onnx",
+        save_as_external_data=True,
+        location="site.onnx.data",
+        size_threshold=1024,
+    )
+    return folder / "site.onnx"
+
+
+def test_report_may_not_overwrite_the_inputs_weights(tmp_path: Path) -> None:
+    src = _with_external_data(tmp_path)
+    data = src.parent / "site.onnx.data"
+    before = data.read_bytes()
+    run = cli("fuse", str(src), "-o", str(tmp_path / "out.onnx"), "--report", str(data))
+    assert run.returncode == 2 and "site.onnx.data" in run.stderr
+    assert data.read_bytes() == before and not (tmp_path / "out.onnx").exists()
+
+
+def test_copy_data_gives_the_output_its_own_data_files(tmp_path: Path) -> None:
+    src = _with_external_data(tmp_path)
+    linked, copied = tmp_path / "linked", tmp_path / "copied"
+    linked.mkdir()
+    copied.mkdir()
+    assert cli("fuse", str(src), "-o", str(linked / "f.onnx")).returncode == 0
+    assert (linked / "site.onnx.data").stat().st_nlink == 2  # a hard link to the input's file
+    assert cli("fuse", str(src), "-o", str(copied / "f.onnx"), "--copy-data").returncode == 0
+    assert (copied / "site.onnx.data").stat().st_nlink == 1
+    fused = onnx.load(copied / "f.onnx")  # onnx.load refuses hard-linked data; a copy loads
+    assert any(n.op_type == "RoPECustomer" for n in fused.graph.node)

@@ -35,6 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="compare the fused model with the input on ONNX Runtime CPU before writing it; a mismatch "
         "exits 1 and writes nothing (tolerance, seed and dim options as for `rope-onnx verify`)",
     )
+    parser.add_argument(
+        "--copy-data",
+        action="store_true",
+        help="when OUT is in another folder, copy the external data files instead of hard-linking them "
+        "(onnx.load refuses data files with more than one link; ONNX Runtime reads both)",
+    )
     add_verify_options(parser)
     parser.set_defaults(run=run)
 
@@ -42,7 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     verify = options_from(args) if args.verify else None
     result = fuse_file(
-        args.model, args.output, domain=args.domain, expect=args.expect, report=args.report, verify=verify
+        args.model,
+        args.output,
+        domain=args.domain,
+        expect=args.expect,
+        report=args.report,
+        verify=verify,
+        copy_data=args.copy_data,
     )
     print(render_fuse(result))
     return 0

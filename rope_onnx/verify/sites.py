@@ -91,9 +91,7 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
                 )
         attrs = attributes_of(node)
         cos, sin = (_original_table(t, fused, names, label) for t in node.input[1:3])
-        sites.append(
-            Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim)
-        )
+        sites.append(Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim))
     return sites
 
 
