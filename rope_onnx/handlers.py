@@ -112,6 +112,8 @@ def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
         else (list(range(len(starts))), frozenset())
     )
     steps, n4 = t.ints(node, 4) if len(node.input) > 4 and node.input[4] else ([1] * len(starts), frozenset())
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise NotRope(f"Slice node '{node.name}' has starts/ends/axes/steps of different lengths")
     positions = [grid_axis(a, rank, k, node) for a in axes]
     grid = value.grid
     for pos, start, end, step in zip(positions, starts, ends, steps, strict=True):
