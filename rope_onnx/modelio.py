@@ -33,7 +33,8 @@ PROTOBUF_LIMIT = 2**31 - 1
 _DECODE_LIMIT = 4096
 #: Element types packed several to a byte (their raw size is not count × itemsize).
 _SUB_BYTE_TYPES = frozenset(
-    getattr(TensorProto, name) for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
+    getattr(TensorProto, name)
+    for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
     if hasattr(TensorProto, name)
 )
 
@@ -268,8 +269,7 @@ def _check_structure(path: Path, model: ModelProto) -> None:
         except checker.ValidationError as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(
-                f"{path}: node '{node.name}' ({node.op_type}) is invalid: {first} "
-                "Fix or re-export the model."
+                f"{path}: node '{node.name}' ({node.op_type}) is invalid: {first} Fix or re-export the model."
             ) from exc
 
 

@@ -35,6 +35,7 @@ def test_fused_model_passes_every_check_and_reports(tmp_path):
         "no_functions": "pass",
         "opset_covered": "pass",
         "rope_dtype": "pass",
+        "tables_shape": "pass",
         "profile_inputs": "pass",
         "external_data": "pass",
     }
@@ -210,3 +211,24 @@ def test_real_fusion_output_passes_and_its_domain_form_is_refused():
     assert preflight.check_single_domain(domain_form).status == "fail"
     assert "E16005 predicted" in preflight.check_single_domain(domain_form).message
     assert preflight.check_no_functions(domain_form).status == "fail"
+
+
+def test_cos_and_sin_of_different_static_shapes_are_refused():
+    node = helper.make_node(
+        "RoPECustomer", ["x", "cos", "sin"], ["y"], name="rope", interleaved=0, rotary_dim=16
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 5, 16]),
+            helper.make_tensor_value_info("cos", TensorProto.FLOAT, [1, 1, 5, 16]),
+            helper.make_tensor_value_info("sin", TensorProto.FLOAT, [2, 1, 5, 16]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4, 5, 16])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    check = preflight.check_tables_shape(model)
+    assert check.status == preflight.FAIL and "one shape" in check.message
+    model.graph.input[2].type.tensor_type.shape.dim[0].dim_value = 1
+    assert preflight.check_tables_shape(model).status == preflight.PASS

@@ -14,6 +14,9 @@ status and one sentence saying what is wrong and what to do.  Why each exists:
 - ``opset_covered``: the plugin registers ``ai.onnx::<v>::RoPECustomer`` for each v in
   ``contract.SUPPORTED_OPSETS`` only; any other default opset gives E16002.
 - ``rope_dtype``: the 310P has no bfloat16 (SPEC §2).
+- ``tables_shape``: the kernel streams cos and sin with one set of broadcast strides, so both
+  tables of a node must have one shape (custom_op/README.md); a static mismatch fails here instead
+  of in the op's InferShape on the NPU host.
 - ``profile_inputs``: ``--input_shape`` names must be graph inputs (E10016), ranks must match
   (E10049), fixed sizes must agree, and every graph input with a free size needs a shape.
 - ``external_data``: ATC reads the weights; a missing data file fails late (E10041).
@@ -28,6 +31,7 @@ import onnx
 
 from ..contract import DTYPE_NAMES, OP_TYPE, SUPPORTED_OPSETS, attributes_of, is_rope_node
 from ..errors import InputError
+from ..graph_index import GraphIndex
 from ..modelio import LoadedModel
 from .profile import Profile, Variant
 from .soc import dtypes_of
@@ -172,6 +176,42 @@ def check_rope_dtype(model: onnx.ModelProto, family: str, soc: str) -> Check:
     return Check("rope_dtype", PASS, f"{OP_TYPE} dtype {', '.join(sorted(found))} supported on {soc}")
 
 
+def _static_mismatch(a: list, b: list) -> bool:
+    """Two shapes that cannot be equal at run time (a different rank, or two different sizes)."""
+    return len(a) != len(b) or any(
+        isinstance(x, int) and isinstance(y, int) and x != y for x, y in zip(a, b, strict=True)
+    )
+
+
+def check_tables_shape(model: onnx.ModelProto) -> Check:
+    ropes = [n for n in model.graph.node if is_rope_node(n)]
+    if not ropes:
+        return Check("tables_shape", PASS, "no RoPECustomer node")
+    index = GraphIndex(model)  # graph-only shape inference; unknown ops (RoPECustomer) are skipped
+    unknown = []
+    for node in ropes:
+        cos, sin = index.dims(node.input[1]), index.dims(node.input[2])
+        if cos is not None and cos == sin:
+            continue
+        if cos is None or sin is None or not _static_mismatch(cos, sin):
+            unknown.append(node.name)
+            continue
+        return Check(
+            "tables_shape",
+            FAIL,
+            f"{OP_TYPE} node '{node.name}' has cos {cos} and sin {sin}: the kernel needs both tables of "
+            "one shape; expand the smaller one to the other's shape before the node",
+        )
+    if unknown:
+        return Check(
+            "tables_shape",
+            WARN,
+            f"could not show cos and sin have one shape for {len(unknown)} "
+            f"{OP_TYPE} node(s) (symbolic dims); the op's InferShape checks it",
+        )
+    return Check("tables_shape", PASS, f"cos and sin have one shape in all {len(ropes)} {OP_TYPE} node(s)")
+
+
 def _graph_dims(vi: onnx.ValueInfoProto) -> list[int | None] | None:
     if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
         return None
@@ -251,6 +291,7 @@ def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str
         check_no_functions(model),
         check_opset_covered(model),
         check_rope_dtype(model, family, soc),
+        check_tables_shape(model),
         check_profile_inputs(model, variant, profile),
         check_external_data(loaded),
     ]
