@@ -12,14 +12,12 @@ overload mechanism is honoured by ONNX Runtime and accepted by ``onnx.checker`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
-import onnx
 from onnx import FunctionProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from .contract import DTYPE_NAMES, OP_TYPE, attributes_of, is_rope_node
 from .errors import InputError
+from .graph_index import GraphIndex
 
 INT64_MAX = 2**63 - 1
 #: Overloads appeared in IR version 10.
@@ -104,31 +102,6 @@ def default_opset(model: ModelProto) -> int:
     raise InputError("the model imports no default-domain opset; re-export it with a standard exporter")
 
 
-def _element_types(model: ModelProto, names: Iterable[str]) -> dict[str, int]:
-    """Element types of ``names`` from the graph's declarations, inferring shapes only if needed."""
-    wanted = set(names)
-    graph = model.graph
-    found = {
-        v.name: v.type.tensor_type.elem_type
-        for v in (*graph.input, *graph.value_info, *graph.output)
-        if v.name in wanted and v.type.tensor_type.elem_type
-    }
-    found.update({t.name: t.data_type for t in graph.initializer if t.name in wanted})
-    if wanted - set(found):
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-        return _element_types_no_infer(inferred, wanted) | found
-    return found
-
-
-def _element_types_no_infer(model: ModelProto, wanted: set[str]) -> dict[str, int]:
-    graph = model.graph
-    return {
-        v.name: v.type.tensor_type.elem_type
-        for v in (*graph.input, *graph.value_info, *graph.output)
-        if v.name in wanted and v.type.tensor_type.elem_type
-    }
-
-
 def embed_reference(model: ModelProto, domain: str, elem_types: dict[str, int] | None = None) -> int:
     """Move every RoPECustomer node of ``model`` (in place) into ``domain`` backed by functions.
 
@@ -144,8 +117,9 @@ def embed_reference(model: ModelProto, domain: str, elem_types: dict[str, int] |
     opset = default_opset(model)
     types = dict(elem_types or {})
     missing = {n.input[0] for n in nodes} - set(types)
-    if missing:
-        types.update(_element_types(model, missing))
+    if missing:  # declared types, else one graph-only shape inference
+        index = GraphIndex(model)
+        types.update({name: index.elem_type(name) for name in missing})
     existing = {(f.domain, f.name, f.overload) for f in model.functions}
     for node in nodes:
         attrs = attributes_of(node)

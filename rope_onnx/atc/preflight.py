@@ -24,7 +24,6 @@ status and one sentence saying what is wrong and what to do.  Why each exists:
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import onnx
@@ -139,27 +138,14 @@ def check_opset_covered(model: onnx.ModelProto) -> Check:
     )
 
 
-def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
-    types = {}
-    for vi in [*model.graph.input, *model.graph.value_info, *model.graph.output]:
-        if vi.type.HasField("tensor_type"):
-            types[vi.name] = vi.type.tensor_type.elem_type
-    for init in model.graph.initializer:
-        types[init.name] = init.data_type
-    return types
-
-
-def check_rope_dtype(model: onnx.ModelProto, family: str, soc: str) -> Check:
+def check_rope_dtype(model: onnx.ModelProto, family: str, soc: str, index: GraphIndex | None = None) -> Check:
     ropes = [n for n in model.graph.node if is_rope_node(n)]
     if not ropes:
         return Check("rope_dtype", PASS, "no RoPECustomer node")
-    types = _elem_types(model)
-    if not all(n.input and n.input[0] in types for n in ropes):
-        # Graph-only inference: never touches a weight byte; unknown ops are skipped.  A best
-        # effort: when it fails the check says it could not tell.
-        with contextlib.suppress(Exception):
-            types = _elem_types(onnx.shape_inference.infer_shapes(model, strict_mode=False))
-    found = {DTYPE_NAMES.get(types[n.input[0]], str(types[n.input[0]])) for n in ropes if n.input[0] in types}
+    # Declared types, else graph-only inference (never a weight byte; unknown ops skipped).
+    index = index or GraphIndex(model)
+    elem_types = {index.elem_type(n.input[0]) for n in ropes if n.input} - {0}
+    found = {DTYPE_NAMES.get(t, str(t)) for t in elem_types}
     allowed = dtypes_of(family)
     bad = sorted(found - set(allowed))
     if bad:
@@ -183,11 +169,11 @@ def _static_mismatch(a: list, b: list) -> bool:
     )
 
 
-def check_tables_shape(model: onnx.ModelProto) -> Check:
+def check_tables_shape(model: onnx.ModelProto, index: GraphIndex | None = None) -> Check:
     ropes = [n for n in model.graph.node if is_rope_node(n)]
     if not ropes:
         return Check("tables_shape", PASS, "no RoPECustomer node")
-    index = GraphIndex(model)  # graph-only shape inference; unknown ops (RoPECustomer) are skipped
+    index = index or GraphIndex(model)  # graph-only shape inference; unknown ops are skipped
     unknown = []
     for node in ropes:
         cos, sin = index.dims(node.input[1]), index.dims(node.input[2])
@@ -285,13 +271,14 @@ def check_external_data(loaded: LoadedModel) -> Check:
 
 def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str, family: str) -> list[Check]:
     model = loaded.model
+    index = GraphIndex(model)  # one graph-only shape inference for the checks that need types
     return [
         check_rope_present(model),
         check_single_domain(model),
         check_no_functions(model),
         check_opset_covered(model),
-        check_rope_dtype(model, family, soc),
-        check_tables_shape(model),
+        check_rope_dtype(model, family, soc, index),
+        check_tables_shape(model, index),
         check_profile_inputs(model, variant, profile),
         check_external_data(loaded),
     ]
