@@ -20,31 +20,16 @@ from .graph_index import Dim, GraphIndex, attr
 from .grid import onnx_slice_indices
 from .symbolic import NotStatic, int_values
 
-ELEMENTWISE = frozenset(
-    {
-        "Add",
-        "Sub",
-        "Mul",
-        "Div",
-        "Neg",
-        "Cast",
-        "Identity",
-        "Sin",
-        "Cos",
-        "Sqrt",
-        "Reciprocal",
-        "Where",
-        "Equal",
-        "Pow",
-        "Relu",
-        "Sigmoid",
-        "Tanh",
-        "Erf",
-        "Exp",
-        "Abs",
-    }
-)
+UNARY = frozenset({"Cast", "Identity", "Neg", "Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu"})
+BINARY = frozenset({"Add", "Sub", "Mul", "Div", "Pow"})
+#: Ops whose output has the rank of their broadcast inputs.
+ELEMENTWISE = UNARY | BINARY | {"Where", "Equal", "Sigmoid", "Tanh", "Erf"}
 SAME_RANK = frozenset({"Concat", "Slice", "Split", "Tile", "Transpose", "Softmax", "LayerNormalization"})
+
+
+def _squeeze_axes(index: GraphIndex, node: NodeProto) -> list[int] | None:
+    """Axes of an Unsqueeze/Squeeze: its second input (opset 13+) or its attribute."""
+    return int_values(index, node.input[1]).ints() if len(node.input) > 1 else attr(node, "axes")
 
 
 def infer_rank(index: GraphIndex, name: str, rank_of: Callable[[str], int | None]) -> int | None:
@@ -63,7 +48,7 @@ def infer_rank(index: GraphIndex, name: str, rank_of: Callable[[str], int | None
         if op in SAME_RANK:
             return rank_of(node.input[0])
         if op in ("Unsqueeze", "Squeeze"):
-            axes = int_values(index, node.input[1]).ints() if len(node.input) > 1 else attr(node, "axes")
+            axes = _squeeze_axes(index, node)
             base = rank_of(node.input[0])
             if base is None or axes is None:
                 return None
@@ -84,10 +69,6 @@ def infer_rank(index: GraphIndex, name: str, rank_of: Callable[[str], int | None
     except NotStatic:
         return None
     return None
-
-
-UNARY = frozenset({"Cast", "Identity", "Neg", "Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu"})
-BINARY = frozenset({"Add", "Sub", "Mul", "Div", "Pow"})
 
 
 def _reshape_width(index: GraphIndex, node: NodeProto, width_of: Callable[[str], int | None]) -> int | None:
@@ -162,7 +143,7 @@ def infer_width(
                 return None
             return max(widths)
         if node.op_type in ("Unsqueeze", "Squeeze"):
-            axes = int_values(index, node.input[1]).ints() if len(node.input) > 1 else attr(node, "axes")
+            axes = _squeeze_axes(index, node)
             rank = rank_of(name if node.op_type == "Unsqueeze" else node.input[0])
             if axes is None or rank is None or any(a % rank == rank - 1 for a in axes):
                 return None  # unknown, or it moves the last axis
