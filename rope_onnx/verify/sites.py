@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
+from onnx import ModelProto, TensorProto, helper, numpy_helper
 
 from ..contract import OP_TYPE, attributes_of, is_rope_node
 from ..errors import InputError
@@ -48,33 +48,36 @@ def tensor_names(graph: onnx.GraphProto) -> set[str]:
     return names | {out for node in graph.node for out in node.output if out}
 
 
-def _constant(name: str, graph: onnx.GraphProto, made_by: dict[str, NodeProto]) -> bool:
-    node = made_by.get(name)
-    return any(t.name == name for t in graph.initializer) or (node is not None and node.op_type == "Constant")
+class _FusedGraph:
+    """Producers and constants of the fused graph, indexed once for all its sites."""
 
+    def __init__(self, fused: ModelProto) -> None:
+        self.made_by = producers(fused.graph)
+        self.constants = {t.name for t in fused.graph.initializer}
+        self.constants |= {out for out, node in self.made_by.items() if node.op_type == "Constant"}
 
-def _original_table(name: str, fused: ModelProto, original_names: set[str], site: str) -> str:
-    """Follow an input of the fused node back through nodes the fusion added (a widening Gather of
-    a table, a Slice of the window of x a site rotates) to the tensor the original consumes."""
-    made_by = producers(fused.graph)
-    seen = name
-    for _ in range(8):
-        if seen in original_names:
-            return seen
-        node = made_by.get(seen)
-        data = [i for i in (node.input if node else ()) if i and not _constant(i, fused.graph, made_by)]
-        if len(data) != 1:
-            break
-        seen = data[0]
-    raise InputError(
-        f"site '{site}': table '{name}' of the fused node does not lead back to a tensor of the original "
-        "model; the two models do not correspond"
-    )
+    def original_tensor(self, name: str, original_names: set[str], site: str) -> str:
+        """Follow an input of the fused node back through nodes the fusion added (a widening Gather
+        of a table, a Slice of the window of x a site rotates) to the tensor the original consumes."""
+        seen = name
+        for _ in range(8):
+            if seen in original_names:
+                return seen
+            node = self.made_by.get(seen)
+            data = [i for i in (node.input if node else ()) if i and i not in self.constants]
+            if len(data) != 1:
+                break
+            seen = data[0]
+        raise InputError(
+            f"site '{site}': input '{name}' of the fused node does not lead back to a tensor of the "
+            "original model; the two models do not correspond"
+        )
 
 
 def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
     """The RoPECustomer nodes of ``fused``, each with the tensors it shares with ``original``."""
     names = tensor_names(original.graph)
+    graph = _FusedGraph(fused)
     sites = []
     for node in fused.graph.node:
         if not is_rope_node(node):
@@ -82,7 +85,7 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
         label = node.name or node.output[0]
         if len(node.input) != 3 or len(node.output) != 1:
             raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")
-        x = _original_table(node.input[0], fused, names, label)  # a window Slice the pass added
+        x = graph.original_tensor(node.input[0], names, label)  # a window Slice the pass added
         for tensor in (node.output[0], x):
             if tensor not in names:
                 raise InputError(
@@ -90,7 +93,7 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
                     "correspond (the fused model must come from the original)"
                 )
         attrs = attributes_of(node)
-        cos, sin = (_original_table(t, fused, names, label) for t in node.input[1:3])
+        cos, sin = (graph.original_tensor(t, names, label) for t in node.input[1:3])
         sites.append(Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim))
     return sites
 
