@@ -1,6 +1,6 @@
 """Global-memory traffic of the RoPECustomer kernel and its modelled time at each chip's bandwidth.
 
-Runs the host build of the kernel (``rope_onnx.kernel_sim``: the op package's own tiling and kernel
+Runs the host build of the kernel (``rope_onnx.kernel.sim``: the op package's own tiling and kernel
 core) on the seed's shape, a decode step and a 4k prefill, for the 910B and the 310P, and prints the
 bytes moved, the blocks used and bytes / bandwidth -- the memory-bound floor, next to the seed
 article's measured 48 us.  This is a model, not a measurement on an NPU.
@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rope_onnx.chips import CHIPS
-from rope_onnx.kernel_sim import simulate
+from rope_onnx.kernel.chips import CHIPS
+from rope_onnx.kernel.sim import simulate
 
 SEED_FUSED_US = 48.0  # seed article: fused op, LLaMA-7B layer B=1 H=32 L=512 D=128 fp16
 SHAPES = [

@@ -2,9 +2,9 @@
 
 Library entry points (the CLI is a thin layer over these):
 
-- :func:`rope_onnx.fuse.fuse_model` / :func:`rope_onnx.fuse.fuse_file` — the fusion pass.
-- :func:`rope_onnx.reference.rope` — the op's semantics in NumPy.
-- :func:`rope_onnx.decomposition.runnable_copy` — a fused model ONNX Runtime can run.
+- :func:`rope_onnx.fusion.passes.fuse_model` / :func:`rope_onnx.fusion.passes.fuse_file` — the fusion pass.
+- :func:`rope_onnx.op.reference.rope` — the op's semantics in NumPy.
+- :func:`rope_onnx.op.decomposition.runnable_copy` — a fused model ONNX Runtime can run.
 """
 
 __version__ = "0.1.0"

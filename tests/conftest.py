@@ -12,7 +12,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from rope_onnx.decomposition import runnable_copy
+from rope_onnx.op.decomposition import runnable_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "models" / "fixtures"

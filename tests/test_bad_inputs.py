@@ -19,8 +19,8 @@ from conftest import cli
 from onnx import TensorProto, helper, numpy_helper
 from rope_graphs import SiteSpec, build
 
-from rope_onnx import cli as cli_module
-from rope_onnx import modelio
+from rope_onnx.cli import app as cli_module
+from rope_onnx.io import modelio
 
 #: Words that only a crash prints.
 CRASH_MARKERS = ("Traceback", "internal error")

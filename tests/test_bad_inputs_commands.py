@@ -1,7 +1,7 @@
 """The bad inputs of ``test_bad_inputs.py`` given to ``verify`` and ``atc``: the same SPEC §6 ending.
 
 Exit 2, a one- or two-line message naming the problem, no traceback, inputs byte-identical and
-nothing written.  These run the CLI in-process (``rope_onnx.cli.main``: the same argument parsing,
+nothing written.  These run the CLI in-process (``rope_onnx.cli.app.main``: the same argument parsing,
 error mapping and stderr text as the installed command) because 19 bad models × 3 command forms
 as subprocesses would cost a minute of CI; ``test_bad_inputs.py`` covers the process boundary.
 """
@@ -16,8 +16,8 @@ from conftest import ROOT
 from test_bad_inputs import BAD_MODELS, CRASH_MARKERS, SAYS, _good_model, _save, _snapshot, _unwritable_folder
 from test_bad_inputs import _with_external_weight as with_external_weight
 
-from rope_onnx import cli as cli_module
-from rope_onnx.pipeline import fuse_file
+from rope_onnx.cli import app as cli_module
+from rope_onnx.fusion.pipeline import fuse_file
 
 PROFILE = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"
 

@@ -6,9 +6,9 @@ import numpy as np
 import onnx
 import pytest
 
-from rope_onnx.contract import MAX_OPSET, SUPPORTED_OPSETS, RopeAttributes
 from rope_onnx.errors import InputError
-from rope_onnx.reference import rope, rotate
+from rope_onnx.op.contract import MAX_OPSET, SUPPORTED_OPSETS, RopeAttributes
+from rope_onnx.op.reference import rope, rotate
 
 
 def test_opset_range_reaches_the_newest_the_pinned_onnx_defines() -> None:

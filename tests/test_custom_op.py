@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rope_onnx import contract
-from rope_onnx.native_sim import library
+from rope_onnx.kernel.native import library
+from rope_onnx.op import contract
 
 ROOT = Path(__file__).resolve().parent.parent
 OP = ROOT / "custom_op"

@@ -8,9 +8,9 @@ import pytest
 from conftest import run_model
 from onnx import TensorProto, helper
 
-from rope_onnx.contract import REFERENCE_DOMAIN
-from rope_onnx.decomposition import embed_reference, runnable_copy
-from rope_onnx.reference import rope
+from rope_onnx.op.contract import REFERENCE_DOMAIN
+from rope_onnx.op.decomposition import embed_reference, runnable_copy
+from rope_onnx.op.reference import rope
 
 CASES = [(1, 0), (0, 0), (1, 8), (0, 8), (0, 16), (1, 4)]  # (interleaved, rotary_dim), head 16
 

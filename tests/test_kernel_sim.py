@@ -12,10 +12,10 @@ import itertools
 import numpy as np
 import pytest
 
-from rope_onnx.chips import CHIPS
 from rope_onnx.errors import InputError
-from rope_onnx.kernel_sim import simulate
-from rope_onnx.reference import rope
+from rope_onnx.kernel.chips import CHIPS
+from rope_onnx.kernel.sim import simulate
+from rope_onnx.op.reference import rope
 
 HEADS = [(64, 64), (80, 80), (96, 96), (128, 128), (256, 256), (80, 32), (128, 64), (96, 48), (64, 16)]
 SIZES = [(2, 3, 7), (1, 5, 1), (3, 7, 16)]  # odd L; decode L = 1; B*H = 21, not a multiple of 8 or 48

@@ -19,10 +19,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from rope_graphs import SiteSpec, build
 
-from rope_onnx import datafiles, modelio
 from rope_onnx.errors import InputError
-from rope_onnx.modelio import external_refs, load_model, save_model
-from rope_onnx.pipeline import fuse_file
+from rope_onnx.fusion.pipeline import fuse_file
+from rope_onnx.io import datafiles, modelio
+from rope_onnx.io.modelio import external_refs, load_model, save_model
 
 WEIGHT = np.arange(32 * 32, dtype=np.float32).reshape(32, 32) / 7.0
 
@@ -44,7 +44,7 @@ def _weight_of(path: Path) -> np.ndarray:
     """``w`` as the model at ``path`` references it, read by hand.
 
     Not ``onnx.load``: onnx >= 1.21 refuses data files with several hard links, which is what a
-    linked output is (ONNX Runtime and ATC read them; see rope_onnx.datafiles).
+    linked output is (ONNX Runtime and ATC read them; see rope_onnx.io.datafiles).
     """
     model = onnx.load(str(path), load_external_data=False)
     (ref,) = [r for r in external_refs(model) if r.tensor == "w"]

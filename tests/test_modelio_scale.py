@@ -12,8 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from rope_onnx import graph_index, trace
-from rope_onnx.fuse import fuse_model
+from rope_onnx.fusion import trace
+from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.graph import index as graph_index
 
 
 def _residual_stream(layers: int, width: int = 64) -> onnx.ModelProto:

@@ -12,8 +12,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from rope_onnx.decomposition import runnable_copy
-from rope_onnx.reference import rope
+from rope_onnx.op.decomposition import runnable_copy
+from rope_onnx.op.reference import rope
 
 VOCAB, HEADS, HEAD_DIM, MAX_POS = 50, 2, 8, 64
 HIDDEN = HEADS * HEAD_DIM

@@ -18,8 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..contract import OP_TYPE
-from ..errors import InputError
+from rope_onnx.errors import InputError
+from rope_onnx.op.contract import OP_TYPE
 
 NO_CANN = (
     "no CANN toolkit here: 'atc' is not on PATH; run on an Ascend host after "

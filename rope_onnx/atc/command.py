@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .profile import Profile, Variant
+from rope_onnx.atc.profile import Profile, Variant
 
 ATC = "atc"
 OM_SUFFIX = ".om"

@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CheckFailed, InputError
-from ..modelio import check_output_path, load_model, write_bytes_atomically
-from . import cann, errors_map, preflight
-from .command import AtcCommand, build_command, output_stem
-from .profile import Profile, load_profile
-from .runner import run_logged
-from .soc import family_of
+from rope_onnx.atc import cann, errors_map, preflight
+from rope_onnx.atc.command import AtcCommand, build_command, output_stem
+from rope_onnx.atc.profile import Profile, load_profile
+from rope_onnx.atc.runner import run_logged
+from rope_onnx.atc.soc import family_of
+from rope_onnx.errors import CheckFailed, InputError
+from rope_onnx.io.modelio import check_output_path, load_model, write_bytes_atomically
 
 
 def _stderr(line: str) -> None:

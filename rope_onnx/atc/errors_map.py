@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import onnx
 
-from ..contract import OP_TYPE
+from rope_onnx.op.contract import OP_TYPE
 
 _CODE = re.compile(r"\b(E[0-9A-Z]\d{4})\b")
 _OPTYPE = re.compile(r"optype\s*\[?\s*\[?([A-Za-z0-9_.]+::\d+::[A-Za-z0-9_]+|[A-Za-z0-9_]+)\]?")

@@ -14,9 +14,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import InputError
-from . import shapes
-from .soc import family_of
+from rope_onnx.atc import shapes
+from rope_onnx.atc.soc import family_of
+from rope_onnx.errors import InputError
 
 VARIANTS = ("prefill", "decode")
 LOG_LEVELS = ("debug", "info", "warning", "error", "null")  # ATC --log

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 
-from ..contract import CHIP_DTYPES
-from ..errors import InputError
+from rope_onnx.errors import InputError
+from rope_onnx.op.contract import CHIP_DTYPES
 
 # Ascend910B1..B4 (and the B2C/B4-1 style suffixes some servers report) → ascend910b;
 # Ascend310P1/P3 → ascend310p.

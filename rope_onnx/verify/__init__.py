@@ -6,9 +6,9 @@ upcast), :mod:`.sites` (per-site cuts needing no weights), :mod:`.compare` (Poly
 tolerances and error statistics), :mod:`.report` (table and JSON), :mod:`.api` (``verify_models``).
 """
 
-from .api import VerifyOptions, verify_models
-from .compare import OUTPUT_TOLERANCES, SITE_TOLERANCES, Comparison, Tolerance
-from .report import VerifyResult
+from rope_onnx.verify.api import VerifyOptions, verify_models
+from rope_onnx.verify.compare import OUTPUT_TOLERANCES, SITE_TOLERANCES, Comparison, Tolerance
+from rope_onnx.verify.report import VerifyResult
 
 __all__ = [
     "OUTPUT_TOLERANCES",

@@ -5,7 +5,7 @@ every final output plus every fused site's own output (logits can hide a wrong s
 table in one layer may move them by less than the tolerance).  ``sites=True`` proves each site
 locally on a cut of both graphs (:mod:`.sites`) and needs no weights at all.
 The fused model always runs from an in-memory copy whose RoPECustomer nodes are served by the
-reference decomposition (:func:`rope_onnx.decomposition.runnable_copy`); files are never changed.
+reference decomposition (:func:`rope_onnx.op.decomposition.runnable_copy`); files are never changed.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from pathlib import Path
 
 from onnx import ModelProto, TensorProto
 
-from ..contract import DTYPE_NAMES
-from ..errors import CheckFailed, InputError
-from ..modelio import LoadedModel, load_model
-from . import runner, sites
-from .compare import chosen_tolerance, compare, describe_defaults
-from .dims import DimValues
-from .feeds import generate, input_specs, load_feeds
-from .local import prove_sites
-from .report import VerifyResult
+from rope_onnx.errors import CheckFailed, InputError
+from rope_onnx.io.modelio import LoadedModel, load_model
+from rope_onnx.op.contract import DTYPE_NAMES
+from rope_onnx.verify import runner, sites
+from rope_onnx.verify.compare import chosen_tolerance, compare, describe_defaults
+from rope_onnx.verify.dims import DimValues
+from rope_onnx.verify.feeds import generate, input_specs, load_feeds
+from rope_onnx.verify.local import prove_sites
+from rope_onnx.verify.report import VerifyResult
 
 ModelSource = LoadedModel | ModelProto | str | os.PathLike
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from onnx import TensorProto
 
-from ..contract import DTYPE_NAMES
+from rope_onnx.op.contract import DTYPE_NAMES
 
 
 @dataclass(frozen=True)

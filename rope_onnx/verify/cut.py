@@ -15,8 +15,8 @@ from collections.abc import Callable
 import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from ..errors import InputError
-from ..graph_index import outer_inputs
+from rope_onnx.errors import InputError
+from rope_onnx.graph.index import outer_inputs
 
 #: A site cut bigger than this did not stop at x and the tables: the models do not correspond.
 MAX_CUT_NODES = 256

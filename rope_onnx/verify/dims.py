@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import InputError
+from rope_onnx.errors import InputError
 
 BATCH, SEQUENCE, PAST = 2, 7, 5
 #: Fallback for a symbol nothing tells us about.

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from onnx import ModelProto, TensorProto, helper
 
-from ..errors import InputError
-from .dims import PAST, SEQUENCE, DimValues
+from rope_onnx.errors import InputError
+from rope_onnx.verify.dims import PAST, SEQUENCE, DimValues
 
 Dim = int | str | None  # a fixed size, a symbol, or unknown
 

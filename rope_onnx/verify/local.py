@@ -3,7 +3,7 @@
 For each site: choose concrete shapes for x and the tables (:func:`.sites.site_shapes`), cut
 both models at x, cos, sin (:mod:`.cut`), run both cuts on the same random tensors and compare
 the site output.  When the fused node reads the tables unwidened, its output is also checked
-against the NumPy reference (:func:`rope_onnx.reference.rope`), so a fault in the reference
+against the NumPy reference (:func:`rope_onnx.op.reference.rope`), so a fault in the reference
 decomposition cannot hide behind an equally wrong original.
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
-from ..contract import DTYPE_NAMES, is_rope_node
-from ..errors import CheckFailed, InputError
-from ..reference import rope
-from . import runner, sites
-from .compare import Comparison, Tolerance, chosen_tolerance, compare
-from .cut import cut, declare_inputs
-from .dims import DimValues
-from .feeds import Feeds, assign_role_dims, generate, input_specs
+from rope_onnx.errors import CheckFailed, InputError
+from rope_onnx.op.contract import DTYPE_NAMES, is_rope_node
+from rope_onnx.op.reference import rope
+from rope_onnx.verify import runner, sites
+from rope_onnx.verify.compare import Comparison, Tolerance, chosen_tolerance, compare
+from rope_onnx.verify.cut import cut, declare_inputs
+from rope_onnx.verify.dims import DimValues
+from rope_onnx.verify.feeds import Feeds, assign_role_dims, generate, input_specs
 
 
 def prove_sites(

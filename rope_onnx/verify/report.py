@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .compare import Comparison
+from rope_onnx.verify.compare import Comparison
 
 
 @dataclass

@@ -17,13 +17,13 @@ import numpy as np
 import onnx
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 
-from ..contract import OP_TYPE, attributes_of, is_rope_node
-from ..errors import InputError
-from ..graph_index import GraphIndex
-from ..trace import Tracer
-from .cut import producers
-from .dims import OTHER, DimValues
-from .feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
+from rope_onnx.errors import InputError
+from rope_onnx.fusion.trace import Tracer
+from rope_onnx.graph.index import GraphIndex
+from rope_onnx.op.contract import OP_TYPE, attributes_of, is_rope_node
+from rope_onnx.verify.cut import producers
+from rope_onnx.verify.dims import OTHER, DimValues
+from rope_onnx.verify.feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
 
 
 @dataclass(frozen=True)

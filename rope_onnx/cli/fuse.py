@@ -1,0 +1,60 @@
+"""``rope-onnx fuse IN.onnx -o OUT.onnx``: parse arguments, call :func:`rope_onnx.fusion.passes.fuse_file`."""
+
+from __future__ import annotations
+
+import argparse
+
+from rope_onnx.cli.verify import add_verify_options, options_from
+from rope_onnx.fusion.pipeline import fuse_file
+from rope_onnx.fusion.report import render_fuse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fuse",
+        help="fuse every RoPE site into one RoPECustomer node",
+        description="Find every rotary position embedding site, prove it, and rewrite it into one "
+        "RoPECustomer node. The default output is for ATC (node in the default domain).",
+    )
+    parser.add_argument("model", help="input .onnx model (never modified; weights stay on disk)")
+    parser.add_argument("-o", "--output", required=True, help="output .onnx path (written atomically)")
+    parser.add_argument("--report", metavar="REPORT.json", help="also write the report as JSON")
+    parser.add_argument(
+        "--domain",
+        default="",
+        metavar="NAME",
+        help="write RoPECustomer in domain NAME with its reference function embedded, so the output "
+        "passes onnx.checker and runs in ONNX Runtime (not for ATC)",
+    )
+    parser.add_argument(
+        "--expect", type=int, metavar="N", help="exit 1 (no output) unless exactly N sites fuse"
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare the fused model with the input on ONNX Runtime CPU before writing it; a mismatch "
+        "exits 1 and writes nothing (tolerance, seed and dim options as for `rope-onnx verify`)",
+    )
+    parser.add_argument(
+        "--copy-data",
+        action="store_true",
+        help="when OUT is in another folder, copy the external data files instead of hard-linking them "
+        "(onnx.load refuses data files with more than one link; ONNX Runtime reads both)",
+    )
+    add_verify_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    verify = options_from(args) if args.verify else None
+    result = fuse_file(
+        args.model,
+        args.output,
+        domain=args.domain,
+        expect=args.expect,
+        report=args.report,
+        verify=verify,
+        copy_data=args.copy_data,
+    )
+    print(render_fuse(result))
+    return 0

@@ -1,0 +1,80 @@
+"""``rope-onnx verify ORIGINAL FUSED``: compare a fused model with its original on ONNX Runtime CPU.
+
+Exit codes (SPEC §6): 0 every comparison passed; 1 a mismatch (the table and ``--report`` say
+where); 2 unusable input (unreadable file, models that do not correspond, feeds that do not fit).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
+from rope_onnx.io.modelio import check_output_path, write_bytes_atomically
+from rope_onnx.verify import VerifyOptions, verify_models
+from rope_onnx.verify.dims import parse_dim_options
+
+
+def add_verify_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``fuse --verify``."""
+    parser.add_argument(
+        "--atol", type=float, help="absolute tolerance for every comparison (default: per dtype)"
+    )
+    parser.add_argument(
+        "--rtol", type=float, help="relative tolerance for every comparison (default: per dtype)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
+    parser.add_argument(
+        "--dim",
+        action="append",
+        metavar="NAME=VALUE",
+        help="value of a symbolic input dimension, e.g. --dim batch=1 --dim sequence_length=16 (repeatable)",
+    )
+
+
+def options_from(args: argparse.Namespace) -> VerifyOptions:
+    for name in ("atol", "rtol"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            raise InputError(f"--{name} {value}: a tolerance must be a number >= 0")
+    return VerifyOptions(
+        atol=args.atol,
+        rtol=args.rtol,
+        seed=args.seed,
+        dims=parse_dim_options(args.dim),
+        inputs=Path(args.inputs) if getattr(args, "inputs", None) else None,
+        sites=bool(getattr(args, "sites", False)),
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="compare a fused model with its original on ONNX Runtime CPU",
+        description="Run ORIGINAL and FUSED on ONNX Runtime's CPU provider (RoPECustomer served by its "
+        "reference decomposition, in memory) and compare every output and every fused site's output.",
+    )
+    parser.add_argument("original", help="the model before fusion (.onnx)")
+    parser.add_argument("fused", help="the model rope-onnx fuse produced from it (.onnx)")
+    add_verify_options(parser)
+    parser.add_argument("--inputs", metavar="FEEDS.npz", help="real feeds (numpy .npz keyed by input name)")
+    parser.add_argument(
+        "--sites",
+        action="store_true",
+        help="prove each site locally on random tensors; needs no weights and no full run",
+    )
+    parser.add_argument("--report", metavar="REPORT.json", help="write the JSON report here")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from(args)
+    report = None
+    if args.report:
+        report = check_output_path(args.report, Path(args.original))
+        check_output_path(args.report, Path(args.fused))
+    result = verify_models(args.original, args.fused, options)
+    print(result.render())
+    if report is not None:
+        write_bytes_atomically(result.dumps().encode(), report)
+    return EXIT_OK if result.passed else EXIT_CHECK_FAILED

@@ -1,1 +1,0 @@
-"""Sub-commands of the rope-onnx CLI, one module each."""

@@ -1,0 +1,1 @@
+"""rope_onnx.fusion.ops."""

@@ -1,0 +1,43 @@
+"""Human-readable rendering of a fusion result (the JSON form is ``FuseResult.to_json``)."""
+
+from __future__ import annotations
+
+from rope_onnx.fusion.passes import FuseResult
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return [fmt(headers), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)]
+
+
+def render_fuse(result: FuseResult) -> str:
+    """One row per fused site, then the skipped candidates with their reasons."""
+    lines = [f"{result.model}: fused {result.fused} RoPE site(s), skipped {len(result.skipped)} candidate(s)"]
+    if result.sites:
+        rows = [
+            [
+                s.output,
+                s.layer,
+                "interleaved" if s.interleaved else "half",
+                str(s.rotary_dim),
+                str(s.head_dim),
+                s.dtype,
+                str(s.nodes_removed),
+            ]
+            for s in result.sites
+        ]
+        lines += _table(
+            ["output", "layer", "layout", "rotary_dim", "head_dim", "dtype", "nodes_removed"], rows
+        )
+    else:
+        lines.append("no RoPE site was found: the output is the input graph unchanged")
+    if result.skipped:
+        lines.append("skipped candidates:")
+        lines += [f"  {s.at}: {s.reason}" for s in result.skipped]
+    if result.verification is not None:
+        lines += ["", result.verification.render()]
+    return "\n".join(lines)

@@ -1,0 +1,178 @@
+"""Apply proven sites to the ModelProto: one RoPECustomer per site, shared table widening, DCE.
+
+The graph is edited directly (not through onnx-graphsurgeon, whose export drops or rewrites
+value_info, doc strings and metadata): every untouched node, tensor name, value_info entry,
+initializer and external-data reference stays exactly as it was.  Work is linear in the number of
+nodes: one consumer count, one worklist of candidate-dead nodes, one rebuild of the node list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from onnx import ModelProto, NodeProto, helper, numpy_helper
+
+from rope_onnx.fusion.prove import Proof
+from rope_onnx.graph.index import GraphIndex, outer_inputs
+from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, OP_TYPE
+
+
+@dataclass(frozen=True)
+class ProvenSite:
+    anchor: int  # index of the node whose output is the site's output
+    output: str
+    proof: Proof
+    nodes: frozenset[int]  # every node the proof followed (candidates for removal)
+    assumes: tuple[str, ...] = ()  # run-time shape facts the graph cannot show (see fuse.check_site)
+    widths: dict[str, int] = field(default_factory=dict)  # static last dim of x, cos and sin
+
+
+class _Names:
+    """Fresh, deterministic tensor and node names that collide with nothing in the graph."""
+
+    def __init__(self, model: ModelProto) -> None:
+        graph = model.graph
+        self.used = {n.name for n in graph.node} | {t.name for t in graph.initializer}
+        self.used |= {v.name for v in (*graph.input, *graph.output, *graph.value_info)}
+        for node in graph.node:
+            self.used.update(node.input)
+            self.used.update(node.output)
+
+    def fresh(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.used:
+            n += 1
+            name = f"{base}_{n}"
+        self.used.add(name)
+        return name
+
+
+def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite], domain: str) -> list[int]:
+    """Rewrite ``model`` in place; returns the number of original nodes each site removed."""
+    names = _Names(model)
+    fused: dict[int, NodeProto] = {}
+    after: dict[int, list[NodeProto]] = {}  # producer index (-1: graph start) -> widening nodes
+    widened: dict[tuple[str, tuple[int, ...]], str] = {}
+
+    def table_input(table: str, channels: tuple[int, ...], width: int) -> str:
+        if channels == tuple(range(width)):
+            return table
+        key = (table, channels)
+        if key not in widened:
+            stem = table.rsplit("/", 1)[-1] or "table"
+            idx = names.fresh(f"rope_onnx/{stem}/channels")
+            model.graph.initializer.append(numpy_helper.from_array(np.array(channels, dtype=np.int64), idx))
+            out = names.fresh(f"rope_onnx/{stem}/full_width")
+            node = helper.make_node("Gather", [table, idx], [out], name=names.fresh(f"{out}/Gather"), axis=-1)
+            after.setdefault(index.producer.get(table, -1), []).append(node)
+            widened[key] = out
+        return widened[key]
+
+    windows: dict[tuple[str, int, int], str] = {}
+
+    def x_input(x: str, offset: int, width: int, x_width: int) -> str:
+        """x itself, or x[..., offset:offset + width] when the site rotates a window of it."""
+        if offset == 0 and x_width == width:
+            return x
+        key = (x, offset, width)
+        if key not in windows:
+            stem = x.rsplit("/", 1)[-1] or "x"
+            bounds = [names.fresh(f"rope_onnx/{stem}/{n}") for n in ("start", "end", "axis")]
+            for name, value in zip(bounds, (offset, offset + width, -1), strict=True):
+                model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
+            out = names.fresh(f"rope_onnx/{stem}/window")
+            node = helper.make_node("Slice", [x, *bounds], [out], name=names.fresh(f"{out}/Slice"))
+            after.setdefault(index.producer.get(x, -1), []).append(node)
+            windows[key] = out
+        return windows[key]
+
+    for number, site in enumerate(sorted(sites, key=lambda s: s.anchor)):
+        p = site.proof
+        inputs = [
+            x_input(p.x, p.x_offset, p.head_dim, site.widths[p.x]),
+            table_input(p.cos, p.cos_channels, site.widths[p.cos]),
+            table_input(p.sin, p.sin_channels, site.widths[p.sin]),
+        ]
+        fused[site.anchor] = helper.make_node(
+            OP_TYPE,
+            inputs,
+            [site.output],
+            name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"),
+            domain=domain,
+            **{ATTR_INTERLEAVED: p.interleaved, ATTR_ROTARY_DIM: p.rotary_dim},
+        )
+    dead = _dead_nodes(index, sites, fused, after)
+    _rebuild(model, index, fused, after, dead)
+    return [len(dead & s.nodes) + 1 for s in sites]
+
+
+def _dead_nodes(
+    index: GraphIndex,
+    sites: Sequence[ProvenSite],
+    fused: dict[int, NodeProto],
+    after: dict[int, list[NodeProto]],
+) -> set[int]:
+    """Nodes the sites made useless: in some site, and no output read by anything that remains."""
+    uses: dict[str, int] = {name: len(c) for name, c in index.consumers.items()}
+    for anchor in fused:  # the anchor is replaced: its inputs lose a reader, the fused node's gain one
+        for name in index.inputs[anchor]:
+            uses[name] -= 1
+    for node in (*fused.values(), *(n for nodes in after.values() for n in nodes)):
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    candidates = set().union(*(s.nodes for s in sites)) - set(fused)
+    dead: set[int] = set()
+    work = list(candidates)
+    while work:
+        i = work.pop()
+        if i in dead:
+            continue
+        node = index.nodes[i]
+        if any(uses.get(o, 0) or o in index.external_uses for o in node.output if o):
+            continue
+        dead.add(i)
+        for name in index.inputs[i]:
+            uses[name] -= 1
+            producer = index.producer.get(name)
+            if producer in candidates and not uses[name]:
+                work.append(producer)
+    return dead
+
+
+def _rebuild(
+    model: ModelProto,
+    index: GraphIndex,
+    fused: dict[int, NodeProto],
+    after: dict[int, list[NodeProto]],
+    dead: set[int],
+) -> None:
+    graph = model.graph
+    new_nodes = list(after.get(-1, []))
+    for i, node in enumerate(index.nodes):
+        if i not in dead:
+            new_nodes.append(fused.get(i, node))
+        new_nodes.extend(after.get(i, []))
+    gone = {o for i in dead for o in index.nodes[i].output}
+    gone |= {o for i in fused for o in index.nodes[i].output} - {o for n in fused.values() for o in n.output}
+    still_read = {name for node in new_nodes for name in (*node.input, *outer_inputs(node))}
+    unused_inits = {
+        name
+        for i in dead
+        for name in index.nodes[i].input
+        if name in index.initializers
+        and name not in still_read
+        and name not in index.external_uses
+        and name not in index.graph_inputs
+    }
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    if gone:
+        kept = [v for v in graph.value_info if v.name not in gone]
+        del graph.value_info[:]
+        graph.value_info.extend(kept)
+    if unused_inits:
+        kept_inits = [t for t in graph.initializer if t.name not in unused_inits]
+        del graph.initializer[:]
+        graph.initializer.extend(kept_inits)

@@ -1,0 +1,241 @@
+"""Symbolic execution of a candidate site, backwards from its output, on the channel axes.
+
+:class:`Tracer` turns a tensor into an :class:`~rope_onnx.fusion.channels.Expr` by evaluating its producer
+with one small handler per op type.  Each handler states what the op does to channels and refuses
+(``NotRope``) what it cannot model exactly — data-dependent bounds, a slice on a non-channel axis, a
+reshape that might move leading dims.  At a channel width of one axis (k = 1), a refusal is not
+fatal: the tensor simply becomes a *leaf*, an input of the site (that is how x and the cos/sin
+tables are found, wherever the exporter put Casts, Unsqueezes or Gathers before them).  The reason
+is kept as a note, so a skipped candidate reports why its proof did not go through.
+"""
+
+from __future__ import annotations
+
+from onnx import NodeProto
+
+from rope_onnx.fusion.channels import Expr, NotRope, Scalar, leaf
+from rope_onnx.fusion.ops.handlers import HANDLERS
+from rope_onnx.fusion.ops.ranks import infer_rank, infer_width
+from rope_onnx.graph.folding import NotStatic, int_values
+from rope_onnx.graph.index import Dim, GraphIndex, attr
+
+#: Maximum nodes one candidate may visit: RoPE sites have 7-60; this bounds pathological graphs.
+NODE_BUDGET = 400
+#: Widest tensor followed channel by channel (hidden sizes reach 16k; a head is <= 1024).
+MAX_LEAF_WIDTH = 1 << 16
+#: Maximum length of one path back from a candidate's output (each step is a few Python frames,
+#: so this also keeps the recursion far from Python's limit on any graph).
+MAX_DEPTH = 120
+
+
+class BudgetExceeded(Exception):
+    """The candidate grew beyond :data:`NODE_BUDGET` nodes: not a RoPE site."""
+
+
+Value = Expr | Scalar
+
+
+class Tracer:
+    """Evaluates tensors of one graph as channel expressions, one candidate at a time.
+
+    Tensors that settle as plain leaves at k = 1 (a linear mix of inputs, a refused op) are
+    remembered for the whole pass, with the refusals noted behind them: candidates share such
+    cones (every residual Add of a model whose hidden size is head-sized reaches back through
+    the whole residual stream), and re-tracing them per candidate made the pass quadratic in
+    the number of layers.  A leaf whose cone hit :data:`MAX_DEPTH` depends on the path that
+    reached it and is not remembered.
+    """
+
+    def __init__(self, index: GraphIndex) -> None:
+        self.index = index
+        self.leaf_names: list[str] = []
+        self._leaf_ids: dict[str, int] = {}
+        #: Ranks shape inference could not give: proven by a handler (a static If) or by op rules.
+        self.rank_hints: dict[str, int | None] = {}
+        self._widths: dict[str, int | None] = {}
+        self._leaves: dict[str, Expr] = {}
+        self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
+        self._settled: dict[str, frozenset[str]] = {}  # k = 1 plain leaves -> names noted in their cone
+        self._reasons: dict[str, str] = {}  # every note ever made (tensor -> why it became a leaf)
+        self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
+        self._memo: dict[tuple[str, int], Value] = {}
+        self.notes: dict[str, str] = {}
+        self._visits = 0
+        self._depth = 0
+        self._open = [(set(), [False])]
+
+    # ------------------------------------------------------------------ evaluation
+    def eval(self, name: str, k: int) -> Value:
+        key = (name, k)
+        if key in self._memo:
+            return self._memo[key]
+        if k == 1 and name in self._settled:  # traced by an earlier candidate: a leaf, same notes
+            noted = self._settled[name]
+            self._open[-1][0].update(noted)
+            self.notes.update((n, self._reasons[n]) for n in noted)
+            self._memo[key] = self._leaves[name]
+            return self._memo[key]
+        self._visits += 1
+        if self._visits > NODE_BUDGET:
+            raise BudgetExceeded(name)
+        if self._depth >= MAX_DEPTH:  # the caller makes this tensor a leaf (k = 1) or gives up
+            self._open[-1][1][0] = True
+            raise NotRope(f"'{name}' is more than {MAX_DEPTH} nodes behind the candidate's output")
+        self._depth += 1
+        self._open.append((set(), [False]))
+        try:
+            value = self._eval(name, k)
+            mixed = isinstance(value, Expr) and k == 1 and self.leaf_name(value) is None  # plain leaf: no
+            if mixed and value.degree() <= 1 and len(value.leaves()) > 1:
+                value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
+        finally:
+            self._depth -= 1
+            noted, deep = self._open.pop()
+            self._open[-1][0].update(noted)
+            self._open[-1][1][0] |= deep[0]
+        self._memo[key] = value
+        if k == 1 and not deep[0] and value is self._leaves.get(name):
+            self._settled[name] = frozenset(noted)
+        return value
+
+    def _eval(self, name: str, k: int) -> Value:
+        scalar = self.scalar(name)
+        if scalar is not None:
+            return scalar
+        node_id = self.index.producer.get(name)
+        node = None if node_id is None else self.index.nodes[node_id]
+        handler = HANDLERS.get(node.op_type) if node is not None and node.domain in ("", "ai.onnx") else None
+        if handler is None:
+            if k == 1:
+                return self.leaf(name)
+            raise NotRope(f"'{name}' is not produced by a channel op the proof can follow")
+        try:
+            return handler(self, node, node_id, name, k)
+        except NotRope as why:
+            if k != 1:
+                raise
+            self.notes[name] = self._reasons[name] = str(why)
+            self._open[-1][0].add(name)
+            return self.leaf(name)
+
+    def scalar(self, name: str) -> Scalar | None:
+        value = self.index.constant(name)
+        if value is None:
+            return None
+        if value.ndim > 1 or value.size != 1:
+            return None  # a rank-0 or [1] constant: anything larger could change the output's rank
+        producer = self.index.producer.get(name)
+        return Scalar(float(value.reshape(-1)[0]), frozenset() if producer is None else frozenset({producer}))
+
+    def width(self, name: str) -> int | None:
+        """The static last dim of ``name``: inferred, or by op rules where inference gave up."""
+        if name not in self._widths:
+            self._widths[name] = None  # guards against cycles while the rule recurses
+            self._widths[name] = infer_width(self.index, name, self.width, self.known_rank)
+        return self._widths[name]
+
+    def leaf(self, name: str) -> Expr:
+        """``name`` as an input of the site; built once (a hidden-size leaf is 1000+ polynomials)."""
+        if name in self._leaves:
+            return self._leaves[name]
+        width = self.width(name)
+        if width is None:
+            raise NotRope(f"the channel width of '{name}' is not statically known")
+        if width > MAX_LEAF_WIDTH:
+            raise NotRope(f"'{name}' has {width} channels, far more than any head or hidden state")
+        if name not in self._leaf_ids:
+            self._leaf_ids[name] = len(self.leaf_names)
+            self.leaf_names.append(name)
+        self._leaves[name] = leaf(self._leaf_ids[name], width)
+        self._leaf_of[id(self._leaves[name])] = name
+        return self._leaves[name]
+
+    def leaf_name(self, value: Value) -> str | None:
+        """The tensor ``value`` is the plain leaf of (the very Expr :meth:`leaf` built), else None."""
+        return self._leaf_of.get(id(value)) if isinstance(value, Expr) else None
+
+    def known_dims(self, name: str) -> list[int] | None:
+        """Trailing dims of ``name`` as this candidate computed them (its channel grid), if any."""
+        for k in (2, 1):
+            value = self._memo.get((name, k))
+            if isinstance(value, Expr):
+                return list(value.grid.shape)
+        return None
+
+    def find_window(self, name: str, offset: int, width: int) -> str | None:
+        """A tensor this candidate computed that is exactly ``name[..., offset:offset + width]``.
+
+        NeoX-style exports slice q out of a fused qkv tensor; the fused node should read that q,
+        an existing tensor of the original graph, rather than a new slice of qkv.
+        """
+        leaf_id = self._leaf_ids.get(name)
+        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
+        for (tensor, k), value in sorted(self._memo.items()):
+            if (
+                k == 1
+                and isinstance(value, Expr)
+                and value.grid.shape == (width,)
+                and list(value.grid) == want
+            ):
+                return tensor
+        return None
+
+    # ------------------------------------------------------------------ helpers for handlers
+    def known_rank(self, name: str) -> int | None:
+        """From shape inference, a handler's proof, or the op's rank rule (memoised)."""
+        rank = self.index.rank(name)
+        if rank is None and name not in self.rank_hints:
+            self.rank_hints[name] = None  # guards against cycles while the rule recurses
+            self.rank_hints[name] = infer_rank(self.index, name, self.known_rank)
+        return rank if rank is not None else self.rank_hints[name]
+
+    def dims(self, name: str) -> list[Dim] | None:
+        """Shape of ``name``: inferred dims, or one symbol per axis when only the rank is known,
+        with the trailing dims replaced by the channel grid this candidate computed."""
+        dims = self.index.dims(name)
+        if dims is None:
+            rank = self.known_rank(name)
+            if rank is None:
+                return None
+            dims = [f"dim:{name}:{axis}" for axis in range(rank)]
+        known = self.known_dims(name)
+        if known and len(known) <= len(dims):
+            dims = [*dims[: len(dims) - len(known)], *known]
+        return dims
+
+    def leaf_dims(self, name: str) -> list[Dim] | None:
+        """Shape of a site input as the proof uses it: its dims with the static width it proved."""
+        dims = self.dims(name)
+        width = self.width(name)
+        return None if dims is None else [*dims[:-1], width if width is not None else dims[-1]]
+
+    def rank(self, name: str) -> int:
+        rank = self.known_rank(name)
+        if rank is None:
+            raise NotRope(f"the rank of '{name}' is not known")
+        return rank
+
+    def expr(self, name: str, k: int) -> Expr:
+        value = self.eval(name, k)
+        if isinstance(value, Scalar):
+            raise NotRope(f"'{name}' is a constant where a channel tensor is expected")
+        return value
+
+    def ints(
+        self, node: NodeProto, position: int, attribute: str | None = None
+    ) -> tuple[list[int], frozenset]:
+        """A static int list from an input (or, for old opsets, an attribute) of ``node``."""
+        if position < len(node.input) and node.input[position]:
+            try:
+                folded = int_values(self.index, node.input[position], self.dims)
+                return folded.ints(), folded.nodes
+            except NotStatic as why:
+                raise NotRope(f"{node.op_type} node '{node.name}': {why}") from why
+        if attribute is not None and attr(node, attribute) is not None:
+            value = attr(node, attribute)
+            return (list(value) if isinstance(value, list) else [int(value)]), frozenset()
+        raise NotRope(f"{node.op_type} node '{node.name}' has no static '{attribute or position}'")

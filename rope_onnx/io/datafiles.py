@@ -1,0 +1,149 @@
+"""Sharing a model's external data files with an output in another folder.
+
+A fused 70B model must not cost another 140 GB nor minutes of copying: its data files are
+hard-linked next to the output (same bytes, no extra disk), or copied with a progress bar where
+links are impossible.  Whatever was created is removed again if the save fails, so an output
+folder never holds half of a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from rope_onnx.errors import InputError
+
+if TYPE_CHECKING:
+    from rope_onnx.io.modelio import ExternalRef
+
+#: Copy in 16 MiB chunks: large enough for full disk speed, small enough to never matter for memory.
+COPY_CHUNK = 16 * 2**20
+
+
+class _Progress:
+    """A one-line progress bar on stderr for long copies (a 70B model's data is 140 GB).
+
+    On a terminal it redraws in place; otherwise (a log file, CI) it prints a line per 10%.
+    """
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
+        self.label, self.total = label, max(total, 1)
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.started = time.monotonic()
+        self.shown = -1
+
+    def update(self, done: int) -> None:
+        percent = min(100, done * 100 // self.total)
+        if percent == self.shown or (not self.tty and percent % 10 and percent != 100):
+            return
+        self.shown = percent
+        rate = done / max(time.monotonic() - self.started, 1e-6) / 2**20
+        bar = "#" * (percent // 4)
+        line = f"{self.label}: [{bar:<25}] {percent:3d}% {done / 2**30:.2f}/{self.total / 2**30:.2f} GiB"
+        line += f" {rate:.0f} MiB/s"
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        if self.tty and percent == 100:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def copy_with_progress(src: Path, dst: Path, progress: TextIO | None = None) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file in dst's folder, renamed at the end.
+
+    An interrupted or failed copy leaves no file at ``dst`` and no temporary behind.
+    """
+    total = src.stat().st_size
+    bar = _Progress(f"copying {src.name} to {dst.parent}", total, progress)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    try:
+        with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
+            done = 0
+            bar.update(0)
+            while chunk := reader.read(COPY_CHUNK):
+                writer.write(chunk)
+                done += len(chunk)
+                bar.update(done)
+        shutil.copymode(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class Shared:
+    """How an output's data files came to be next to it (locations, as the model names them)."""
+
+    linked: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    created: list[Path] = field(default_factory=list)  # files and folders made, to undo on failure
+
+
+def share_data_files(
+    refs: list[ExternalRef],
+    source: Path,
+    target: Path,
+    share: str = "link",
+    progress: TextIO | None = None,
+) -> Shared:
+    """Make the output's external references resolve, without rewriting a weight.
+
+    Same folder: the output refers to the very same data files, nothing to do.  Another
+    folder: each data file is hard-linked there (instant, no extra disk; ``share="link"``), or
+    copied with a progress bar where links are impossible (another file system) or when
+    ``share="copy"``.  Why offer copies at all: onnx >= 1.21 refuses, in ``onnx.load`` and
+    ``onnx.checker``, any data file with more than one hard link (a defence against hard-link
+    attacks) — once linked, neither the input nor the output loads with its weights in onnx;
+    ONNX Runtime and ATC read them fine.
+    """
+    shared = Shared()
+    if not refs or target.resolve() == source.resolve():
+        return shared
+    try:
+        for location in sorted({r.location for r in refs}):
+            src, dst = source / location, target / location
+            if dst.exists():
+                if dst.samefile(src):
+                    continue
+                raise InputError(
+                    f"{dst}: a different file with the name of the model's data file '{location}' "
+                    "already exists there; remove it or write the output to another folder"
+                )
+            missing, folder = [], dst.parent  # a location like "weights/part-1.bin" needs its folder
+            while not folder.exists():
+                missing.append(folder)
+                folder = folder.parent
+            for folder in reversed(missing):
+                folder.mkdir()
+                shared.created.append(folder)
+            try:
+                if share != "link":
+                    raise OSError("copy requested")
+                os.link(src, dst)
+                shared.linked.append(location)
+            except OSError:  # cross-device, or a file system without hard links
+                copy_with_progress(src, dst, progress)
+                shared.copied.append(location)
+            shared.created.append(dst)
+    except BaseException:
+        remove_created(shared.created)
+        raise
+    return shared
+
+
+def remove_created(created: list[Path]) -> None:
+    """Undo :func:`share_data_files`: files first, then the folders it made (deepest first)."""
+    for path in reversed(created):
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        else:
+            path.unlink(missing_ok=True)
