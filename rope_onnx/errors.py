@@ -1,4 +1,4 @@
-"""One exception family for the whole tool, carrying the exit code SPEC §6 assigns.
+"""One exception family for the whole tool, carrying the exit code docs/conventions.md assigns.
 
 The library raises these; the CLI only prints ``str(error)`` and exits with ``error.exit_code``.
 Keeping the code on the exception (not in the CLI) means a library caller and the command

@@ -1,4 +1,4 @@
-"""Every bad input to ``rope-onnx fuse`` ends as SPEC §6 says.
+"""Every bad input to ``rope-onnx fuse`` ends as docs/conventions.md says.
 
 Exit 2, one or two lines on stderr saying what is wrong (no traceback unless ``--debug``), the
 input byte-identical afterwards and no output, report or temporary file left behind.  Each case

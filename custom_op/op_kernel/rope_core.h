@@ -3,7 +3,7 @@
  * over a backend.  The Ascend C backend (ro_pe_customer.cpp) maps each primitive to AscendC calls; the
  * host backend (host_sim/host_backend.h) executes them on arrays and checks the hardware's rules.
  *
- * Schedule (SPEC §4 defect 2): a block owns a contiguous range of unique table rows.  A tile of them is
+ * Schedule (docs/ascend.md): a block owns a contiguous range of unique table rows.  A tile of them is
  * loaded once into UB (cos, sin), then every x row that uses those rows -- all heads, all batch entries
  * the table broadcasts over -- is streamed through double-buffered queues.  x is read once, y written
  * once, each table row read once per block.

@@ -13,7 +13,7 @@ status and one sentence saying what is wrong and what to do.  Why each exists:
   ``rope-onnx verify``'s reference copy would reach ATC as an unknown op.
 - ``opset_covered``: the plugin registers ``ai.onnx::<v>::RoPECustomer`` for each v in
   ``contract.SUPPORTED_OPSETS`` only; any other default opset gives E16002.
-- ``rope_dtype``: the 310P has no bfloat16 (SPEC §2).
+- ``rope_dtype``: the 310P has no bfloat16 (docs/op-contract.md).
 - ``tables_shape``: the kernel streams cos and sin with one set of broadcast strides, so both
   tables of a node must have one shape (custom_op/README.md); a static mismatch fails here instead
   of in the op's InferShape on the NPU host.
@@ -44,7 +44,7 @@ class Check:
     name: str
     status: str  # pass | warn | fail
     message: str
-    # A failure of the input itself (SPEC §6: missing external data is exit 2, not 1).
+    # A failure of the input itself (docs/conventions.md: missing external data is exit 2, not 1).
     input_problem: bool = False
 
     def as_dict(self) -> dict:

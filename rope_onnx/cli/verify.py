@@ -1,6 +1,6 @@
 """``rope-onnx verify ORIGINAL FUSED``: compare a fused model with its original on ONNX Runtime CPU.
 
-Exit codes (SPEC §6): 0 every comparison passed; 1 a mismatch (the table and ``--report`` say
+Exit codes (docs/conventions.md): 0 every comparison passed; 1 a mismatch (the table and ``--report`` say
 where); 2 unusable input (unreadable file, models that do not correspond, feeds that do not fit).
 """
 

@@ -56,7 +56,7 @@ CHIPS: dict[str, Chip] = {
         ub_source=_PLATFORM_INI.format(chip="Ascend910B2", key="[AICoreSpec] ub_size=196608"),
         pad_source=_DATACOPYPAD_DOC + "; supported on Atlas A2 (910B)",
         bandwidth_source=(
-            "~1.6 TB/s HBM class, as rope-onnx SPEC §4/§5 states; Huawei publishes no per-SKU HBM bandwidth "
+            "~1.6 TB/s HBM class (rope-onnx docs/ascend.md); Huawei publishes no per-SKU HBM bandwidth "
             "for the 910B2, so this is an estimate (third-party listings range 1.2-1.6 TB/s)"
         ),
     ),
@@ -75,7 +75,7 @@ CHIPS: dict[str, Chip] = {
         pad_source=_DATACOPYPAD_DOC,
         bandwidth_source=(
             "Huawei Atlas 300I Pro inference card datasheet: 24 GB LPDDR4X, 204.8 GB/s (one Ascend 310P3); "
-            "rope-onnx SPEC §5"
+            "rope-onnx docs/ascend.md"
         ),
     ),
 }

@@ -91,7 +91,7 @@ def build_function(
         attributes=["interleaved", "rotary_dim"],
     )
     function.overload = overload_key(interleaved, rotary_dim, elem_type)
-    function.doc_string = "Reference decomposition of RoPECustomer (rope-onnx); semantics: SPEC §2."
+    function.doc_string = "Reference decomposition of RoPECustomer (rope-onnx docs/op-contract.md)."
     return function
 
 

@@ -231,7 +231,7 @@ def site_shapes(
 def random_inputs(
     site: Site, specs: dict[str, InputSpec], shapes: dict[str, tuple[int, ...]], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """x ~ N(0, 1); tables ~ U(-1, 1): arbitrary tables, since the op is exact for any (SPEC §2)."""
+    """x ~ N(0, 1); tables ~ U(-1, 1): arbitrary: the op is exact for any tables (docs/op-contract.md)."""
     arrays = {}
     for name in site.cut_inputs:
         shape, elem = shapes[name], specs[name].elem_type
