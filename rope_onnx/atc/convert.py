@@ -20,7 +20,8 @@ from rope_onnx.atc.profile import Profile, load_profile
 from rope_onnx.atc.runner import run_logged
 from rope_onnx.atc.soc import family_of
 from rope_onnx.errors import CheckFailed, InputError
-from rope_onnx.io.modelio import check_output_path, load_model, write_bytes_atomically
+from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+from rope_onnx.io.load import load_model
 
 
 def _stderr(line: str) -> None:

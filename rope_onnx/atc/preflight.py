@@ -32,7 +32,7 @@ from rope_onnx.atc.profile import Profile, Variant
 from rope_onnx.atc.soc import dtypes_of
 from rope_onnx.errors import InputError
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.io.modelio import LoadedModel
+from rope_onnx.io.load import LoadedModel
 from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE, SUPPORTED_OPSETS, attributes_of, is_rope_node
 
 PASS, WARN, FAIL = "pass", "warn", "fail"

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
-from rope_onnx.io.modelio import check_output_path, write_bytes_atomically
+from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
 from rope_onnx.verify import VerifyOptions, verify_models
 from rope_onnx.verify.dims import parse_dim_options
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from onnx import ModelProto, TensorProto
 
 from rope_onnx.errors import CheckFailed, InputError
-from rope_onnx.io.modelio import LoadedModel, load_model
+from rope_onnx.io.load import LoadedModel, load_model
 from rope_onnx.op.contract import DTYPE_NAMES
 from rope_onnx.verify import runner, sites
 from rope_onnx.verify.compare import chosen_tolerance, compare, describe_defaults

@@ -18,7 +18,7 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor
 
 from rope_onnx.errors import InputError, RopeOnnxError
-from rope_onnx.io.modelio import PROTOBUF_LIMIT
+from rope_onnx.io.load import PROTOBUF_LIMIT
 from rope_onnx.op.decomposition import runnable_copy
 
 _FOLDER_OPTION = "session.model_external_initializers_file_folder_path"
