@@ -301,6 +301,7 @@ def hf_fixtures() -> list:
             head_dim=16,
             rotary_dim=16,
             variants=["rotate_half", "table_sincos", "gqa", "qkv_bias"],
+            dtypes=("fp32", "fp16"),
         )
     )
     fx.append(
