@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import export_fixtures as ef  # noqa: E402
+import export_fixtures as ef
 
 MANIFEST = os.path.join(ef.os.path.dirname(os.path.abspath(__file__)), "fixtures", "manifest_families.json")
 L = ef.LLAMA_CFG

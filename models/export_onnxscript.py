@@ -25,11 +25,12 @@ from onnxscript import opset18 as op
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 NAME = "onnxscript_castlike_script_fp32.onnx"
+B, H, L = "B", "H", "L"  # symbolic dims of the script signatures
 INV_FREQ = (1.0 / 10000.0 ** (np.arange(0, 16, 2, dtype=np.float32) / 16)).astype(np.float32)
 
 
 @script(default_opset=op)
-def rope(x: FLOAT["B", "H", "L", 16], cos: FLOAT[1, 1, "L", 16], sin: FLOAT[1, 1, "L", 16]):
+def rope(x: FLOAT[B, H, L, 16], cos: FLOAT[1, 1, L, 16], sin: FLOAT[1, 1, L, 16]):
     d = op.Shape(x, start=-1)
     h = d / 2
     x1 = op.Slice(x, [0], h, [-1])
@@ -39,11 +40,11 @@ def rope(x: FLOAT["B", "H", "L", 16], cos: FLOAT[1, 1, "L", 16], sin: FLOAT[1, 1
 
 @script(default_opset=op)
 def model(
-    q0: FLOAT["B", 2, "L", 16],
-    k0: FLOAT["B", 2, "L", 16],
-    q1: FLOAT["B", 2, "L", 16],
-    k1: FLOAT["B", 2, "L", 16],
-    position_ids: INT64["L"],
+    q0: FLOAT[B, 2, L, 16],
+    k0: FLOAT[B, 2, L, 16],
+    q1: FLOAT[B, 2, L, 16],
+    k1: FLOAT[B, 2, L, 16],
+    position_ids: INT64[L],
     inv_freq: FLOAT[8],
 ):
     f = op.Unsqueeze(op.Cast(position_ids, to=1), [1]) * inv_freq
@@ -114,13 +115,17 @@ def main() -> int:
         "expected_sites": 4,
         "variants": ["rotate_half", "castlike_bounds", "computed_bounds", "table_sincos"],
         "items": [3],
-        "notes": "onnxscript @script: Slice starts/axes are CastLike(Constant, h), end h = Div(d, CastLike(2, d)).",
+        "notes": "onnxscript @script: Slice starts/axes are CastLike(Constant, h), "
+        "end h = Div(d, CastLike(2, d)).",
         "source": "models/export_onnxscript.py (onnxscript @script, local function inlined)",
         "size_bytes": os.path.getsize(path),
         "check": check(path),
     }
     man = os.path.join(OUT, "manifest_families.json")
-    entries = json.load(open(man)) if os.path.exists(man) else []
+    entries = []
+    if os.path.exists(man):
+        with open(man) as fh:
+            entries = json.load(fh)
     entries = [e for e in entries if e.get("file") != NAME] + [entry]
     with open(man, "w") as fh:
         json.dump(entries, fh, indent=1)
