@@ -69,15 +69,9 @@ def test_the_manifests_cover_every_tool_and_item() -> None:
 KNOWN_GAPS = {
     "deepseekv3_interleave_ts_fp32.onnx": "item 4: de-interleaved output (no single RoPECustomer)",
     "deepseekv3_interleave_dynamo_fp32.onnx": "item 4: de-interleaved output (no single RoPECustomer)",
-    "custom_runtimecache_ts_fp32.onnx": "item 3: table dims lost after a Slice with run-time bounds",
     "custom_metareal_ts_fp32.onnx": "item 3: Meta's 5-D root (Split + Squeeze)",
     "custom_metareal_dynamo_fp32.onnx": "item 3: Meta's 5-D root (Slice + Squeeze)",
     "custom_chatglm_ts_fp32.onnx": "item 3: ChatGLM pair Reshape with a -1 batch dim",
-    **{
-        f"phi_partial50_{e}_fp32-{t}.onnx": "ORT moved the pass-through Slice before the Transpose"
-        for e in ("ts", "dynamo")
-        for t in ("ortbasic", "ortext")
-    },
 }
 
 
