@@ -16,6 +16,7 @@ import numpy as np
 from onnx import FunctionProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from rope_onnx.errors import InputError
+from rope_onnx.graph import conventions
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE, attributes_of, is_rope_node
 
@@ -96,9 +97,10 @@ def build_function(
 
 
 def default_opset(model: ModelProto) -> int:
-    for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return entry.version
+    """The default-domain opset the reference functions are written in; a model without one is refused."""
+    version = conventions.default_opset(model)
+    if version is not None:
+        return version
     raise InputError("the model imports no default-domain opset; re-export it with a standard exporter")
 
 
