@@ -45,7 +45,7 @@ class Chip:
 
     @property
     def sim_flags(self) -> int:
-        """The chip capabilities as the host simulator's chipFlags bits (custom_op/host_sim/host_backend.h)."""
+        """The capabilities as the host simulator's chipFlags bits (custom_op/host_sim/host_backend.h)."""
         return int(self.has_data_copy_pad) | (int(self.has_f322f16r) << 1)
 
 
