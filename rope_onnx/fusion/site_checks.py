@@ -9,7 +9,7 @@ from __future__ import annotations
 from rope_onnx.fusion.channels import Expr
 from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.trace import Tracer
-from rope_onnx.graph.index import Dim, GraphIndex
+from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES
 
 #: Head dims of real models are 64-256; wider channel axes (hidden states) are not candidates.
@@ -79,6 +79,8 @@ def check_site(
     source, y_dims = tracer.leaf_dims(proof.x), index.dims(output)
     if source is None or len(source) < 2:
         return f"x '{proof.x}' must have a known rank >= 2", []
+    if not isinstance(source[-1], int):  # a symbolic width: the window read cannot be checked
+        return f"the channel width of x '{proof.x}' is not statically known ({source[-1]})", []
     if proof.x_offset + proof.head_dim > source[-1]:
         return (
             f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
