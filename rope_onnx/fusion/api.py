@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from onnx import ModelProto
 
+from rope_onnx.errors import require_model_proto
 from rope_onnx.fusion.candidates import find_sites
 from rope_onnx.fusion.result import FuseResult, Site
 from rope_onnx.fusion.rewrite import apply_sites
-from rope_onnx.errors import require_model_proto
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES
 from rope_onnx.op.decomposition import embed_reference
