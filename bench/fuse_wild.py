@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 from rope_onnx.op.decomposition import runnable_copy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "models" / "fixtures"

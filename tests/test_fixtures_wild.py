@@ -16,7 +16,7 @@ import onnx
 import pytest
 from conftest import FIXTURES, run_model
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 
 ENTRIES = [
     e

@@ -15,8 +15,9 @@ from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
 
 from rope_onnx.cli.app import main
-from rope_onnx.fusion.passes import fuse_model
-from rope_onnx.graph.index import GraphIndex, merge_types
+from rope_onnx.fusion import fuse_model
+from rope_onnx.graph.index import GraphIndex
+from rope_onnx.graph.shapes import merge_types
 
 X_SHAPE = ["B", 2, "L", 16]
 T_SHAPE = [1, 1, "L", 16]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 
 from rope_onnx.cli.verify import add_verify_options, options_from
+from rope_onnx.errors import InputError
+from rope_onnx.fusion.explain import explain
 from rope_onnx.fusion.pipeline import fuse_file
 from rope_onnx.fusion.report import render_fuse
+from rope_onnx.io.load import load_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "RoPECustomer node. The default output is for ATC (node in the default domain).",
     )
     parser.add_argument("model", help="input .onnx model (never modified; weights stay on disk)")
-    parser.add_argument("-o", "--output", required=True, help="output .onnx path (written atomically)")
+    parser.add_argument(
+        "-o", "--output", help="output .onnx path (written atomically); required unless --explain"
+    )
     parser.add_argument("--report", metavar="REPORT.json", help="also write the report as JSON")
     parser.add_argument(
         "--domain",
@@ -41,11 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="when OUT is in another folder, copy the external data files instead of hard-linking them "
         "(onnx.load refuses data files with more than one link; ONNX Runtime reads both)",
     )
+    parser.add_argument(
+        "--explain",
+        metavar="TENSOR",
+        help="print how the pass traces and proves the candidate that ends in TENSOR, and write nothing",
+    )
     add_verify_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.explain:
+        print(explain(load_model(args.model).model, args.explain))
+        return 0
+    if not args.output:
+        raise InputError("fuse needs -o/--output OUT.onnx (or --explain TENSOR)")
     verify = options_from(args) if args.verify else None
     result = fuse_file(
         args.model,

@@ -6,25 +6,115 @@ partial-rotary Concat before the Add inside it).  Each candidate is symbolically
 channel axes (:mod:`rope_onnx.fusion.trace`), proven against the op's definition
 (:mod:`rope_onnx.fusion.prove`) and checked for shapes and element types
 (:mod:`rope_onnx.fusion.site_checks`).  Anything that computes degree-2 channel terms but fails a
-check is reported with its reason.
+check is reported with its reason, and so is every RoPE look-alike the tracer cannot even follow
+(:mod:`rope_onnx.fusion.lookalike`): no silent miss.  fp16 sites that ONNX Runtime's CPU optimizer wrapped
+in Casts (``InsertedPrecisionFreeCast_*``) are proven as float32 math on exactly widened inputs.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from onnx import ModelProto
+from onnx import ModelProto, NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
-from rope_onnx.fusion.prove import prove
+from rope_onnx.fusion.lookalike import looks_like_rope
+from rope_onnx.fusion.ops.handlers import WIDENING
+from rope_onnx.fusion.prove import Proof, prove
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
-from rope_onnx.fusion.trace import BudgetExceeded, Tracer
-from rope_onnx.graph.index import GraphIndex
+from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer
+from rope_onnx.graph.index import GraphIndex, attr
 
 #: Sites end in one of these ops; everything else inside a site is reached from them.
 ANCHOR_OPS = frozenset({"Add", "Sub", "Concat", "Reshape"})
+
+
+#: Narrowing Casts that can end a site computed in float32: (from, to) element types.
+ROUNDING = frozenset({(1, 10), (1, 16)})
+
+
+def rounded_site(index: GraphIndex, node: NodeProto) -> str | None:
+    """The float32 tensor a float16/bfloat16 site computes before its one rounding, if ``node`` is
+    that rounding: ``Cast16(Add(Mul(Cast32(x), Cast32(cos)), …))`` as ONNX Runtime's CPU optimizer
+    writes fp16 graphs.  The tracer lets only exact widenings of the inputs through, so the site's
+    math is float32 on the inputs' own values, rounded once here: RoPECustomer's fp16 semantics."""
+    if node.op_type != "Cast" or (index.elem_type(node.input[0]), attr(node, "to")) not in ROUNDING:
+        return None
+    producer = index.node_of(node.input[0])
+    if producer is None or producer.op_type not in ANCHOR_OPS:
+        return None
+    return node.input[0]
+
+
+def _not_traced(tracer: Tracer) -> str:
+    """Why a RoPE look-alike is no candidate: where the trace stopped, and the inputs it did not follow."""
+    notes = "; ".join(f"{t}: {n}" for t, n in sorted(tracer.notes.items()))
+    reason = "looks like RoPE (products with Sin/Cos, gathered or input tables), but the trace stopped: "
+    reason += tracer.stopped
+    return reason + (f" (inputs not followed: {notes})" if notes else "")
+
+
+def _widened_leaves(tracer: Tracer) -> bool:
+    """The trace stopped at Casts that change the element type (fp16 inputs widened one by one)."""
+    return any("changes the element type" in note for note in tracer.notes.values())
+
+
+def _widened_input(index: GraphIndex, leaf: str, nodes: frozenset[int]) -> str | None:
+    """The float32 tensor a site computed as ``Cast(leaf, to=float32)``, if it has one."""
+    for c in index.consumers.get(leaf, ()):
+        n = index.nodes[c]
+        widening = (index.elem_type(leaf), attr(n, "to")) in WIDENING
+        if c in nodes and n.op_type == "Cast" and widening:
+            return n.output[0]
+    return None
+
+
+def _attempt_once(
+    index: GraphIndex, tracer: Tracer, traced: str, output: str, *, widen: bool, widened: bool = False
+) -> tuple[Expr, Proof | None, str, list[str]] | None:
+    """Trace, prove and check one candidate: None when it is not a sum of channel products."""
+    tracer.reset()
+    tracer.widen = widen
+    try:
+        expr = tracer.eval(traced, 1)
+    except BudgetExceeded:
+        tracer.stopped = f"more than {NODE_BUDGET} nodes behind '{traced}'"
+        return None
+    except NotRope as why:
+        tracer.stopped = str(why)
+        return None
+    if not isinstance(expr, Expr) or not sums_products(expr):
+        tracer.stopped = "no channel of it is a sum of products of its inputs"
+        return None
+    try:
+        proof = prove(expr, tracer.leaf_names)
+        inputs = data_inputs(index, expr.nodes) - tracer.aliases
+        if widened:  # read the float32 copies the site itself made of its fp16 inputs
+            names = [_widened_input(index, n, expr.nodes) for n in (proof.x, proof.cos, proof.sin)]
+            if None in names:
+                raise NotRope("an fp16 input of the float32 math has no float32 copy to read")
+            inputs -= {proof.x, proof.cos, proof.sin}  # read through the site's own exact Casts
+            proof = replace(proof, x=names[0], cos=names[1], sin=names[2])
+            expr = Expr(expr.grid, expr.nodes - {index.producer[n] for n in names if n})  # they stay
+        reason, assumptions = check_site(index, tracer, output, proof, inputs)
+    except NotRope as why:
+        return expr, None, str(why), []
+    return expr, proof, reason, assumptions
+
+
+def attempt_site(
+    index: GraphIndex, tracer: Tracer, output: str, traced: str | None
+) -> tuple[Expr, Proof | None, str, list[str]] | None:
+    """One candidate: traced from ``traced`` (the float32 result a rounding Cast ends) or ``output``.
+    A float32 site whose fp16 inputs were widened one Cast each is retried on those widened copies."""
+    attempt = _attempt_once(index, tracer, traced or output, output, widen=traced is not None)
+    if attempt is not None and attempt[2] and traced is None and _widened_leaves(tracer):
+        retry = _attempt_once(index, tracer, output, output, widen=True, widened=True)
+        if retry is not None and not retry[2]:
+            return retry
+    return attempt
 
 
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
@@ -36,25 +126,23 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
     covered: set[int] = set()
     for anchor in range(len(index.nodes) - 1, -1, -1):
         node = index.nodes[anchor]
-        if anchor in claimed or node.op_type not in ANCHOR_OPS or node.domain not in ("", "ai.onnx"):
+        if anchor in claimed or node.domain not in ("", "ai.onnx"):
             continue
         output = node.output[0]
+        traced = rounded_site(index, node)
+        if node.op_type not in ANCHOR_OPS and traced is None:
+            continue
         dims = index.dims(output)
         if dims is not None and not head_sized(dims):
             continue
-        tracer.reset()
-        try:
-            expr = tracer.eval(output, 1)
-        except (BudgetExceeded, NotRope):
+        attempt = attempt_site(index, tracer, output, traced)
+        if attempt is None:
+            if anchor not in covered and looks_like_rope(index, anchor):
+                skipped.append(Skip(output, _not_traced(tracer)))
+                covered.add(anchor)
             continue
-        if not isinstance(expr, Expr) or not sums_products(expr):
-            continue
-        try:
-            proof = prove(expr, tracer.leaf_names)
-            reason, assumptions = check_site(index, tracer, output, proof, data_inputs(index, expr.nodes))
-        except NotRope as why:
-            reason, assumptions = str(why), []
-        if reason:
+        expr, proof, reason, assumptions = attempt
+        if reason or proof is None:
             if anchor not in covered:
                 notes = "; ".join(f"{t}: {n}" for t, n in sorted(tracer.notes.items()))
                 skipped.append(Skip(output, reason + (f" (inputs not followed: {notes})" if notes else "")))

@@ -60,6 +60,8 @@ class Scalar:
 
     value: float
     nodes: frozenset[int] = field(default_factory=frozenset)
+    #: The constant's own shape (all entries equal): it must not widen what it multiplies.
+    shape: tuple[int, ...] = ()
 
 
 def leaf(leaf_id: int, width: int) -> Expr:

@@ -96,6 +96,9 @@ def check_site(
             if not fits:
                 return f"table '{table}' {tracer.leaf_dims(table)} does not broadcast into x {x_dims}", []
             assumptions += assumed
+    unknown = [n for n in (proof.x, output) if not index.elem_type(n)]
+    if unknown:  # the fused node must carry x's type; a guess is not a proof
+        return f"the element type of '{unknown[0]}' is not known", []
     types = {index.elem_type(n) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
     if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
         names = sorted(DTYPE_NAMES.get(t, str(t)) for t in types)

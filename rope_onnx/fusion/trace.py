@@ -58,12 +58,19 @@ class Tracer:
         self._settled: dict[str, frozenset[str]] = {}  # k = 1 plain leaves -> names noted in their cone
         self._reasons: dict[str, str] = {}  # every note ever made (tensor -> why it became a leaf)
         self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
+        #: Let exact widening Casts (fp16 -> fp32) through: only for a site that ends in one rounding
+        #: Cast back (see passes._rounded_site); elsewhere a widened input is a float32 input.
+        self.widen = False
+        #: Why the last candidate could not be traced (for the report of a RoPE look-alike).
+        self.stopped = ""
         self.reset()
 
     def reset(self) -> None:
         """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
         self._memo: dict[tuple[str, int], Value] = {}
         self.notes: dict[str, str] = {}
+        #: Tensors the site reads only where they are proven to be channels of another input.
+        self.aliases: set[str] = set()
         self._visits = 0
         self._depth = 0
         self._open = [(set(), [False])]
@@ -73,7 +80,7 @@ class Tracer:
         key = (name, k)
         if key in self._memo:
             return self._memo[key]
-        if k == 1 and name in self._settled:  # traced by an earlier candidate: a leaf, same notes
+        if k == 1 and name in self._settled and not self.widen:  # an earlier candidate's leaf, same notes
             noted = self._settled[name]
             self._open[-1][0].update(noted)
             self.notes.update((n, self._reasons[n]) for n in noted)
@@ -126,10 +133,12 @@ class Tracer:
         value = self.index.constant(name)
         if value is None:
             return None
-        if value.ndim > 1 or value.size != 1:
-            return None  # a rank-0 or [1] constant: anything larger could change the output's rank
+        flat = value.reshape(-1)
+        if flat.size == 0 or ((value.ndim > 1 or flat.size > 1) and not (flat == -1).all()):
+            return None  # a rank-0 or [1] constant, or a sign tensor of -1 ([1,1,1,1]): else a table
         producer = self.index.producer.get(name)
-        return Scalar(float(value.reshape(-1)[0]), frozenset() if producer is None else frozenset({producer}))
+        used = frozenset() if producer is None else frozenset({producer})
+        return Scalar(float(flat[0]), used, tuple(int(d) for d in value.shape))
 
     def width(self, name: str) -> int | None:
         """The static last dim of ``name``: inferred, or by op rules where inference gave up."""
@@ -202,10 +211,36 @@ class Tracer:
             if rank is None:
                 return None
             dims = [f"dim:{name}:{axis}" for axis in range(rank)]
+        dims = self._sliced_dims(name, dims)
         known = self.known_dims(name)
         if known and len(known) <= len(dims):
             dims = [*dims[: len(dims) - len(known)], *known]
+        elif dims and not isinstance(dims[-1], int):
+            width = self.width(name)  # the graph determines it (a Reshape target ending in 16, …)
+            if width is not None:
+                dims = [*dims[:-1], width]
         return dims
+
+    def _sliced_dims(self, name: str, dims: list[Dim]) -> list[Dim]:
+        """A Slice with static axes keeps every other axis of its input as it is; inference loses all
+        of them when a bound is computed at run time (``cos_cached[:, :, :seq_len]``)."""
+        node = self.index.node_of(name)
+        if (
+            node is None
+            or node.op_type != "Slice"
+            or node.domain not in ("", "ai.onnx")
+            or len(node.input) < 4
+        ):
+            return dims
+        source = self.index.dims(node.input[0])
+        try:
+            axes = int_values(self.index, node.input[3]).ints()
+        except NotStatic:
+            return dims
+        if source is None or len(source) != len(dims):
+            return dims
+        cut = {a % len(dims) for a in axes}
+        return [d if axis in cut else source[axis] for axis, d in enumerate(dims)]
 
     def leaf_dims(self, name: str) -> list[Dim] | None:
         """Shape of a site input as the proof uses it: its dims with the static width it proved."""

@@ -97,8 +97,30 @@ def _shape(node: NodeProto, dims: list[Dim] | None) -> tuple[list[Dim], bool, fr
     return list(dims[slice(start, end)]), False, frozenset()
 
 
+def _unranked_shape_entries(index, node, idx: IntValue) -> tuple[list[Dim], frozenset] | None:
+    """``Shape(t)[i]`` where the rank of t is unknown (an upstream op inference cannot type, such as
+    com.microsoft's): still one dim of t, a symbol of its own.  None when it is not that case."""
+    shape_id = index.producer.get(node.input[0])
+    shape = None if shape_id is None else index.nodes[shape_id]
+    if shape is None or shape.op_type != "Shape" or shape.domain not in ("", "ai.onnx"):
+        return None
+    if attr(shape, "end") is not None or attr(shape, "start", 0) != 0 or index.dims(shape.input[0]):
+        return None
+    return [f"dim:{shape.input[0]}:{i}" for i in idx.ints()], frozenset({shape_id})
+
+
 def _gather(index, node, node_id, arg):
-    data, idx = arg(0), arg(1)
+    try:
+        data = arg(0)
+    except NotStatic:
+        idx = arg(1)
+        if attr(node, "axis", 0) != 0 or not all(i >= 0 for i in idx.ints()):
+            raise
+        entries = _unranked_shape_entries(index, node, idx)
+        if entries is None:
+            raise
+        return entries[0], idx.scalar, entries[1] | idx.nodes
+    idx = arg(1)
     if attr(node, "axis", 0) != 0 or data.scalar:
         raise NotStatic(f"Gather node '{node.name}' is not a 1-D index")
     n = len(data.values)
@@ -181,6 +203,17 @@ def _cast(index, node, node_id, arg):
     return _passthrough(index, node, node_id, arg)
 
 
+def _cast_like(index, node, node_id, arg):
+    """onnxscript writes literals as ``CastLike(Constant, typed operand)``: an integer cast when the
+    operand is an integer tensor (a shape or bound), which leaves the small values unchanged."""
+    from onnx import TensorProto
+
+    if index.elem_type(node.input[1]) not in (TensorProto.INT64, TensorProto.INT32):
+        raise NotStatic(f"CastLike node '{node.name}' does not cast to an integer type")
+    value = arg(0)
+    return list(value.values), value.scalar, value.nodes
+
+
 #: Shape is folded in int_values itself: it needs the caller's dims hint.
 _FOLDERS: dict[str, Folder] = {
     "Gather": _gather,
@@ -190,6 +223,7 @@ _FOLDERS: dict[str, Folder] = {
     "Squeeze": _squeeze,
     "Identity": _passthrough,
     "Cast": _cast,
+    "CastLike": _cast_like,
     "Add": _arith(lambda x, y: x + y),
     "Sub": _arith(lambda x, y: x - y),
     "Mul": _arith(lambda x, y: x * y),

@@ -16,11 +16,22 @@ import numpy as np
 import onnx
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
 
+from rope_onnx.graph.shapes import merge_types, without_annotations
+
 #: A dimension: a static size, a symbolic name (``"param:batch"`` or ``"dim:<tensor>:<axis>"``).
 Dim = int | str
 
 #: Constants larger than this are never read: a scalar or a small index vector is all we need.
 MAX_CONSTANT_ELEMENTS = 4096
+#: Ops whose output has the one element type of all their inputs (ONNX type constraint T).
+SAME_TYPE_ALL = frozenset({"Add", "Sub", "Mul", "Div", "MatMul", "Concat", "Sum", "Max", "Min"})
+#: Ops whose (first) output has the element type of their first input (data movement, unary math).
+SAME_TYPE_FIRST = frozenset(
+    {
+        "Neg", "Identity", "Reshape", "Transpose", "Slice", "Split", "Squeeze", "Unsqueeze", "Expand", "Tile",
+        "Gather", "GatherND", "Flatten", "Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu", "Softmax",
+    }
+)  # fmt: skip
 #: Inline initializers larger than this (bytes) reach shape inference as typed inputs, not data.
 INFER_INLINE_LIMIT = 64 * 1024
 
@@ -75,28 +86,55 @@ class GraphIndex:
         if infer:
             self._infer(model)
         self._constants: dict[str, np.ndarray | None] = {}
+        self._typing: set[str] = set()
 
     def _infer(self, model: ModelProto) -> None:
-        """Add inferred types for tensors the model does not declare (graph only, no weights)."""
+        """Types from shape inference run without the model's own shape annotations (docs/conventions.md).
+
+        Tools rewrite graphs and leave ``value_info`` behind that says less than the graph does
+        (onnxsim declares ``unk__19`` where the Reshape target ends in a constant 16) or, stale, says
+        something else.  So inference runs on a copy without ``value_info`` and without output
+        shapes; a declaration only fills what inference leaves unknown, and a dim where the two
+        disagree on a static size is unknown.
+        """
         try:
             inferred = onnx.shape_inference.infer_shapes(
-                _without_inline_weights(model), strict_mode=False, data_prop=True
+                _without_inline_weights(without_annotations(model)), strict_mode=False, data_prop=True
             )
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             return
         for info in (*inferred.graph.value_info, *inferred.graph.output):
-            known = self.types.get(info.name)
-            if known is None or not known.tensor_type.HasField("shape"):
-                self.types[info.name] = info.type
-            else:
-                self.types[info.name] = _fill_unknown_dims(known, info.type)
+            declared = self.types.get(info.name)
+            self.types[info.name] = info.type if declared is None else merge_types(declared, info.type)
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
+        """Declared or inferred; where inference stopped (an upstream op it cannot type), by the
+        standard op's type constraint (its output has the type of its typed data inputs)."""
         if name in self.initializers:
             return self.initializers[name].data_type
         t = self.types.get(name)
-        return t.tensor_type.elem_type if t is not None and t.HasField("tensor_type") else 0
+        known = t.tensor_type.elem_type if t is not None and t.HasField("tensor_type") else 0
+        if known or name in self._typing:
+            return known
+        self._typing.add(name)  # guards against cycles while the rule recurses
+        try:
+            return self._elem_type_by_rule(name)
+        finally:
+            self._typing.discard(name)
+
+    def _elem_type_by_rule(self, name: str) -> int:
+        node = self.node_of(name)
+        if node is None or node.domain not in ("", "ai.onnx") or list(node.output).index(name) != 0:
+            return 0
+        if node.op_type in ("Cast", "CastLike"):
+            return int(attr(node, "to", 0)) if node.op_type == "Cast" else self.elem_type(node.input[1])
+        if node.op_type in SAME_TYPE_ALL:
+            types = {self.elem_type(i) for i in node.input if i} - {0}
+            return types.pop() if len(types) == 1 else 0
+        if node.op_type in SAME_TYPE_FIRST and node.input:
+            return self.elem_type(node.input[0])
+        return 0
 
     def dims(self, name: str) -> list[Dim] | None:
         """The shape of ``name`` with symbolic dims named, or None when the rank is unknown."""
@@ -183,25 +221,6 @@ def _without_inline_weights(model: ModelProto) -> ModelProto:
                 onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
             )
     return light
-
-
-def _fill_unknown_dims(declared: onnx.TypeProto, inferred: onnx.TypeProto) -> onnx.TypeProto:
-    """The declared type, with the dims it leaves unknown taken from inference where it knows them.
-
-    Returns a new message when anything changes: the model's own declarations are never edited.
-    """
-    dims, better = declared.tensor_type.shape.dim, inferred.tensor_type.shape.dim
-    if len(dims) != len(better) or not any(
-        not (d.HasField("dim_value") or d.dim_param) and (b.HasField("dim_value") or b.dim_param)
-        for d, b in zip(dims, better, strict=True)
-    ):
-        return declared
-    merged = onnx.TypeProto()
-    merged.CopyFrom(declared)
-    for d, b in zip(merged.tensor_type.shape.dim, better, strict=True):
-        if not (d.HasField("dim_value") or d.dim_param):
-            d.CopyFrom(b)
-    return merged
 
 
 def _small_tensor(tensor: TensorProto) -> np.ndarray | None:

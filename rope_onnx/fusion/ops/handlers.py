@@ -28,6 +28,10 @@ Value = Expr | Scalar
 Handler = Callable[["Tracer", NodeProto, int, str, int], Value]
 
 
+#: (from, to) element types where every value of ``from`` is exactly a value of ``to``.
+WIDENING = frozenset({(10, 1), (16, 1)})  # float16 -> float32, bfloat16 -> float32
+
+
 def _me(node_id: int) -> frozenset[int]:
     return frozenset({node_id})
 
@@ -40,13 +44,29 @@ def _operand(t: Tracer, name: str, k: int) -> Value:
     return value
 
 
+def _keeps_shape(t: Tracer, tensor: str, constant: Scalar) -> bool:
+    """Multiplying by ``constant`` leaves ``tensor``'s shape as it is (no new axis, no broadcast up)."""
+    if not constant.shape:
+        return True
+    dims = t.dims(tensor)
+    if dims is None or len(constant.shape) > len(dims):
+        return False
+    aligned = dims[len(dims) - len(constant.shape) :]
+    return all(c == 1 or c == d for c, d in zip(constant.shape, aligned, strict=True))
+
+
 def _mul(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
     a, b = (_operand(t, name, k) for name in node.input)
     if isinstance(a, Scalar) and isinstance(b, Scalar):
+        if a.shape or b.shape:
+            raise NotRope(f"Mul node '{node.name}' multiplies two constant tensors")
         return Scalar(a.value * b.value, a.nodes | b.nodes | _me(node_id))
+    tensor = node.input[0]
     if isinstance(a, Scalar):
-        a, b = b, a
+        a, b, tensor = b, a, node.input[1]
     if isinstance(b, Scalar):
+        if not _keeps_shape(t, tensor, b):
+            raise NotRope(f"Mul node '{node.name}': the constant {list(b.shape)} would change the shape")
         return scale(a, b.value, b.nodes | _me(node_id))
     return mul(a, b, _me(node_id))
 
@@ -92,13 +112,6 @@ def _identity(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Val
     if isinstance(value, Scalar):
         return Scalar(value.value, value.nodes | _me(node_id))
     return value.with_grid(value.grid, _me(node_id))
-
-
-def _cast(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
-    source = t.index.elem_type(node.input[0])
-    if not source or attr(node, "to") != source:
-        raise NotRope(f"Cast node '{node.name}' changes the element type")
-    return _identity(t, node, node_id, out, k)
 
 
 def _slice(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value:
@@ -220,8 +233,10 @@ def _repeat(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Value
     return value.with_grid(np.array(grid), extra, _me(node_id))
 
 
-from rope_onnx.fusion.ops.branches import if_handler  # noqa: E402  (kept apart: static If needs its own explanation)
+from rope_onnx.fusion.ops.branches import if_handler  # noqa: E402
+from rope_onnx.fusion.ops.casts import cast_handler  # noqa: E402  (kept apart: precision rules)
 from rope_onnx.fusion.ops.reshape import reshape_handler  # noqa: E402  (kept apart: the proof of leading dims is long)
+from rope_onnx.fusion.ops.transpose import transpose_handler  # noqa: E402  (kept apart: static If needs its own explanation)
 
 HANDLERS: dict[str, Handler] = {
     "Mul": _mul,
@@ -229,8 +244,9 @@ HANDLERS: dict[str, Handler] = {
     "Sub": _add_sub(-1.0),
     "Neg": _neg,
     "Identity": _identity,
-    "Cast": _cast,
+    "Cast": cast_handler,
     "Slice": _slice,
+    "Transpose": transpose_handler,
     "Split": _split,
     "Concat": _concat,
     "Gather": _gather,

@@ -32,6 +32,20 @@ def _squeeze_axes(index: GraphIndex, node: NodeProto) -> list[int] | None:
     return int_values(index, node.input[1]).ints() if len(node.input) > 1 else attr(node, "axes")
 
 
+def _rank_hint(index: GraphIndex, rank_of: Callable[[str], int | None]) -> Callable[[str], list[Dim] | None]:
+    """Shapes for folding a Reshape target: inferred dims, else one symbol per axis of a known rank
+    (``Shape(t)[:-2]`` has rank(t) - 2 entries even when inference lost t's shape)."""
+
+    def dims(name: str) -> list[Dim] | None:
+        known = index.dims(name)
+        if known is not None:
+            return known
+        rank = rank_of(name)
+        return None if rank is None else [f"dim:{name}:{axis}" for axis in range(rank)]
+
+    return dims
+
+
 def infer_rank(index: GraphIndex, name: str, rank_of: Callable[[str], int | None]) -> int | None:
     """The rank of ``name`` from its producer's rule, or None; ``rank_of`` answers for inputs."""
     node_id = index.producer.get(name)
@@ -54,7 +68,7 @@ def infer_rank(index: GraphIndex, name: str, rank_of: Callable[[str], int | None
                 return None
             return base + len(axes) if op == "Unsqueeze" else base - len(axes)
         if op == "Reshape":
-            return len(int_values(index, node.input[1]).values)
+            return len(int_values(index, node.input[1], _rank_hint(index, rank_of)).values)
         if op == "Expand":
             base = rank_of(node.input[0])
             return None if base is None else max(base, len(int_values(index, node.input[1]).values))
@@ -152,6 +166,19 @@ def infer_width(
             return _reshape_width(index, node, width_of)
         if node.op_type == "Slice":
             return _slice_width(index, node, width_of, rank_of)
+        if node.op_type == "Transpose":
+            perm = attr(node, "perm")
+            rank = rank_of(name)
+            if not isinstance(perm, list) or rank is None or perm[-1] % rank != rank - 1:
+                return None  # reversed by default, or it moves another axis last
+            return width_of(node.input[0])
+        if node.op_type == "Concat":
+            rank = rank_of(name)
+            axis = attr(node, "axis")
+            if rank is None or not isinstance(axis, int) or axis % rank != rank - 1:
+                return width_of(node.input[0]) if rank is not None and isinstance(axis, int) else None
+            parts = [width_of(i) for i in node.input if i]
+            return None if None in parts else sum(p for p in parts if p is not None)
     except NotStatic:
         return None
     return None
