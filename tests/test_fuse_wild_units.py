@@ -251,3 +251,52 @@ def test_fuse_explain_prints_the_trace_of_one_candidate(tmp_path, capsys) -> Non
     assert not (tmp_path / "out.onnx").exists()
     assert main(["fuse", str(path), "--explain", "no_such_tensor"]) == 2
     assert main(["fuse", str(path)]) == 2  # neither -o nor --explain
+
+
+def _deinterleaved_site(second_sign: str = "Add", swap: bool = False) -> onnx.ModelProto:
+    """DeepSeek-V3 rope_interleave: cat(x[0::2]·c − x[1::2]·s, x[1::2]·c + x[0::2]·s), half tables."""
+    step = _const("two", np.array([2], np.int64))
+    one = _const("one", np.array([1], np.int64))
+    even, odd = ("xo", "xe") if swap else ("xe", "xo")
+    nodes = [
+        step,
+        one,
+        helper.make_node("Slice", ["x", "zero", "big", "last", "two"], ["xe"]),
+        helper.make_node("Slice", ["x", "one", "big", "last", "two"], ["xo"]),
+        helper.make_node("Slice", ["cos", "zero", "eight", "last"], ["c"]),
+        helper.make_node("Slice", ["sin", "zero", "eight", "last"], ["s"]),
+        helper.make_node("Mul", [even, "c"], ["m1"]),
+        helper.make_node("Mul", [odd, "s"], ["m2"]),
+        helper.make_node("Sub", ["m1", "m2"], ["first"]),
+        helper.make_node("Mul", [odd, "c"], ["m3"]),
+        helper.make_node("Mul", [even, "s"], ["m4"]),
+        helper.make_node(second_sign, ["m3", "m4"], ["second"]),
+        helper.make_node("Concat", ["first", "second"], ["y"], axis=-1),
+    ]
+    return _model(nodes)
+
+
+def test_a_deinterleaved_rotation_fuses_with_one_gather_of_x_and_is_exact() -> None:
+    model = _deinterleaved_site()
+    original = onnx.load_from_string(model.SerializeToString())
+    result = fuse_model(model)
+    assert result.fused == 1 and not result.skipped
+    assert result.sites[0].interleaved == 0  # rotate_half on x read evens-first
+    gathers = [n for n in model.graph.node if n.op_type == "Gather" and n.input[0] == "x"]
+    assert len(gathers) == 1
+    feeds = _feeds()
+    np.testing.assert_allclose(run_model(model, feeds)["y"], run_model(original, feeds)["y"], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "variant", [{"second_sign": "Sub"}, {"swap": True}], ids=["wrong_sign", "odds_first"]
+)
+def test_deinterleaved_look_alikes_do_not_fuse(variant: dict) -> None:
+    model = _deinterleaved_site(**variant)
+    original = onnx.load_from_string(model.SerializeToString())
+    result = fuse_model(model)
+    if result.fused:  # odds-first is still a rotation (of -angle pairs): then it must be exact
+        feeds = _feeds()
+        np.testing.assert_allclose(run_model(model, feeds)["y"], run_model(original, feeds)["y"], atol=1e-6)
+    else:
+        assert result.skipped

@@ -124,6 +124,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
     skipped: list[Skip] = []
     claimed: set[int] = set()
     covered: set[int] = set()
+    around: dict[int, frozenset[int]] = {}  # skipped candidate -> the nodes it traced
     for anchor in range(len(index.nodes) - 1, -1, -1):
         node = index.nodes[anchor]
         if anchor in claimed or node.domain not in ("", "ai.onnx"):
@@ -146,17 +147,23 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
             if anchor not in covered:
                 notes = "; ".join(f"{t}: {n}" for t, n in sorted(tracer.notes.items()))
                 skipped.append(Skip(output, reason + (f" (inputs not followed: {notes})" if notes else "")))
+                around[len(skipped) - 1] = expr.nodes
             covered |= expr.nodes
             continue
         widths = {name: tracer.width(name) for name in (proof.x, proof.cos, proof.sin)}
         if proof.x_offset or widths[proof.x] != proof.head_dim:
             window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
             if window is not None:  # an existing tensor holds exactly the rotated window of x
-                proof = replace(proof, x=window, x_offset=0)
+                moved = tuple(c - proof.x_offset for c in proof.x_channels)
+                proof = replace(proof, x=window, x_offset=0, x_channels=moved)
                 widths[window] = proof.head_dim
         proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions), widths))
         claimed |= expr.nodes
         covered |= expr.nodes
+    # A candidate around a site that did fuse (DeepSeek's cat(q_pass, q_rot) around the rotation) is
+    # not a miss: the RoPE in it is fused; what is left is not RoPE.
+    anchors = {site.anchor for site in proven}
+    skipped = [s for i, s in enumerate(skipped) if not anchors & around.get(i, frozenset())]
     proven.reverse()
     skipped.reverse()
     return proven, skipped

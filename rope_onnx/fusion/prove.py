@@ -28,6 +28,9 @@ class Proof:
     interleaved: int
     rotary_dim: int
     head_dim: int
+    #: op x channel c = x channel x_channels[c], when the site reads x's channels in another order
+    #: (DeepSeek-V3's ``rope_interleave``: evens first, then odds); () = x_offset + c.
+    x_channels: tuple[int, ...] = ()
 
 
 def partner(c: int, rotary: int, interleaved: int) -> tuple[int, float]:
@@ -136,4 +139,31 @@ def prove(expr: Expr, leaf_names: list[str]) -> Proof:
             return _prove_with_x(polys, x, leaf_names, rotary)
         except NotRope as why:
             reasons.append(str(why))
+    for x in candidates:
+        try:
+            return _prove_deinterleaved(polys, x, leaf_names, rotary)
+        except NotRope:
+            pass
     raise NotRope(reasons[0] if reasons else "no tensor is rotated with its own channels")
+
+
+def _prove_deinterleaved(polys: list[dict], x: int, names: list[str], rotary: int) -> Proof:
+    """An interleaved rotation whose outputs are de-interleaved: ``cat(x[0::2]·c − x[1::2]·s,
+    x[1::2]·c + x[0::2]·s)``.  No single RoPECustomer(x) equals it, but RoPECustomer of x with its
+    channels read evens-first (one Gather) does, in the rotate_half form: proven on that relabelling."""
+    offset = _offset(polys[0], x)
+    order = [*range(0, rotary, 2), *range(1, rotary, 2)]  # op channel c reads x channel order[c]
+    relabel = {offset + order[c]: offset + c for c in range(rotary)}
+
+    def moved(poly: dict[Monomial, float]) -> dict[Monomial, float]:
+        return {
+            tuple(sorted((f[0], relabel.get(f[1], f[1])) if f[0] == x else f for f in m)): c
+            for m, c in poly.items()
+        }
+
+    proof = _prove_with_x([moved(p) for p in polys], x, names, rotary)
+    if proof.interleaved or proof.x_offset != offset:
+        raise NotRope("not a de-interleaved rotation")
+    head = proof.head_dim
+    channels = (*(offset + o for o in order), *range(offset + rotary, offset + head))
+    return Proof(**{**proof.__dict__, "x_channels": channels})

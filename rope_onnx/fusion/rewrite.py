@@ -88,10 +88,16 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             windows[key] = out
         return windows[key]
 
+    def x_permuted(x: str, channels: tuple[int, ...]) -> str:
+        """x's channels in the order the site reads them (one Gather, shared by equal orders)."""
+        return table_input(x, channels, -1)
+
     for number, site in enumerate(sorted(sites, key=lambda s: s.anchor)):
         p = site.proof
         inputs = [
-            x_input(p.x, p.x_offset, p.head_dim, site.widths[p.x]),
+            x_permuted(p.x, p.x_channels)
+            if p.x_channels
+            else x_input(p.x, p.x_offset, p.head_dim, site.widths[p.x]),
             table_input(p.cos, p.cos_channels, site.widths[p.cos]),
             table_input(p.sin, p.sin_channels, site.widths[p.sin]),
         ]
