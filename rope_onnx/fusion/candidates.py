@@ -92,12 +92,13 @@ def _attempt_once(
         proof = prove(expr, tracer.leaf_names)
         inputs = data_inputs(index, expr.nodes) - tracer.aliases
         if widened:  # read the float32 copies the site itself made of its fp16 inputs
-            names = [_widened_input(index, n, expr.nodes) for n in (proof.x, proof.cos, proof.sin)]
-            if None in names:
+            found = [_widened_input(index, n, expr.nodes) for n in (proof.x, proof.cos, proof.sin)]
+            names = [n for n in found if n is not None]
+            if len(names) != 3:
                 raise NotRope("an fp16 input of the float32 math has no float32 copy to read")
             inputs -= {proof.x, proof.cos, proof.sin}  # read through the site's own exact Casts
             proof = replace(proof, x=names[0], cos=names[1], sin=names[2])
-            expr = Expr(expr.grid, expr.nodes - {index.producer[n] for n in names if n})  # they stay
+            expr = Expr(expr.grid, expr.nodes - {index.producer[n] for n in names})  # they stay
         reason, assumptions = check_site(index, tracer, output, proof, inputs)
     except NotRope as why:
         return expr, None, str(why), []

@@ -128,7 +128,12 @@ class GraphIndex:
         if node is None or node.domain not in ("", "ai.onnx") or list(node.output).index(name) != 0:
             return 0
         if node.op_type in ("Cast", "CastLike"):
-            return int(attr(node, "to", 0)) if node.op_type == "Cast" else self.elem_type(node.input[1])
+            to = attr(node, "to", 0)
+            return (
+                (to if isinstance(to, int) else 0)
+                if node.op_type == "Cast"
+                else self.elem_type(node.input[1])
+            )
         if node.op_type in SAME_TYPE_ALL:
             types = {self.elem_type(i) for i in node.input if i} - {0}
             return types.pop() if len(types) == 1 else 0
