@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rope_onnx.fusion.ops.registry import ANCHOR_OPS, FOLDERS, RULES, rule_for
 
-PASS = Path(__file__).resolve().parents[1] / "rope_onnx" / "fusion"
+PASS = Path(__file__).resolve().parents[2] / "rope_onnx" / "fusion"
 
 
 def test_sites_end_in_the_anchor_ops_the_rules_declare() -> None:
