@@ -39,7 +39,9 @@ def tiny_prefill(tmp_path: Path, **kwargs) -> Path:
 
 def test_a_shipped_profile_is_found_by_name_from_any_folder(tmp_path, capsys, monkeypatch):
     model = tiny_prefill(tmp_path)
-    by_path = command(capsys, str(model), "--profile", str(ROOT / "atc_configs" / f"{TINY}.toml"), "--dry-run")
+    by_path = command(
+        capsys, str(model), "--profile", str(ROOT / "atc_configs" / f"{TINY}.toml"), "--dry-run"
+    )
     monkeypatch.chdir(tmp_path)
     by_name = command(capsys, str(model), "--profile", TINY, "--dry-run")
     assert by_name[0] == 0 and by_name[1][1:] == by_path[1][1:]  # the keep_dtype path aside, one command
@@ -56,9 +58,7 @@ def test_profiles_ship_in_the_wheel_as_package_data(tmp_path):
     """pyproject maps rope_onnx/profiles onto atc_configs/; an installed layout finds them by name."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     assert config["package-dir"]["rope_onnx.profiles"] == "atc_configs"
-    on_disk = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "rope_onnx").rglob("__init__.py")
-    }
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "rope_onnx").rglob("__init__.py")}
     assert set(config["packages"]) == on_disk | {"rope_onnx.profiles"}  # a new sub-package must be listed
     globs = config["package-data"]["rope_onnx.profiles"]
     shipped = {p.name for p in (ROOT / "atc_configs").iterdir() if p.is_file()}
@@ -71,7 +71,11 @@ def test_profiles_ship_in_the_wheel_as_package_data(tmp_path):
         f"p = resolve_profile('{TINY}'); print(p); print(load_profile(p).soc_version)"
     )
     run = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(site)}, capture_output=True, text=True
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stderr
     found, chip = run.stdout.split()
@@ -104,19 +108,29 @@ def test_the_optimum_profile_reads_layers_heads_and_head_dim_from_the_graph(tmp_
 
 def test_the_optimum_profile_on_a_real_fused_kv_cache_export(tmp_path, capsys):
     fused = tmp_path / "fused.onnx"
-    assert main(["fuse", str(FIXTURES / "llama_kvcache_ts_fp32.onnx"), "-o", str(fused), "--expect", "4"]) == 0
+    assert (
+        main(["fuse", str(FIXTURES / "llama_kvcache_ts_fp32.onnx"), "-o", str(fused), "--expect", "4"]) == 0
+    )
     capsys.readouterr()
     code, argv, err = command(capsys, str(fused), "--profile", OPTIMUM, "--variant", "decode", "--dry-run")
     assert code == 0, err
     shapes = flag(argv, "input_shape").split(";")
-    assert [s.split(":")[0] for s in shapes[-4:]] == ["past_key_0", "past_value_0", "past_key_1", "past_value_1"]
+    assert [s.split(":")[0] for s in shapes[-4:]] == [
+        "past_key_0",
+        "past_value_0",
+        "past_key_1",
+        "past_value_1",
+    ]
     assert all(s.endswith(":1,1,1~2047,16") for s in shapes[-4:])  # 1 KV head, head_dim 16, from the graph
 
 
 def test_a_pinned_size_that_the_graph_contradicts_fails_the_preflight(tmp_path, capsys):
     inputs = llm_inputs(2, 4, 128, decode=True, dtype="float16")  # 2 layers where the 7B profile pins 28
     model = save(make_model(inputs, head_dim=128, dtype="float16"), tmp_path / "d.onnx")
-    assert main(["atc", str(model), "--profile", "qwen2-7b_ascend910b3", "--variant", "decode", "--dry-run"]) == 1
+    assert (
+        main(["atc", str(model), "--profile", "qwen2-7b_ascend910b3", "--variant", "decode", "--dry-run"])
+        == 1
+    )
     assert "2 layers" in capsys.readouterr().err
 
 
@@ -140,9 +154,13 @@ def test_set_overrides_a_profile_value_and_is_validated_like_the_file(tmp_path, 
 
 def test_atc_arg_passes_a_flag_through_and_refuses_one_the_profile_renders(tmp_path, capsys):
     model = tiny_prefill(tmp_path)
-    code, argv, _ = command(capsys, str(model), "--profile", TINY, "--dry-run", "--atc-arg=--op_debug_level=0")
+    code, argv, _ = command(
+        capsys, str(model), "--profile", TINY, "--dry-run", "--atc-arg=--op_debug_level=0"
+    )
     assert code == 0 and argv[-1] == "--op_debug_level=0"
-    assert main(["atc", str(model), "--profile", TINY, "--dry-run", "--atc-arg=--soc_version=Ascend910B2"]) == 2
+    assert (
+        main(["atc", str(model), "--profile", TINY, "--dry-run", "--atc-arg=--soc_version=Ascend910B2"]) == 2
+    )
     assert "use --soc" in capsys.readouterr().err
     assert main(["atc", str(model), "--profile", TINY, "--dry-run", "--atc-arg=op_debug_level"]) == 2
 

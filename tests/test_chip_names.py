@@ -28,12 +28,20 @@ def test_atc_refuses_a_family(tmp_path, capsys):
     from tests.test_atc_catalog import tiny_prefill
 
     model = tiny_prefill(tmp_path)
-    assert main(["atc", str(model), "--profile", "tiny-llama_ascend910b3", "--dry-run", "--soc", "ascend910b"]) == 2
+    assert (
+        main(["atc", str(model), "--profile", "tiny-llama_ascend910b3", "--dry-run", "--soc", "ascend910b"])
+        == 2
+    )
     assert "chip family" in capsys.readouterr().err
-    assert main(["atc", str(model), "--profile", "tiny-llama_ascend910b3", "--dry-run", "--soc", "Ascend910B2"]) == 0
+    assert (
+        main(["atc", str(model), "--profile", "tiny-llama_ascend910b3", "--dry-run", "--soc", "Ascend910B2"])
+        == 0
+    )
 
 
-@pytest.mark.parametrize(("soc", "chip_name"), [("Ascend910B3", "Ascend910B3"), ("ascend310p", "Ascend310P3")])
+@pytest.mark.parametrize(
+    ("soc", "chip_name"), [("Ascend910B3", "Ascend910B3"), ("ascend310p", "Ascend310P3")]
+)
 def test_kernel_sim_takes_an_exact_chip_or_an_alias(tmp_path, capsys, soc, chip_name):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 2, 4, 16)).astype(np.float16)

@@ -13,8 +13,8 @@ from rope_onnx.errors import InputError
 from rope_onnx.verify import VerifyOptions, verify_models
 from rope_onnx.verify.feedio import file_stem, read_arrays, save_arrays
 from rope_onnx.verify.tolerances import parse_tolerance_options
-from tests.test_verify_graphs import HEAD_DIM, HEADS, VOCAB
 from tests.test_verify import pair
+from tests.test_verify_graphs import HEAD_DIM, HEADS, VOCAB
 
 INPUTS = ("input_ids", "attention_mask", "position_ids", "past_key")
 OUTPUTS = ("logits", "present_key")
@@ -53,7 +53,7 @@ def test_saved_feeds_read_back_to_the_same_verdict(tmp_path, capsys, corrupt):
     assert again.passed == generated.passed == (not corrupt)
     assert rows(again) == rows(generated)
     golden = np.load(d2 / "logits.npy")
-    assert golden.shape == (1, 4, VOCAB) and np.isfinite(golden).all()
+    assert golden.shape[-1] == VOCAB and np.isfinite(golden).all()
 
 
 def test_npz_folder_and_polygraphy_json_give_one_result(tmp_path):
@@ -135,9 +135,9 @@ def test_file_names_of_unsafe_tensor_names_round_trip(tmp_path):
     with pytest.raises(InputError, match="both be saved"):
         save_arrays(tmp_path / "clash", {"a/b": np.zeros(1), "a:b": np.zeros(1)})
     (tmp_path / "bad.json").write_text('[{"x": {"tensor": "AA==", "polygraphy_class": "Tensor"}}]')
-    with pytest.raises(InputError, match="not an ndarray|Polygraphy"):
+    with pytest.raises(InputError, match=r"not an ndarray|Polygraphy"):
         read_arrays(tmp_path / "bad.json", ["x"])
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InputError, match="no <name>.npy"):
+    with pytest.raises(InputError, match=r"no <name>\.npy"):
         read_arrays(empty, [])

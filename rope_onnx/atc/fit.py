@@ -22,14 +22,12 @@ from typing import TYPE_CHECKING
 
 import onnx
 
-from rope_onnx.atc.shapes import DimValue, InputShape
+from rope_onnx.atc.shapes import GRAPH_SYMBOLS, DimValue, InputShape
 from rope_onnx.verify.feeds import role_of
 
 if TYPE_CHECKING:
     from rope_onnx.atc.profile import Variant
 
-#: [model] symbols a profile may leave to the graph.
-GRAPH_SYMBOLS = ("num_layers", "num_heads", "num_kv_heads", "head_dim")
 #: ``role`` values of a profile input, each matched by the graph input's name.
 ROLES = ("ids", "mask", "positions", "cache_position", "past_key", "past_value")
 _TOKEN = re.compile(r"[A-Za-z]+|\d+")
@@ -97,8 +95,14 @@ def _graph_layers(inputs: dict[str, list[int | None] | None]) -> int | None:
     return len(layers) if layers and -1 not in layers else None
 
 
-def fit(variant: Variant, model: onnx.ModelProto, pinned: dict[str, int]) -> Fit:
-    """Bind ``variant``'s entries to ``model``'s inputs; ``pinned`` are the profile's [model] values."""
+def fit(variant: Variant, model: onnx.ModelProto | None, pinned: dict[str, int]) -> Fit:
+    """Bind ``variant``'s entries to ``model``'s inputs; ``pinned`` are the profile's [model] values.
+
+    Without a model (a profile read on its own) only the literal entries expand, and sizes left to
+    the graph stay unresolved: the inputs are complete once fitted to the graph they convert.
+    """
+    if model is None:
+        return _expand_literal(variant, pinned)
     graph = _graph_inputs(model)
     result = Fit(variant)
     values: dict[str, int] = {}
@@ -160,6 +164,12 @@ def fit(variant: Variant, model: onnx.ModelProto, pinned: dict[str, int]) -> Fit
             for e in group:
                 if not e.optional and not any(matches(e.role or "", n) for n in graph):
                     result.problems.append(f"no graph input plays the role '{e.role}' (ATC: E10016)")
+            layers = {_layer(b.name) for b in bound if role_of(b.name) == "past"}
+            if "num_layers" in pinned and layers and len(layers) != pinned["num_layers"]:
+                result.problems.append(
+                    f"the graph has {len(layers)} layers (its cache inputs), the profile pins "
+                    f"num_layers = {pinned['num_layers']}"
+                )
         elif entry.repeat:
             group = [entry]  # consecutive repeated entries expand layer by layer
             while index + 1 < len(entries) and entries[index + 1].repeat == entry.repeat:
@@ -172,9 +182,26 @@ def fit(variant: Variant, model: onnx.ModelProto, pinned: dict[str, int]) -> Fit
         else:
             bound.append(bind(entry.name or "", entry.dims))
         index += 1
-    result.values = {k: v for k, v in values.items() if k not in pinned}
+    result.values = {k: v for k, v in values.items() if k not in pinned and k in GRAPH_SYMBOLS}
     result.variant = replace(variant, inputs=bound)
     return result
+
+
+def _expand_literal(variant: Variant, pinned: dict[str, int]) -> Fit:
+    inputs: list[InputShape] = []
+    entries = [e for e in variant.entries if e.role is None]
+    index = 0
+    while index < len(entries):
+        group = [entries[index]]
+        repeat = entries[index].repeat
+        while repeat and index + 1 < len(entries) and entries[index + 1].repeat == repeat:
+            index += 1
+            group.append(entries[index])
+        count = pinned.get(repeat, 0) if repeat else 1
+        for i in range(count):
+            inputs.extend(InputShape((e.name or "").replace("{i}", str(i)), e.dims) for e in group)
+        index += 1
+    return Fit(replace(variant, inputs=inputs))
 
 
 def _count(pattern: str, graph: dict[str, list[int | None] | None]) -> int:

@@ -76,9 +76,11 @@ def _read_folder(path: Path, names: list[str]) -> tuple[dict[str, np.ndarray], l
         by_stem[name] = name  # an exact file name wins over a sanitised one
     files = sorted(p for p in path.iterdir() if p.suffix == ".npy" and p.is_file())
     if not files:
-        extra = " (it has .bin files: save them as .npy, raw bytes carry no dtype or shape)" if any(
-            path.glob("*.bin")
-        ) else ""
+        extra = (
+            " (it has .bin files: save them as .npy, raw bytes carry no dtype or shape)"
+            if any(path.glob("*.bin"))
+            else ""
+        )
         raise InputError(f"{path}: no <name>.npy files in this folder{extra}; give {FORMS}")
     arrays: dict[str, np.ndarray] = {}
     for file in files:

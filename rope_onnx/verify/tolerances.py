@@ -46,10 +46,7 @@ def normalise(value: float | Mapping[str, float] | None, flag: str) -> dict[str,
     """A library value (None, one number, or a name → number mapping) as a checked table."""
     if value is None:
         return {}
-    if isinstance(value, Mapping):
-        items = list(value.items())
-    else:
-        items = [(DEFAULT_KEY, value)]
+    items = list(value.items()) if isinstance(value, Mapping) else [(DEFAULT_KEY, value)]
     table: dict[str, float] = {}
     for name, number in items:
         if not isinstance(name, str):
@@ -76,6 +73,4 @@ def check_names(tables: Mapping[str, Mapping[str, float]], compared: Iterable[st
         unknown = sorted(n for n in table if n != DEFAULT_KEY and n not in known)
         if unknown:
             shown = ", ".join(known[:6]) + (" …" if len(known) > 6 else "")
-            raise InputError(
-                f"--{flag} {unknown[0]}:…: no compared tensor has that name (compared: {shown})"
-            )
+            raise InputError(f"--{flag} {unknown[0]}:…: no compared tensor has that name (compared: {shown})")
