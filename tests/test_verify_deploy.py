@@ -4,6 +4,7 @@ per-output tolerances in Polygraphy's syntax.  Real ONNX Runtime runs on the han
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def test_saved_feeds_read_back_to_the_same_verdict(tmp_path, capsys, corrupt):
     assert golden.shape[-1] == VOCAB and np.isfinite(golden).all()
 
 
-def test_npz_folder_and_polygraphy_json_give_one_result(tmp_path):
+def test_npz_folder_and_polygraphy_json_give_one_result(tmp_path, monkeypatch):
     original, fused = pair(tmp_path)
     data = feeds()
     npz = tmp_path / "feeds.npz"
@@ -66,6 +67,7 @@ def test_npz_folder_and_polygraphy_json_give_one_result(tmp_path):
     for name, array in data.items():
         np.save(folder / f"{name}.npy", array)
     results = [verify_models(original, fused, VerifyOptions(inputs=p)) for p in (npz, folder)]
+    monkeypatch.setitem(sys.modules, "torch", None)  # Polygraphy would import torch (10 s) for NumPy arrays
     json_mod = pytest.importorskip("polygraphy.json")
     saved = tmp_path / "inputs.json"
     json_mod.save_json([data, data], str(saved))  # what `polygraphy run --save-inputs` writes
