@@ -19,20 +19,20 @@ from onnx import ModelProto, NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
 from rope_onnx.fusion.lookalike import looks_like_rope
-from rope_onnx.fusion.ops.handlers import WIDENING
+from rope_onnx.fusion.ops.casts import rounding_input, widened_copy
+from rope_onnx.fusion.ops.registry import rule_for
 from rope_onnx.fusion.prove import Proof, prove
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
 from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer
-from rope_onnx.graph.index import GraphIndex, attr
-
-#: Sites end in one of these ops; everything else inside a site is reached from them.
-ANCHOR_OPS = frozenset({"Add", "Sub", "Concat", "Reshape"})
+from rope_onnx.graph.index import GraphIndex
 
 
-#: Narrowing Casts that can end a site computed in float32: (from, to) element types.
-ROUNDING = frozenset({(1, 10), (1, 16)})
+def is_anchor(node: NodeProto | None) -> bool:
+    """A site may end in ``node`` (its op's rule says so; other domains never)."""
+    rule = None if node is None else rule_for(node.op_type, node.domain)
+    return rule is not None and rule.anchor
 
 
 def rounded_site(index: GraphIndex, node: NodeProto) -> str | None:
@@ -40,12 +40,10 @@ def rounded_site(index: GraphIndex, node: NodeProto) -> str | None:
     that rounding: ``Cast16(Add(Mul(Cast32(x), Cast32(cos)), …))`` as ONNX Runtime's CPU optimizer
     writes fp16 graphs.  The tracer lets only exact widenings of the inputs through, so the site's
     math is float32 on the inputs' own values, rounded once here: RoPECustomer's fp16 semantics."""
-    if node.op_type != "Cast" or (index.elem_type(node.input[0]), attr(node, "to")) not in ROUNDING:
+    source = rounding_input(index, node)
+    if source is None or not is_anchor(index.node_of(source)):
         return None
-    producer = index.node_of(node.input[0])
-    if producer is None or producer.op_type not in ANCHOR_OPS:
-        return None
-    return node.input[0]
+    return source
 
 
 def _not_traced(tracer: Tracer) -> str:
@@ -59,16 +57,6 @@ def _not_traced(tracer: Tracer) -> str:
 def _widened_leaves(tracer: Tracer) -> bool:
     """The trace stopped at Casts that change the element type (fp16 inputs widened one by one)."""
     return any("changes the element type" in note for note in tracer.notes.values())
-
-
-def _widened_input(index: GraphIndex, leaf: str, nodes: frozenset[int]) -> str | None:
-    """The float32 tensor a site computed as ``Cast(leaf, to=float32)``, if it has one."""
-    for c in index.consumers.get(leaf, ()):
-        n = index.nodes[c]
-        widening = (index.elem_type(leaf), attr(n, "to")) in WIDENING
-        if c in nodes and n.op_type == "Cast" and widening:
-            return n.output[0]
-    return None
 
 
 def _attempt_once(
@@ -92,7 +80,7 @@ def _attempt_once(
         proof = prove(expr, tracer.leaf_names)
         inputs = data_inputs(index, expr.nodes) - tracer.aliases
         if widened:  # read the float32 copies the site itself made of its fp16 inputs
-            found = [_widened_input(index, n, expr.nodes) for n in (proof.x, proof.cos, proof.sin)]
+            found = [widened_copy(index, n, expr.nodes) for n in (proof.x, proof.cos, proof.sin)]
             names = [n for n in found if n is not None]
             if len(names) != 3:
                 raise NotRope("an fp16 input of the float32 math has no float32 copy to read")
@@ -128,11 +116,11 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
     around: dict[int, frozenset[int]] = {}  # skipped candidate -> the nodes it traced
     for anchor in range(len(index.nodes) - 1, -1, -1):
         node = index.nodes[anchor]
-        if anchor in claimed or node.domain not in ("", "ai.onnx"):
+        if anchor in claimed:
             continue
         output = node.output[0]
         traced = rounded_site(index, node)
-        if node.op_type not in ANCHOR_OPS and traced is None:
+        if not is_anchor(node) and traced is None:
             continue
         dims = index.dims(output)
         if dims is not None and not head_sized(dims):
@@ -151,7 +139,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
                 around[len(skipped) - 1] = expr.nodes
             covered |= expr.nodes
             continue
-        widths = {name: tracer.width(name) for name in (proof.x, proof.cos, proof.sin)}
+        widths = {n: w for n in (proof.x, proof.cos, proof.sin) if (w := tracer.width(n)) is not None}
         if proof.x_offset or widths[proof.x] != proof.head_dim:
             window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
             if window is not None:  # an existing tensor holds exactly the rotated window of x

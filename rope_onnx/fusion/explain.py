@@ -10,8 +10,9 @@ from __future__ import annotations
 from onnx import ModelProto
 
 from rope_onnx.errors import InputError
-from rope_onnx.fusion.candidates import ANCHOR_OPS, attempt_site, rounded_site
+from rope_onnx.fusion.candidates import attempt_site, is_anchor, rounded_site
 from rope_onnx.fusion.lookalike import looks_like_rope
+from rope_onnx.fusion.ops.registry import ANCHOR_OPS
 from rope_onnx.fusion.trace import Tracer
 from rope_onnx.graph.index import GraphIndex
 
@@ -35,7 +36,7 @@ def explain(model: ModelProto, tensor: str) -> str:
     traced = rounded_site(index, node)
     if traced is not None:
         lines.append(f"  a rounding Cast: the site is traced from '{traced}' with exact widenings followed")
-    elif node.op_type not in ANCHOR_OPS:
+    elif not is_anchor(node):
         lines.append(f"  not a candidate: sites end in {sorted(ANCHOR_OPS)} (or a rounding Cast)")
         return "\n".join(lines)
     lines.append(

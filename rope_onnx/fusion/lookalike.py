@@ -12,18 +12,12 @@ from __future__ import annotations
 import numpy as np
 from onnx import NodeProto
 
+from rope_onnx.fusion.ops.registry import has_role
 from rope_onnx.graph.index import GraphIndex
 
-#: Ops a table passes through between its Sin/Cos (or gathered cache) and the site's Mul.
-TABLE_PATH = frozenset(
-    {
-        "Unsqueeze", "Squeeze", "Cast", "CastLike", "Slice", "Reshape", "Expand", "Tile", "Transpose",
-        "Concat", "Split", "Identity", "Mul", "Gather", "GatherND", "GatherElements", "Flatten",
-    }
-)  # fmt: skip
-#: Where a table comes from: computed, or read out of a constant cache.
-TABLE_ROOTS = frozenset({"Sin", "Cos"})
-GATHERS = frozenset({"Gather", "GatherND", "GatherElements"})
+#: The ops' part in it is their rules' ``roles`` (:mod:`rope_onnx.fusion.ops`): "table" ops a table passes
+#: through between its Sin/Cos (or gathered cache) and the site's Mul, "table_root"/"gather" where it
+#: comes from, "wrapper" the precision wrappers looked through, "product"/"sum" the site's own ops.
 MAX_HOPS = 12
 
 
@@ -43,11 +37,11 @@ def _is_table(index: GraphIndex, name: str) -> bool:
         if node is None:
             continue
         seen.add(tensor)
-        if node.op_type in TABLE_ROOTS:
+        if has_role(node, "table_root"):
             return True
-        if node.op_type in GATHERS and node.input and _stored(index, node.input[0]):
+        if has_role(node, "gather") and node.input and _stored(index, node.input[0]):
             return True
-        if node.op_type in TABLE_PATH:
+        if has_role(node, "table"):
             todo.extend((i, hops + 1) for i in node.input[:1] if i)
     return False
 
@@ -55,14 +49,14 @@ def _is_table(index: GraphIndex, name: str) -> bool:
 def _stored(index: GraphIndex, name: str) -> bool:
     """An initializer or a Constant node (a cache the exporter folded)."""
     node = index.node_of(name)
-    return name in index.initializers or (node is not None and node.op_type == "Constant")
+    return name in index.initializers or has_role(node, "stored")
 
 
 def _through_casts(index: GraphIndex, name: str) -> NodeProto | None:
     """The producer of ``name``, looking through Casts and Identities (precision wrappers)."""
     node = index.node_of(name)
     for _ in range(MAX_HOPS):
-        if node is None or node.op_type not in ("Cast", "Identity") or not node.input:
+        if node is None or not has_role(node, "wrapper") or not node.input:
             return node
         node = index.node_of(node.input[0])
     return node
@@ -73,7 +67,7 @@ def _scale(index: GraphIndex, name: str) -> bool:
     if name in index.initializers:
         return int(np.prod(index.initializers[name].dims)) == 1
     node = index.node_of(name)
-    if node is None or node.op_type != "Constant":
+    if not has_role(node, "stored"):
         return False
     value = index.constant(name)
     return value is not None and value.size == 1
@@ -82,7 +76,7 @@ def _scale(index: GraphIndex, name: str) -> bool:
 def _product_with_table(index: GraphIndex, name: str) -> bool:
     """A product of two tensors, one of them a table."""
     node = _through_casts(index, name)
-    if node is None or node.op_type != "Mul" or any(_scale(index, i) for i in node.input):
+    if node is None or not has_role(node, "product") or any(_scale(index, i) for i in node.input):
         return False
     return any(_is_table(index, i) for i in node.input if i)
 
@@ -91,8 +85,8 @@ def looks_like_rope(index: GraphIndex, anchor: int) -> bool:
     """Add/Sub of two Muls, each by a table (x·cos ± rot(x)·sin).  Both, not one: a residual sum
     with an embedding lookup scaled by a constant is a product with a gathered table too."""
     node: NodeProto | None = index.nodes[anchor]
-    if node is not None and node.op_type == "Cast":  # a rounding Cast ending an fp32 site
+    if node is not None and has_role(node, "wrapper"):  # a rounding Cast ending an fp32 site
         node = _through_casts(index, node.output[0])
-    if node is None or node.op_type not in ("Add", "Sub") or len(node.input) != 2:
+    if node is None or not has_role(node, "sum") or len(node.input) != 2:
         return False
     return all(_product_with_table(index, i) for i in node.input)
