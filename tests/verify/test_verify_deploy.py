@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from tests.test_verify import pair
-from tests.test_verify_graphs import HEAD_DIM, HEADS, VOCAB
+from test_verify import pair
+from test_verify_graphs import HEAD_DIM, HEADS, VOCAB
 
 from rope_onnx.cli.app import main
 from rope_onnx.errors import InputError

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, ROOT
-from tests.test_atc_models import llm_inputs, make_model, save
+from test_atc_models import llm_inputs, make_model, save
 
 from rope_onnx.atc.catalog import resolve_profile, shipped_profiles
 from rope_onnx.cli.app import main
