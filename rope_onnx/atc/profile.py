@@ -27,6 +27,7 @@ from rope_onnx.atc.options import (
     VARIANTS,
 )
 from rope_onnx.atc.soc import family_of
+from rope_onnx.atc.tables import Reader, section
 from rope_onnx.errors import InputError
 
 _SECTIONS = {
@@ -79,40 +80,6 @@ class Profile:
     warnings: list[str] = field(default_factory=list)
 
 
-class _Reader:
-    """Typed access to one TOML table with errors that name the file and the key."""
-
-    def __init__(self, path: Path, where: str, table: dict, allowed: set[str]) -> None:
-        self.path, self.where, self.table = path, where, table
-        unknown = sorted(set(table) - allowed)
-        if unknown:
-            self.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def fail(self, key: str, problem: str):
-        raise InputError(f"{self.path}: {self.where}.{key}: {problem}")
-
-    def string(self, key: str, *, required: bool = True, choices: tuple[str, ...] = ()) -> str | None:
-        if key not in self.table:
-            if required:
-                self.fail(key, "missing (required)")
-            return None
-        value = self.table[key]
-        if not isinstance(value, str) or not value:
-            self.fail(key, f"expected a non-empty string, got {value!r}")
-        if choices and value not in choices:
-            self.fail(key, f"'{value}' is not one of: {', '.join(choices)}")
-        return value
-
-
-def _table(path: Path, data: dict, key: str, *, required: bool = True) -> dict:
-    value = data.get(key, {} if not required else None)
-    if value is None:
-        raise InputError(f"{path}: [{key}]: missing section (required)")
-    if not isinstance(value, dict):
-        raise InputError(f"{path}: [{key}]: expected a table")
-    return value
-
-
 def _read_model(path: Path, table: dict) -> dict[str, int]:
     model = {}
     for key, value in table.items():
@@ -126,7 +93,7 @@ def _read_model(path: Path, table: dict) -> dict[str, int]:
 
 def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> tuple[Variant, list[str]]:
     where = f"[variants.{name}]"
-    reader = _Reader(path, where, table, _VARIANT_KEYS)
+    reader = Reader(path, where, table, _VARIANT_KEYS)
     mode = reader.string("mode", choices=shapes.MODES)
     raw_dims = table.get("dims", {})
     if not isinstance(raw_dims, dict):
@@ -159,7 +126,7 @@ def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> 
         item_where = f"{where}.inputs[{index}]"
         if not isinstance(item, dict):
             raise InputError(f"{path}: {item_where}: expected a table {{ name = ..., shape = [...] }}")
-        item_reader = _Reader(path, item_where, item, _INPUT_KEYS)
+        item_reader = Reader(path, item_where, item, _INPUT_KEYS)
         pattern = item_reader.string("name")
         shape = item.get("shape")
         if not isinstance(shape, list) or not shape:
@@ -217,10 +184,9 @@ def load_profile(path: str | Path) -> Profile:
     for key in data:
         if key not in allowed:
             raise InputError(f"{p}: [{key}]: unknown section (allowed: {', '.join(sorted(allowed))})")
-    r = {
-        k: _Reader(p, f"[{k}]", _table(p, data, k, required=k != "log"), keys)
-        for k, keys in _SECTIONS.items()
-    }
+    r: dict[str, Reader] = {}
+    for name, keys in _SECTIONS.items():
+        r[name] = Reader(p, f"[{name}]", section(p, data, name, required=name != "log"), keys)
     soc = r["target"].string("soc_version")
     family = family_of(soc, where=f"{p}: [target].soc_version")
     prec = r["precision"]
@@ -261,8 +227,8 @@ def load_profile(path: str | Path) -> Profile:
     if not _SAFE_NAME.match(vendor):
         r["custom_op"].fail("vendor", "use letters, digits, '_', '-' and '.' only (it is a folder name)")
     install = r["custom_op"].string("install_path", required=False)
-    model = _read_model(p, _table(p, data, "model", required=False))
-    raw_variants = _table(p, data, "variants")
+    model = _read_model(p, section(p, data, "model", required=False))
+    raw_variants = section(p, data, "variants")
     warnings: list[str] = []
     variants: dict[str, Variant] = {}
     for name, table in raw_variants.items():

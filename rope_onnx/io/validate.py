@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from onnx import ModelProto, TensorProto, checker, helper, numpy_helper
 
 from rope_onnx.errors import InputError
-from rope_onnx.graph.conventions import default_opset, is_default_domain, walk_graphs
+from rope_onnx.graph.conventions import default_opset, is_default_domain, subgraphs
 from rope_onnx.op.contract import MAX_OPSET, MIN_OPSET
 
 #: Inline tensors up to this many elements are decoded when loading (the pass reads only such small
@@ -31,13 +31,20 @@ _SUB_BYTE_TYPES = frozenset(
 
 
 def all_tensors(model: ModelProto) -> Iterator[TensorProto]:
-    """Initializers and Constant-node tensors, in every subgraph, that may carry external data."""
-    for graph in walk_graphs(model.graph):
+    """Initializers and Constant-node tensors, in every subgraph, that may carry external data.
+
+    A node's own tensors come before those of its subgraphs, in node order, so the first bad tensor
+    reported and the order of external references are those of the file.
+    """
+
+    def graph_tensors(graph: onnx.GraphProto) -> Iterator[TensorProto]:
         yield from graph.initializer
         for node in graph.node:
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR:
-                    yield attr.t
+            yield from (a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR)
+            for sub in subgraphs(node):
+                yield from graph_tensors(sub)
+
+    yield from graph_tensors(model.graph)
 
 
 def check_versions(path: Path, model: ModelProto) -> None:

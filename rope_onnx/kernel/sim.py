@@ -106,7 +106,7 @@ def simulate(
         cos.ctypes.data, shape(cos), cos.ndim,
         sin.ctypes.data, shape(sin), sin.ndim,
         y.ctypes.data, attrs.interleaved, attrs.rotary_dim,
-        target.cores, target.ub_bytes, int(target.has_data_copy_pad),
+        target.cores, target.ub_bytes, target.sim_flags,
         ctypes.byref(stats), err, len(err),
     )  # fmt: skip
     message = err.value.decode(errors="replace")

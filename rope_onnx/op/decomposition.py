@@ -12,6 +12,8 @@ overload mechanism is honoured by ONNX Runtime and accepted by ``onnx.checker`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from onnx import FunctionProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
@@ -32,7 +34,7 @@ class _Body:
         self.nodes: list[NodeProto] = []
         self._count = 0
 
-    def op(self, op_type: str, *inputs: str, **attrs: object) -> str:
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:  # ints, floats, lists, tensors
         self._count += 1
         out = f"{op_type.lower()}_{self._count}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
