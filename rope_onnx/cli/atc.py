@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rope_onnx.atc import convert
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -36,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rope_onnx.atc import convert  # imported here: `fuse` and `--help` never load the ATC layer
+
     result = convert(
         args.model,
         args.profile,
