@@ -83,14 +83,16 @@ def test_a_product_out_of_reach_is_not_followed(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_traced_chain_evaluations_grow_linearly(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Where every candidate must be traced (each Add reads the Mul), evaluations per node stay flat."""
-    small = _counts(_chain(500, width=2, operand="m"), monkeypatch)["eval"]
-    large = _counts(_chain(2000, width=2, operand="m"), monkeypatch)["eval"]
-    assert large <= 5 * small, (
-        small,
-        large,
-    )  # 4x the nodes (~4.4x: short cones at the start); quadratic: 16x
-    assert large <= trace.MAX_DEPTH * 2000, large
+    """Where every candidate must be traced (each Add reads the Mul), evaluations per node stay flat.
+
+    Each candidate (every other node) evaluates at most ~MAX_DEPTH tensors; the short cones at
+    the chain's start make the small chain a little cheaper per node (measured: 5.2x for 4x the
+    nodes).  A pass that traced whole cones would do ~16x, and ~n/4 evaluations per node.
+    """
+    small = _counts(_chain(400, width=2, operand="m"), monkeypatch)["eval"]
+    large = _counts(_chain(1600, width=2, operand="m"), monkeypatch)["eval"]
+    assert large <= 5.5 * small, (small, large)
+    assert large <= (trace.MAX_DEPTH / 2 + 2) * 1600, large
 
 
 @pytest.mark.parametrize("steps", [trace.MAX_DEPTH - 3, trace.MAX_DEPTH - 2, trace.MAX_DEPTH + 5])
