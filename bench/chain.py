@@ -24,15 +24,18 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import onnx
-from onnx import TensorProto, helper
+if TYPE_CHECKING:
+    import onnx
 
 VARIANTS = ("input", "two", "self", "mul")
 
 
 def make_chain(nodes: int, width: int = 128, variant: str = "input") -> onnx.ModelProto:
     """``nodes`` alternating Neg/Add nodes (+1 Mul) on [batch, seq, heads, width] tensors, no value_info."""
+    from onnx import TensorProto, helper  # here: bench/scale_all.py's parent process stays small
+
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}")
     shape = ["batch", "seq", 8, width]
@@ -60,6 +63,8 @@ def make_chain(nodes: int, width: int = 128, variant: str = "input") -> onnx.Mod
 
 
 def write_chain(nodes: int, out: Path, width: int = 128, variant: str = "input") -> Path:
+    import onnx
+
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(make_chain(nodes, width, variant), str(out))
     return out

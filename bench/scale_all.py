@@ -162,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per tool run")
     parser.add_argument("--export-timeout", type=float, default=3600.0)
     parser.add_argument("--repeat", type=int, default=3, help="floor and rope-onnx runs (median)")
+    parser.add_argument(
+        "--peer-max-nodes",
+        type=int,
+        default=0,
+        help="run the peers only on models up to this many nodes (0: all)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -175,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, path, nodes, expected in models(args, cap):
         floor = None
         for tool in tools:
+            if tool in ("onnxscript", "ort") and 0 < args.peer_max_nodes < nodes:
+                continue
             print(f"[bench] {label}: {tool} ...", file=sys.stderr, flush=True)
             result = bench(tool, path, cap, args.timeout, args.repeat)
             print(
