@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from rope_onnx.cli.verify import add_verify_options, options_from
-from rope_onnx.fusion.pipeline import fuse_file
-from rope_onnx.fusion.report import render_fuse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rope_onnx.fusion.pipeline import fuse_file  # imported here: `--help` and other commands skip it
+    from rope_onnx.fusion.report import render_fuse
+
     verify = options_from(args) if args.verify else None
     result = fuse_file(
         args.model,

@@ -21,7 +21,7 @@ from rope_onnx.fusion.prove import prove
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
-from rope_onnx.fusion.trace import BudgetExceeded, Tracer
+from rope_onnx.fusion.trace import BudgetExceeded, Tracer, product_reach
 from rope_onnx.graph.conventions import is_default_domain
 from rope_onnx.graph.index import GraphIndex
 
@@ -29,6 +29,7 @@ from rope_onnx.graph.index import GraphIndex
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
     """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
     tracer = Tracer(index)
+    reach = product_reach(index)  # a candidate with no Mul in the tracer's reach computes no rotation
     proven: list[ProvenSite] = []
     skipped: list[Skip] = []
     claimed: set[int] = set()
@@ -39,7 +40,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
             continue
         output = node.output[0]
         dims = index.dims(output)
-        if dims is not None and not head_sized(dims):
+        if (dims is not None and not head_sized(dims)) or output not in reach:
             continue
         tracer.reset()
         try:

@@ -122,5 +122,8 @@ class OpRule:
     width: WidthRule | None = None
     fold: Folder | None = None
     anchor: bool = False
+    #: True for ops whose trace can put a product of two channels into a value (Mul; If, whose
+    #: branch is traced): a candidate with none of them in reach is no site (fusion.trace.product_reach).
+    makes_products: bool = False
     #: False for ops that read only their input's shape (``Shape``): that input is no data of a site.
     reads_values: bool = True

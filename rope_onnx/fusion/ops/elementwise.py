@@ -145,6 +145,7 @@ RULES = (
         rank=broadcast_rank,
         width=broadcast_width,
         fold=_fold_arith(lambda x, y: x * y),
+        makes_products=True,
     ),
     OpRule(
         "Add",
