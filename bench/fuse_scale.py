@@ -169,6 +169,7 @@ def run_capped(cmd: list[str], cap_bytes: int, timeout: float, env: dict | None 
         err.seek(0)
         return {
             "wall_s": wall,
+            "cpu_s": usage.ru_utime + usage.ru_stime,  # less noisy than wall on a shared machine
             "rss_mib": usage.ru_maxrss / 1024,
             "code": proc.returncode,
             "timed_out": timed_out,

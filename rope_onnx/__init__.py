@@ -18,14 +18,43 @@ Runtime: verification imports it when it runs.
 
 __version__ = "0.1.0"
 
-from rope_onnx.errors import CheckFailed, InputError, RopeOnnxError
-from rope_onnx.fusion import FuseResult, Site, Skip, fuse_model
-from rope_onnx.fusion.pipeline import fuse_file
-from rope_onnx.io.load import LoadedModel, load_model
-from rope_onnx.op.contract import RopeAttributes
-from rope_onnx.op.decomposition import runnable_copy
-from rope_onnx.op.reference import rope
-from rope_onnx.verify import Comparison, Tolerance, VerifyOptions, VerifyResult, verify_models
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rope_onnx.errors import CheckFailed, InputError, RopeOnnxError
+    from rope_onnx.fusion import FuseResult, Site, Skip, fuse_model
+    from rope_onnx.fusion.pipeline import fuse_file
+    from rope_onnx.io.load import LoadedModel, load_model
+    from rope_onnx.op.contract import RopeAttributes
+    from rope_onnx.op.decomposition import runnable_copy
+    from rope_onnx.op.reference import rope
+    from rope_onnx.verify import Comparison, Tolerance, VerifyOptions, VerifyResult, verify_models
+
+#: Where each public name lives.  Imported on first use (PEP 562): ``python -m rope_onnx`` loads
+#: this package first, and a ``fuse`` run should not pay for the verifier it does not call.
+_HOMES = {
+    **dict.fromkeys(("CheckFailed", "InputError", "RopeOnnxError"), "rope_onnx.errors"),
+    **dict.fromkeys(("FuseResult", "Site", "Skip", "fuse_model"), "rope_onnx.fusion"),
+    "fuse_file": "rope_onnx.fusion.pipeline",
+    **dict.fromkeys(("LoadedModel", "load_model"), "rope_onnx.io.load"),
+    "RopeAttributes": "rope_onnx.op.contract",
+    "runnable_copy": "rope_onnx.op.decomposition",
+    "rope": "rope_onnx.op.reference",
+    **dict.fromkeys(
+        ("Comparison", "Tolerance", "VerifyOptions", "VerifyResult", "verify_models"), "rope_onnx.verify"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'rope_onnx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CheckFailed",

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rope_onnx.atc import convert
-from rope_onnx.atc.catalog import render_list
 from rope_onnx.errors import InputError
 
 
@@ -56,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rope_onnx.atc import convert  # imported here: `fuse` and `--help` never load the ATC layer
+    from rope_onnx.atc.catalog import render_list
+
     if args.list_profiles:
         print(render_list())
         return 0

@@ -6,10 +6,6 @@ import argparse
 
 from rope_onnx.cli.verify import add_verify_options, options_from
 from rope_onnx.errors import InputError
-from rope_onnx.fusion.explain import explain
-from rope_onnx.fusion.pipeline import fuse_file
-from rope_onnx.fusion.report import render_fuse
-from rope_onnx.io.load import load_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,11 +52,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.explain:
+    if args.explain:  # imported here: `--help` and other commands skip the pass
+        from rope_onnx.fusion.explain import explain
+        from rope_onnx.io.load import load_model
+
         print(explain(load_model(args.model).model, args.explain))
         return 0
     if not args.output:
         raise InputError("fuse needs -o/--output OUT.onnx (or --explain TENSOR)")
+    from rope_onnx.fusion.pipeline import fuse_file  # imported here: `--help` and other commands skip it
+    from rope_onnx.fusion.report import render_fuse
+
     verify = options_from(args) if args.verify else None
     result = fuse_file(
         args.model,

@@ -6,7 +6,6 @@ import argparse
 import json
 
 from rope_onnx.kernel.chips import describe_choices
-from rope_onnx.kernel.sim import simulate_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rope_onnx.kernel.sim import simulate_file  # imported here: other commands never load it
+
     result = simulate_file(args.inputs, args.output, args.interleaved, args.rotary_dim, args.soc)
     if args.json:
         print(json.dumps(result.figures()))

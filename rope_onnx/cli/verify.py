@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK
-from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
-from rope_onnx.verify import VerifyOptions, verify_models
-from rope_onnx.verify.dims import parse_dim_options
-from rope_onnx.verify.tolerances import parse_tolerance_options
+
+if TYPE_CHECKING:
+    from rope_onnx.verify import VerifyOptions
 
 
 def add_verify_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,10 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace) -> VerifyOptions:
     """The parsed flags as :class:`VerifyOptions`, which checks them itself (exit 2 when unusable)."""
+    from rope_onnx.verify import VerifyOptions  # imported when used: `fuse` without --verify skips it
+    from rope_onnx.verify.dims import parse_dim_options
+    from rope_onnx.verify.tolerances import parse_tolerance_options
+
     return VerifyOptions(
         atol=parse_tolerance_options(args.atol, "atol"),
         rtol=parse_tolerance_options(args.rtol, "rtol"),
@@ -85,6 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+    from rope_onnx.verify import verify_models
+
     options = options_from(args)
     report = None
     if args.report:

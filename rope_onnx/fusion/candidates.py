@@ -25,7 +25,7 @@ from rope_onnx.fusion.prove import Proof, prove
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
-from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer
+from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer, product_reach
 from rope_onnx.graph.index import GraphIndex
 
 
@@ -109,6 +109,7 @@ def attempt_site(
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
     """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
     tracer = Tracer(index)
+    reach = product_reach(index)  # a candidate with no Mul in the tracer's reach computes no rotation
     proven: list[ProvenSite] = []
     skipped: list[Skip] = []
     claimed: set[int] = set()
@@ -123,7 +124,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
         if not is_anchor(node) and traced is None:
             continue
         dims = index.dims(output)
-        if dims is not None and not head_sized(dims):
+        if (dims is not None and not head_sized(dims)) or output not in reach:
             continue
         attempt = attempt_site(index, tracer, output, traced)
         if attempt is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rope_onnx.errors import CheckFailed
 from rope_onnx.fusion.api import fuse_model
@@ -18,7 +19,9 @@ from rope_onnx.fusion.result import FuseResult
 from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
 from rope_onnx.io.load import load_model
 from rope_onnx.io.save import save_model
-from rope_onnx.verify import VerifyOptions, verify_models
+
+if TYPE_CHECKING:
+    from rope_onnx.verify import VerifyOptions
 
 
 def fuse_file(
@@ -47,6 +50,8 @@ def fuse_file(
     if expect is not None and result.fused != expect:
         failure = f"fused {result.fused} site(s), expected {expect}; no model was written"
     elif verify is not None and result.fused:
+        from rope_onnx.verify import verify_models  # only a --verify run loads the verifier
+
         result.verification = verify_models(loaded.path, loaded.model, verify)
         if not result.verification.passed:
             failure = "the fused model does not match the original (see the table); no model was written"

@@ -37,6 +37,31 @@ class BudgetExceeded(Exception):
     """The candidate grew beyond :data:`NODE_BUDGET` nodes: not a RoPE site."""
 
 
+def product_reach(index: GraphIndex) -> dict[str, int]:
+    """Per tensor, how many tensors behind it (through ops the tracer follows) the nearest Mul/If is.
+
+    Only those ops make degree-2 terms; every other handler moves, negates or adds them.  A
+    candidate with no product within :data:`MAX_DEPTH` evaluates to sums of leaves, which is
+    neither a site nor a near miss, so the pass rejects it without tracing: a chain of
+    head-sized Add/Neg nodes is thousands of such candidates, and tracing each one to the depth
+    limit cost ~60 channel evaluations per node (issue 17).  One pass in node order (the loader
+    checks the order is topological); tensors with no product in reach are left out.
+    """
+    reach: dict[str, int] = {}
+    for i, node in enumerate(index.nodes):
+        rule = rule_for(node.op_type, node.domain)
+        if rule is None or rule.trace is None:
+            continue  # the tracer makes its outputs leaves: no product comes through
+        if rule.makes_products:
+            distance = 0
+        else:
+            distance = 1 + min((reach.get(name, MAX_DEPTH) for name in index.inputs[i]), default=MAX_DEPTH)
+        if distance < MAX_DEPTH:
+            for name in node.output:
+                reach[name] = distance
+    return reach
+
+
 class Tracer:
     """Evaluates tensors of one graph as channel expressions, one candidate at a time.
 

@@ -10,13 +10,16 @@ weights stay on disk — and are used read-only: the output keeps the model's ow
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import math
 from collections.abc import Iterator
 
 import numpy as np
 import onnx
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
 
-from rope_onnx.graph.shapes import merge_types, without_annotations
+from rope_onnx.graph.shapes import TypeInfo, merge_types, without_annotations
 
 #: A dimension: a static size, a symbolic name (``"param:batch"`` or ``"dim:<tensor>:<axis>"``).
 Dim = int | str
@@ -34,6 +37,8 @@ SAME_TYPE_FIRST = frozenset(
 )  # fmt: skip
 #: Inline initializers larger than this (bytes) reach shape inference as typed inputs, not data.
 INFER_INLINE_LIMIT = 64 * 1024
+#: Graphs with this many nodes hand shape inference's freed memory back to the OS (a few ms).
+_TRIM_NODES = 10_000
 
 
 def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
@@ -62,6 +67,13 @@ class GraphIndex:
     def __init__(self, model: ModelProto, *, infer: bool = True) -> None:
         graph = model.graph
         self.graph = graph
+        self.types: dict[str, TypeInfo] = {}
+        for info in (*graph.input, *graph.output, *graph.value_info):
+            self.types[info.name] = _type_info(info.type)
+        if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
+            self._infer(model)
+            if len(graph.node) >= _TRIM_NODES:
+                _release_freed_heap()
         self.nodes: list[NodeProto] = list(graph.node)
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[int]] = {}
@@ -80,11 +92,6 @@ class GraphIndex:
         self.external_uses: set[str] = set(self.graph_outputs)
         self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
         self.graph_inputs = {i.name for i in graph.input}
-        self.types: dict[str, onnx.TypeProto] = {}
-        for info in (*graph.input, *graph.output, *graph.value_info):
-            self.types[info.name] = info.type
-        if infer:
-            self._infer(model)
         self._constants: dict[str, np.ndarray | None] = {}
         self._typing: set[str] = set()
 
@@ -103,9 +110,11 @@ class GraphIndex:
             )
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             return
+        types = self.types  # plain tuples: the inferred copy of the graph is freed on return
         for info in (*inferred.graph.value_info, *inferred.graph.output):
-            declared = self.types.get(info.name)
-            self.types[info.name] = info.type if declared is None else merge_types(declared, info.type)
+            declared = types.get(info.name)
+            inferred_type = _type_info(info.type)
+            types[info.name] = inferred_type if declared is None else merge_types(declared, inferred_type)
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
@@ -114,7 +123,7 @@ class GraphIndex:
         if name in self.initializers:
             return self.initializers[name].data_type
         t = self.types.get(name)
-        known = t.tensor_type.elem_type if t is not None and t.HasField("tensor_type") else 0
+        known = t[0] if t is not None else 0
         if known or name in self._typing:
             return known
         self._typing.add(name)  # guards against cycles while the rule recurses
@@ -149,17 +158,12 @@ class GraphIndex:
         if const is not None:
             return list(const.shape)
         t = self.types.get(name)
-        if t is None or not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
+        if t is None or t[1] is None:
             return None
-        out: list[Dim] = []
-        for axis, d in enumerate(t.tensor_type.shape.dim):
-            if d.HasField("dim_value"):
-                out.append(int(d.dim_value))
-            elif d.dim_param:
-                out.append(f"param:{d.dim_param}")
-            else:
-                out.append(f"dim:{name}:{axis}")
-        return out
+        return [
+            d if isinstance(d, int) else f"param:{d}" if d is not None else f"dim:{name}:{axis}"
+            for axis, d in enumerate(t[1])
+        ]
 
     def rank(self, name: str) -> int | None:
         dims = self.dims(name)
@@ -195,6 +199,17 @@ class GraphIndex:
         return any(c not in inside for c in self.consumers.get(name, ()))
 
 
+def _release_freed_heap() -> None:
+    """Return the heap shape inference freed to the OS (glibc keeps it; elsewhere a no-op).
+
+    ``onnx.shape_inference`` holds a C++ copy of the graph while it runs (270 MB for a
+    200,000-node chain).  glibc keeps that memory after it is freed, and Python's allocator does
+    not reuse it for the index's small objects, so without this the index adds to the peak.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _without_inline_weights(model: ModelProto) -> ModelProto:
     """``model`` with its large inline initializers turned into typed graph inputs.
 
@@ -228,10 +243,23 @@ def _without_inline_weights(model: ModelProto) -> ModelProto:
     return light
 
 
+def _type_info(t: onnx.TypeProto) -> TypeInfo:
+    """A TypeProto as plain values (keeping the messages would keep the inferred graph alive)."""
+    if not t.HasField("tensor_type"):
+        return 0, None
+    tensor = t.tensor_type
+    if not tensor.HasField("shape"):
+        return tensor.elem_type, None
+    dims = tuple(
+        int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
+    )
+    return tensor.elem_type, dims
+
+
 def _small_tensor(tensor: TensorProto) -> np.ndarray | None:
     if tensor.data_location == TensorProto.EXTERNAL:
         return None
-    if int(np.prod(tensor.dims, dtype=np.int64)) > MAX_CONSTANT_ELEMENTS:
+    if math.prod(tensor.dims) > MAX_CONSTANT_ELEMENTS:  # math.prod: np.prod costs ~30 µs a call
         return None
     return numpy_helper.to_array(tensor)
 

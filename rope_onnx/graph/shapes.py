@@ -26,37 +26,35 @@ def without_annotations(model: ModelProto) -> ModelProto:
     return bare
 
 
-def _generated(dim: onnx.TensorShapeProto.Dimension) -> bool:
+#: A tensor's type as the index keeps it: element type (0: not a tensor) and dims, None when the
+#: rank is unknown; a dim is its size, its dim_param, or None when the model leaves it unnamed.
+TypeInfo = tuple[int, tuple[int | str | None, ...] | None]
+
+
+def _generated(dim: int | str | None) -> bool:
     """A symbol shape inference made up (``unk__N``): it names nothing the graph determines."""
-    return dim.dim_param.startswith("unk__")
+    return isinstance(dim, str) and dim.startswith("unk__")
 
 
-def merge_types(declared: onnx.TypeProto, inferred: onnx.TypeProto) -> onnx.TypeProto:
-    """Inference first; the declaration fills its gaps; a static contradiction makes the dim unknown.
-
-    Returns ``declared`` itself when inference adds nothing, else a new message (the model's own
-    declarations are never edited).
-    """
-    if not (declared.HasField("tensor_type") and inferred.HasField("tensor_type")):
+def _merge_dim(declared: int | str | None, inferred: int | str | None) -> int | str | None:
+    if isinstance(inferred, int):
+        # the annotation contradicts the graph: neither is trusted
+        return None if isinstance(declared, int) and declared != inferred else inferred
+    if isinstance(declared, int) or (declared is not None and (inferred is None or _generated(inferred))):
         return declared
-    d_t, i_t = declared.tensor_type, inferred.tensor_type
-    if not i_t.HasField("shape") and (i_t.elem_type in (0, d_t.elem_type)):
-        return declared
-    merged = onnx.TypeProto()
-    merged.CopyFrom(inferred)
-    m_t = merged.tensor_type
-    if d_t.elem_type and i_t.elem_type != d_t.elem_type:
-        m_t.elem_type = d_t.elem_type if not i_t.elem_type else 0
-    if not d_t.HasField("shape"):
-        return merged
-    if not i_t.HasField("shape") or len(i_t.shape.dim) != len(d_t.shape.dim):
-        if not i_t.HasField("shape"):
-            m_t.shape.CopyFrom(d_t.shape)
-        return merged
-    for m, d in zip(m_t.shape.dim, d_t.shape.dim, strict=True):
-        if m.HasField("dim_value"):
-            if d.HasField("dim_value") and d.dim_value != m.dim_value:
-                m.Clear()  # the annotation contradicts the graph: neither is trusted
-        elif d.HasField("dim_value") or (d.dim_param and (not m.dim_param or _generated(m))):
-            m.CopyFrom(d)
-    return merged
+    return inferred
+
+
+def merge_types(declared: TypeInfo, inferred: TypeInfo) -> TypeInfo:
+    """Inference first; the declaration fills its gaps; a static contradiction makes the dim unknown."""
+    (d_elem, d_dims), (i_elem, i_dims) = declared, inferred
+    elem = i_elem
+    if d_elem and i_elem != d_elem:
+        elem = d_elem if not i_elem else 0
+    if d_dims is None:
+        return elem, i_dims
+    if i_dims is None:
+        return elem, d_dims
+    if len(i_dims) != len(d_dims):
+        return elem, i_dims
+    return elem, tuple(_merge_dim(d, i) for d, i in zip(d_dims, i_dims, strict=True))

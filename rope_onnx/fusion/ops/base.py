@@ -150,5 +150,8 @@ class OpRule:
     #: one out of the stored cache at input 0), "wrapper" (a precision wrapper it looks through),
     #: "product" (two tensors multiplied), "sum" (two terms added or subtracted), "stored" (a constant).
     roles: frozenset[str] = field(default_factory=frozenset)
+    #: True for ops whose trace can put a product of two channels into a value (Mul; If, whose
+    #: branch is traced): a candidate with none of them in reach is no site (fusion.trace.product_reach).
+    makes_products: bool = False
     #: False for ops that read only their input's shape (``Shape``): that input is no data of a site.
     reads_values: bool = True

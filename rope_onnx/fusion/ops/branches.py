@@ -58,4 +58,4 @@ def _if_rank(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
     return len(out.shape.dim) if out.HasField("shape") else None
 
 
-RULES = (OpRule("If", trace=_if, rank=_if_rank),)
+RULES = (OpRule("If", trace=_if, rank=_if_rank, makes_products=True),)

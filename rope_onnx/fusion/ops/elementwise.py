@@ -149,6 +149,7 @@ RULES = (
         width=broadcast_width,
         fold=_fold_arith(lambda x, y: x * y),
         roles=TABLE | {"product"},
+        makes_products=True,
     ),
     OpRule(
         "Add",

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""One run, side by side: the chain family, the 2/7B/70B exports, the floor, and the peers.
+
+Models: synthetic chains of head-sized Add/Neg nodes (``--chains``, made by ``bench/chain.py``
+into ``--cache/chain``) and the LLaMA exports (``--sizes``, made by ``models/export_scale.py``).
+Tools, each in its own process under a memory cap (``RLIMIT_AS``) and a timeout, as
+``bench/fuse_scale.py`` runs them:
+
+* ``floor``      — ``bench/floor.py``: ``onnx.load`` (graph only) + ``onnx.save``, imports included;
+  the least any graph-editing tool does, and the baseline of the ``× floor`` columns;
+* ``rope-onnx``  — the CLI, ``python -m rope_onnx fuse IN -o OUT --report R``;
+* ``onnxscript`` / ``ort`` — the peers, exactly as in ``bench/fuse_scale.py``.
+
+``floor`` and ``rope-onnx`` run ``--repeat`` times (median of wall and CPU), the peers once.
+CPU s is the child's user + system time (``wait4``): on a shared machine it is the steadier figure.
+µs/node is the in-process work (load + fuse + save, no start-up or imports) per node; it is what
+must stay flat from 1k to 200k chain nodes and from 2 to 80 layers.  Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chain
+import fuse_scale
+
+ROOT = fuse_scale.ROOT
+TOOLS = ("floor", "rope-onnx", "onnxscript", "ort")
+
+
+def _child_floor(src: str, dst: str) -> dict:
+    started = time.perf_counter()
+    import onnx
+
+    imported = time.perf_counter()
+    model = onnx.load(src, load_external_data=False)
+    loaded = time.perf_counter()
+    onnx.save(model, dst)
+    return {
+        "sites": 0,
+        "import_s": imported - started,
+        "load_s": loaded - imported,
+        "save_s": time.perf_counter() - loaded,
+    }
+
+
+def child(tool: str, src: str, dst: str) -> int:
+    if tool != "floor":
+        return fuse_scale.child(tool, src, dst)
+    result = _child_floor(src, dst)
+    result["work_s"] = result["load_s"] + result["save_s"]
+    print("RESULT " + json.dumps(result), flush=True)
+    return 0
+
+
+def _command(tool: str, src: Path, dst: Path, report: Path) -> list[str]:
+    if tool == "rope-onnx":
+        return [sys.executable, "-m", "rope_onnx", "fuse", str(src), "-o", str(dst), "--report", str(report)]
+    if tool == "floor":
+        return [sys.executable, str(ROOT / "bench" / "floor.py"), str(src), str(dst)]
+    return [sys.executable, str(Path(__file__).resolve()), "--child", tool, str(src), str(dst)]
+
+
+def _phases(tool: str, model: Path, dst: Path, cap: int, timeout: float, env: dict) -> dict:
+    """The same job in one process that times its own steps (for work s and µs/node)."""
+    run = fuse_scale.run_capped(
+        [sys.executable, str(Path(__file__).resolve()), "--child", tool, str(model), str(dst)],
+        cap,
+        timeout,
+        env,
+    )
+    line = next((x for x in run["stdout"].splitlines() if x.startswith("RESULT ")), None)
+    return json.loads(line[len("RESULT ") :]) if line else {}
+
+
+def bench(tool: str, model: Path, cap: int, timeout: float, repeat: int) -> dict:
+    stem = f"scale_{tool.replace('-', '_')}"
+    dst, report = model.parent / f"{stem}.onnx", model.parent / f"{stem}.report.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    runs = []
+    for _ in range(repeat if tool in ("floor", "rope-onnx") else 1):
+        fuse_scale._clean(model.parent, stem)
+        run = fuse_scale.run_capped(_command(tool, model, dst, report), cap, timeout, env)
+        if run["code"] != 0:
+            fuse_scale._clean(model.parent, stem)
+            return {
+                "tool": tool,
+                "ok": False,
+                "status": fuse_scale._failure(run, timeout, cap / 2**30),
+                **run,
+            }
+        if tool == "rope-onnx":
+            run["sites"] = json.loads(report.read_text())["fused"]
+        elif tool != "floor":
+            line = next(x for x in run["stdout"].splitlines() if x.startswith("RESULT "))
+            run.update(json.loads(line[len("RESULT ") :]))
+        runs.append(run)
+        fuse_scale._clean(model.parent, stem)
+    phases = _phases(tool, model, dst, cap, timeout, env) if tool in ("floor", "rope-onnx") else {}
+    fuse_scale._clean(model.parent, stem)
+    best = {k: v for k, v in runs[len(runs) // 2].items() if k not in ("stdout", "stderr")}
+    best.update({k: v for k, v in phases.items() if k != "sites"})
+    best["wall_s"] = statistics.median(r["wall_s"] for r in runs)
+    best["cpu_s"] = statistics.median(r["cpu_s"] for r in runs)
+    best["rss_mib"] = max(r["rss_mib"] for r in runs)
+    return {"tool": tool, "ok": True, "status": "ok", "runs": len(runs), **best}
+
+
+def models(args: argparse.Namespace, cap: int) -> list[tuple[str, Path, int, int]]:
+    """(label, path, nodes, expected sites) of every model of this run, chains first."""
+    found = []
+    for n in [int(c) for c in args.chains.split(",") if c]:
+        path = args.cache / "chain" / f"chain_{n}.onnx"
+        if not path.is_file():
+            chain.write_chain(n, path)
+        found.append((f"chain {n // 1000}k", path, n, 0))
+    for size in [s for s in args.sizes.split(",") if s]:
+        info = fuse_scale.ensure_export(size, args.cache, cap, args.export_timeout)
+        found.append(
+            (size, args.cache / f"llama_{size}" / "model.onnx", info["nodes"], info["expected_sites"])
+        )
+    return found
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| model | nodes | tool | result | sites | wall s | CPU s | × floor wall | × floor CPU "
+        "| peak RSS MiB | work s | µs/node |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        floor = r.get("floor")
+        ok = r["ok"]
+        ratio_wall = f"{r['wall_s'] / floor['wall_s']:.2f}×" if ok and floor else "-"
+        ratio_cpu = f"{r['cpu_s'] / floor['cpu_s']:.2f}×" if ok and floor else "-"
+        sites = (
+            "-" if r["tool"] == "floor" else (f"{r['sites']}/{r['expected']}" if ok else f"-/{r['expected']}")
+        )
+        work = f"{r['work_s']:.2f}" if ok and "work_s" in r else "-"
+        per_node = f"{r['work_s'] / r['nodes'] * 1e6:.1f}" if ok and "work_s" in r else "-"
+        lines.append(
+            f"| {r['model']} | {r['nodes']} | {r['tool']} | {r['status']} | {sites} | {r['wall_s']:.2f} | "
+            f"{r['cpu_s']:.2f} | {ratio_wall} | {ratio_cpu} | {r['rss_mib']:.0f} | {work} | {per_node} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chains", default="1000,10000,100000,200000", help="chain node counts")
+    parser.add_argument("--sizes", default="2,7b,70b", help="LLaMA exports: 2, 7b, 70b")
+    parser.add_argument("--tools", default=",".join(TOOLS), help="subset of " + ",".join(TOOLS))
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--mem-cap-gb", type=float, default=16.0, help="RLIMIT_AS of every child (GiB)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per tool run")
+    parser.add_argument("--export-timeout", type=float, default=3600.0)
+    parser.add_argument("--repeat", type=int, default=3, help="floor and rope-onnx runs (median)")
+    parser.add_argument(
+        "--peer-max-nodes",
+        type=int,
+        default=0,
+        help="run the peers only on models up to this many nodes (0: all)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--child", nargs=3, metavar=("TOOL", "IN", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(*args.child)
+    cap = int(args.mem_cap_gb * 2**30)
+    tools = [t for t in args.tools.split(",") if t]
+    if set(tools) - set(TOOLS):
+        parser.error(f"unknown tool(s) {sorted(set(tools) - set(TOOLS))}; choose from {', '.join(TOOLS)}")
+    rows = []
+    for label, path, nodes, expected in models(args, cap):
+        floor = None
+        for tool in tools:
+            if tool in ("onnxscript", "ort") and 0 < args.peer_max_nodes < nodes:
+                continue
+            print(f"[bench] {label}: {tool} ...", file=sys.stderr, flush=True)
+            result = bench(tool, path, cap, args.timeout, args.repeat)
+            print(
+                f"[bench] {label}: {tool}: {result['status']}, {result['wall_s']:.2f} s wall, "
+                f"{result['cpu_s']:.2f} s CPU, {result['rss_mib']:.0f} MiB",
+                file=sys.stderr,
+                flush=True,
+            )
+            row = {"model": label, "nodes": nodes, "expected": expected, **result}
+            if tool == "floor" and result["ok"]:
+                floor = {"wall_s": result["wall_s"], "cpu_s": result["cpu_s"]}
+            rows.append(row)
+        for row in rows:
+            if row["model"] == label:
+                row["floor"] = floor
+    print(
+        f"Machine: {fuse_scale.machine()}; memory cap {args.mem_cap_gb:g} GiB per tool, "
+        f"timeout {args.timeout:.0f} s, load average {os.getloadavg()[0]:.1f} at the end."
+    )
+    print()
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": fuse_scale.machine(), "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

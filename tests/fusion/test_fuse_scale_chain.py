@@ -1,0 +1,112 @@
+"""Scale on chains of head-sized element-wise ops: work per node is bounded (counted, never timed).
+
+Every Add of such a chain is a candidate and its cone reaches back through the whole chain.  A
+pass that traces each candidate to its depth limit does ~60 channel evaluations per node here
+(issue 17: 200,000 nodes took 629 s); one that traces the whole cone would be quadratic.  These
+tests count the evaluations (``Tracer._eval``), the index builds and the shape-inference runs.
+"""
+
+from __future__ import annotations
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from rope_onnx.fusion import fuse_model, trace
+from rope_onnx.graph import index as graph_index
+
+
+def _model(made: list[onnx.NodeProto], out: str, width: int) -> onnx.ModelProto:
+    shape = ["batch", "seq", 2, width]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in ("x", "y", "z")]
+    outputs = [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)]
+    model = helper.make_model(
+        helper.make_graph(made, "chain", inputs, outputs), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    return model
+
+
+def _chain(nodes: int, width: int = 8, operand: str = "x", start: str = "x") -> onnx.ModelProto:
+    """h = Add(Neg(h), operand) from h = start, ``nodes`` Neg/Add nodes; "m" is one Mul(x, y)."""
+    made = [helper.make_node("Mul", ["x", "y"], ["m"], name="chain/Mul")]
+    h = start
+    for i in range(nodes):
+        if i % 2 == 0:
+            made.append(helper.make_node("Neg", [h], [f"n{i}"], name=f"chain/Neg_{i}"))
+            h = f"n{i}"
+        else:
+            made.append(helper.make_node("Add", [h, operand], [f"a{i}"], name=f"chain/Add_{i}"))
+            h = f"a{i}"
+    return _model(made, h, width)
+
+
+def _counts(model: onnx.ModelProto, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    counts = {"eval": 0, "index": 0, "infer": 0}
+    original_eval = trace.Tracer._eval
+    original_init = graph_index.GraphIndex.__init__
+    original_infer = graph_index.GraphIndex._infer
+
+    def counted_eval(self, name: str, k: int):
+        counts["eval"] += 1
+        return original_eval(self, name, k)
+
+    def counted_init(self, *args, **kwargs) -> None:
+        counts["index"] += 1
+        original_init(self, *args, **kwargs)
+
+    def counted_infer(self, *args, **kwargs) -> None:
+        counts["infer"] += 1
+        original_infer(self, *args, **kwargs)
+
+    monkeypatch.setattr(trace.Tracer, "_eval", counted_eval)
+    monkeypatch.setattr(graph_index.GraphIndex, "__init__", counted_init)
+    monkeypatch.setattr(graph_index.GraphIndex, "_infer", counted_infer)
+    result = fuse_model(model)
+    assert result.fused == 0  # a chain is no RoPE site
+    monkeypatch.undo()
+    counts["skipped"] = len(result.skipped)
+    return counts
+
+
+@pytest.mark.parametrize("nodes", [1000, 4000])
+def test_a_chain_without_products_is_not_traced(nodes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No candidate of an Add/Neg chain can compute a product: none is traced, one index, one inference."""
+    counts = _counts(_chain(nodes), monkeypatch)
+    assert counts == {"eval": 0, "index": 1, "infer": 1, "skipped": 0}, counts
+
+
+def test_a_product_out_of_reach_is_not_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain that starts with a Mul: only the candidates within the depth limit of it are traced."""
+    counts = _counts(_chain(4000, start="m"), monkeypatch)
+    assert counts["eval"] <= trace.MAX_DEPTH * trace.MAX_DEPTH, counts  # not ~60 per node for 4000 nodes
+
+
+def test_traced_chain_evaluations_grow_linearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where every candidate must be traced (each Add reads the Mul), evaluations per node stay flat.
+
+    Each candidate (every other node) evaluates at most ~MAX_DEPTH tensors; the short cones at
+    the chain's start make the small chain a little cheaper per node (measured: 5.2x for 4x the
+    nodes).  A pass that traced whole cones would do ~16x, and ~n/4 evaluations per node.
+    """
+    small = _counts(_chain(400, width=2, operand="m"), monkeypatch)["eval"]
+    large = _counts(_chain(1600, width=2, operand="m"), monkeypatch)["eval"]
+    assert large <= 5.5 * small, (small, large)
+    assert large <= (trace.MAX_DEPTH / 2 + 2) * 1600, large
+
+
+@pytest.mark.parametrize("steps", [trace.MAX_DEPTH - 3, trace.MAX_DEPTH - 2, trace.MAX_DEPTH + 5])
+def test_a_product_at_the_depth_limit(steps: int) -> None:
+    """Add(Identity^steps(Mul(x, y)), z) sums a product when the tracer reaches the Mul: reported.
+
+    The Mul's output is steps + 1 tensors behind the Add's, its operands steps + 2: the tracer
+    multiplies only when those are above MAX_DEPTH, i.e. for steps <= MAX_DEPTH - 3.  The pass
+    skips candidates with no product in reach without tracing them; it must not draw that line
+    any closer than the tracer does (further, it is the same silent non-candidate).
+    """
+    made = [helper.make_node("Mul", ["x", "y"], ["i0"], name="mul")]
+    made += [helper.make_node("Identity", [f"i{j}"], [f"i{j + 1}"], name=f"id{j}") for j in range(steps)]
+    made.append(helper.make_node("Add", [f"i{steps}", "z"], ["out"], name="add"))
+    result = fuse_model(_model(made, "out", 8))
+    assert result.fused == 0
+    assert [s.at for s in result.skipped] == (["out"] if steps <= trace.MAX_DEPTH - 3 else [])
