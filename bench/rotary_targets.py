@@ -76,7 +76,7 @@ def _rotate_half_site(x: str, cos: str, sin: str, y: str, p: str) -> list:
 
 
 def _tables(dt: str, full: bool) -> list:
-    """positions [1, L] -> freqs [1, L, 64] (fp32) -> cos/sin, cast to dt; full: Concat(f, f), Unsqueeze(1)."""
+    """positions [1, L] -> freqs [1, L, 64] (fp32) -> cos/sin cast to dt; full: Concat(f, f), Unsqueeze(1)."""
     inv = (1.0 / (10000.0 ** (np.arange(0, HEAD, 2, dtype=np.float32) / HEAD))).astype(np.float32)
     n = [
         _c("inv_freq", inv),
@@ -302,7 +302,7 @@ def main(argv=None) -> int:
                             row[f"{v}_maxerr"] = float(
                                 max(
                                     np.abs(a.astype(np.float32) - b.astype(np.float32)).max()
-                                    for a, b in zip(ref_out, out)
+                                    for a, b in zip(ref_out, out, strict=True)
                                 )
                             )
                         row["source"] = {v: src for v, (_, src) in variants.items()}
