@@ -59,7 +59,9 @@ class RepeatProver:
             return f"table '{table}': its channel width is not static, so its repeats cannot be proven"
         for i, j in need:
             if max(i, j) >= tokens.shape[-1] or tokens[..., i].item() != tokens[..., j].item():
-                return f"table '{table}': channels {i} and {j} are not proven equal (the op takes half caches)"
+                return (
+                    f"table '{table}': channels {i} and {j} are not proven equal (the op takes half caches)"
+                )
         return ""
 
     def tokens(self, name: str, k: int) -> np.ndarray | None:
@@ -257,7 +259,9 @@ class RepeatProver:
             return np.take(src, np.arange(starts[which], starts[which + 1]), axis=local)
         # Slice (opset >= 10: inputs)
         starts, ends = self._ints(node.input[1]), self._ints(node.input[2])
-        axes = self._ints(node.input[3]) if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
+        axes = (
+            self._ints(node.input[3]) if len(node.input) > 3 and node.input[3] else list(range(len(starts)))
+        )
         steps = self._ints(node.input[4]) if len(node.input) > 4 and node.input[4] else [1] * len(starts)
         src = self._tokens(node.input[0], k, depth)
         for s, e, a, st in zip(starts, ends, axes, steps, strict=True):

@@ -81,7 +81,9 @@ class _Writer:
     def node(self, op: str, inputs: list[str], base: str, **attrs: object) -> str:
         out = self.names.fresh(f"rope_onnx/{base}")
         domain = str(attrs.pop("domain", ""))
-        node = helper.make_node(op, inputs, [out], name=self.names.fresh(f"{out}/{op}"), domain=domain, **attrs)
+        node = helper.make_node(
+            op, inputs, [out], name=self.names.fresh(f"{out}/{op}"), domain=domain, **attrs
+        )
         slot = max((self._slot_of(i) for i in inputs if i), default=-1)
         self.after.setdefault(slot, []).append(node)
         self.slot[out] = slot
@@ -116,7 +118,9 @@ def _layout(index: GraphIndex, site: ProvenSite, x_dims: list) -> tuple[int, int
         t = _aligned(dims, 4)
         h = 1 if t[1] == 1 else 2 if t[2] == 1 else None
         if h is None:
-            raise Refused(f"table '{table}' {dims} differs per head; the rotary ops share one table across heads")
+            raise Refused(
+                f"table '{table}' {dims} differs per head; the rotary ops share one table across heads"
+            )
         heads = h if heads is None else heads
         if heads != h:
             raise Refused("cos and sin broadcast over different axes")
@@ -129,7 +133,9 @@ def plan_site(prover: RepeatProver, site: ProvenSite) -> tuple[tuple[int, ...], 
     p = site.proof
     out = []
     for table, channels in ((p.cos, p.cos_channels), (p.sin, p.sin_channels)):
-        why = prover.repeats(table, [(channels[a], channels[b]) for a, b in pairs(p.rotary_dim, p.interleaved)])
+        why = prover.repeats(
+            table, [(channels[a], channels[b]) for a, b in pairs(p.rotary_dim, p.interleaved)]
+        )
         if why:
             raise Refused(why)
         out.append(half_channels(channels, p.rotary_dim, p.interleaved))
@@ -180,7 +186,9 @@ def _write_site(w: _Writer, prover: RepeatProver, site: ProvenSite, target: str,
             w.shared[key] = w.node("Slice", [x, *bounds], f"{w.stem(x)}/window")
         x = w.shared[key]
     half = p.rotary_dim // 2
-    caches = [_cache(w, t, ch, site.widths[t], half, heads) for t, ch in ((p.cos, cos_half), (p.sin, sin_half))]
+    caches = [
+        _cache(w, t, ch, site.widths[t], half, heads) for t, ch in ((p.cos, cos_half), (p.sin, sin_half))
+    ]
     shape_x = w.node("Shape", [x], f"{w.stem(x)}/shape")
     batch = w.node("Slice", [shape_x, w.const("b", [0]), w.const("b", [1])], f"{w.stem(x)}/batch")
     length = w.node("Slice", [shape_x, w.const("b", [seq]), w.const("b", [seq + 1])], f"{w.stem(x)}/length")
@@ -215,7 +223,9 @@ def _write_site(w: _Writer, prover: RepeatProver, site: ProvenSite, target: str,
         count = w.node("Mul", [batch, length], "tokens/count")
         count = w.node("Squeeze", [count, w.const("b", [0])], "tokens/count_scalar")
         ids = w.node("Range", [w.scalar(0), count, w.scalar(1)], "tokens/range")
-        pos = w.node("Reshape", [ids, w.node("Concat", [batch, length], "tokens/shape", axis=0)], "position_ids")
+        pos = w.node(
+            "Reshape", [ids, w.node("Concat", [batch, length], "tokens/shape", axis=0)], "position_ids"
+        )
         inputs = [rotated, pos, *caches]
         domain = MS_DOMAIN
     out = w.node("RotaryEmbedding", inputs, f"RotaryEmbedding_{number}", domain=domain, **attrs)
