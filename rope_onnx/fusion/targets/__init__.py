@@ -88,7 +88,10 @@ def kept_nodes(index: GraphIndex, target: str) -> tuple[list[Kept], list[RotaryN
 def write_sites(
     model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite], target: str
 ) -> tuple[list[ProvenSite], list[int], list[tuple[str, str]]]:
-    """Write ``sites`` as ``target``'s rotary op: (written sites, nodes removed each, (output, reason) refused)."""
+    """Write ``sites`` as ``target``'s rotary op.
+
+    Returns (written sites, nodes removed per written site, (output, reason) of each refused site).
+    """
     checked = check_sites(index, sites, target)
     accepted = [s for s, why in checked if not why]
     refused = [(s.output, why) for s, why in checked if why]

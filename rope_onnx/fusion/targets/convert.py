@@ -13,9 +13,11 @@ an unknown rank or 3-D input without ``num_heads`` is left as it is and reported
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from onnx import ModelProto, NodeProto, helper
 
+from rope_onnx.fusion.targets.repeats import _iattr
 from rope_onnx.fusion.targets.rotary import MS_DOMAIN, _Writer
 from rope_onnx.graph.index import GraphIndex, attr
 from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, OP_TYPE
@@ -58,9 +60,9 @@ def rotary_nodes(index: GraphIndex) -> list[RotaryNode]:
                 cos,
                 sin,
                 pos,
-                int(attr(node, "interleaved", 0) or 0),
-                int(attr(node, "rotary_embedding_dim", 0) or 0),
-                int(attr(node, "num_heads", 0) or 0),
+                _iattr(node, "interleaved"),
+                _iattr(node, "rotary_embedding_dim"),
+                _iattr(node, "num_heads"),
             )
         )
     return out
@@ -68,9 +70,10 @@ def rotary_nodes(index: GraphIndex) -> list[RotaryNode]:
 
 def refusal(index: GraphIndex, r: RotaryNode) -> str:
     """'' when ``r`` converts exactly, else why it is left as it is."""
-    if float(attr(r.node, "scale", 1.0) or 1.0) != 1.0:
+    scale = attr(r.node, "scale", 1.0)
+    if isinstance(scale, float) and scale != 1.0:
         return f"{r.domain}::RotaryEmbedding '{r.node.name}' has scale != 1 (RoPECustomer has no scale)"
-    if int(attr(r.node, "is_packed_batching", 0) or 0):
+    if _iattr(r.node, "is_packed_batching"):
         return f"{r.domain}::RotaryEmbedding '{r.node.name}' uses packed batching"
     rank = index.rank(r.x)
     if rank not in (3, 4):
@@ -92,7 +95,8 @@ def refusal(index: GraphIndex, r: RotaryNode) -> str:
         if not dims or not isinstance(dims[-1], int):
             return f"{r.domain}::RotaryEmbedding '{r.node.name}': cache '{cache}' has no static width"
         if len(dims) != (2 if r.position_ids else 3):
-            return f"{r.domain}::RotaryEmbedding '{r.node.name}': cache '{cache}' {dims} is not 2-D with position_ids / 3-D without"
+            want = "2-D with position_ids" if r.position_ids else "3-D without position_ids"
+            return f"{r.domain}::RotaryEmbedding '{r.node.name}': cache '{cache}' {dims} is not {want}"
     return ""
 
 
@@ -115,7 +119,7 @@ def _table(w: _Writer, r: RotaryNode, cache: str, heads_axis: int) -> str:
     t = cache
     if r.position_ids:  # [max_position, R/2] read at [B, S]
         t = w.node("Gather", [t, r.position_ids], f"{w.stem(cache)}/at_positions", axis=0)
-    half = (w.index.dims(cache) or [None])[-1]
+    half = (w.index.dims(cache) or ["?"])[-1]
     assert isinstance(half, int)  # refusal() checked it
     channels = [i // 2 for i in range(2 * half)] if r.interleaved else [*range(half), *range(half)]
     t = w.node("Gather", [t, w.const("channels", channels)], f"{w.stem(cache)}/full_width", axis=-1)
@@ -128,7 +132,7 @@ def _convert(w: _Writer, r: RotaryNode, domain: str, number: int) -> NodeProto:
     rank = w.index.rank(r.x)
     heads_axis = 1 if rank == 4 else 2
     cos, sin = (_table(w, r, c, heads_axis) for c in (r.cos, r.sin))
-    attrs = {ATTR_INTERLEAVED: r.interleaved, ATTR_ROTARY_DIM: r.rotary_dim}
+    attrs: dict[str, Any] = {ATTR_INTERLEAVED: r.interleaved, ATTR_ROTARY_DIM: r.rotary_dim}
     name = w.names.fresh(f"rope_onnx/{OP_TYPE}_from_{r.domain.replace('.', '_')}_{number}")
     out = r.node.output[0]
     if rank == 4:

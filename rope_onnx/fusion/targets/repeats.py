@@ -82,13 +82,16 @@ class RepeatProver:
         if not src or not isinstance(src[-1], int):
             return dims
         last = None
-        if node.op_type in UNARY or node.op_type in ("Unsqueeze", "Squeeze"):
-            axes = attr(node, "axes", None)
+        if node.op_type in UNARY:
+            last = src[-1]
+        elif node.op_type in ("Unsqueeze", "Squeeze"):
+            axes = _lattr(node, "axes")
             if axes is None and len(node.input) > 1 and node.input[1]:
-                axes = self.index.constant(node.input[1])
-            if node.op_type in UNARY or (axes is not None and all(int(a) != -1 for a in np.ravel(axes))):
-                if node.op_type in UNARY or all(int(a) % len(dims) != len(dims) - 1 for a in np.ravel(axes)):
-                    last = src[-1]
+                value = self.index.constant(node.input[1])
+                axes = None if value is None else [int(v) for v in np.ravel(value)]
+            ref = len(dims) if node.op_type == "Unsqueeze" else len(src)  # the rank axes refer to
+            if axes is not None and all(int(a) % ref != ref - 1 for a in np.ravel(axes)):
+                last = src[-1]
         elif node.op_type == "Reshape":
             try:
                 target = list(int_values(self.index, node.input[1]).values)
@@ -150,7 +153,7 @@ class RepeatProver:
         return result
 
     # ------------------------------------------------------------------ ops
-    def _op(self, node: NodeProto, out: str, k: int, depth: int) -> np.ndarray:  # noqa: C901
+    def _op(self, node: NodeProto, out: str, k: int, depth: int) -> np.ndarray:
         op, rank = node.op_type, self.index.rank(out)
         if node.domain not in ("", "ai.onnx") or rank is None or rank < k:
             return self._leaf(out, k)
@@ -165,7 +168,7 @@ class RepeatProver:
             a, b = np.broadcast_to(a, shape), np.broadcast_to(b, shape)
             return _zip(lambda x, y: (op, x, y), a, b)
         if op == "Concat":
-            axis = int(attr(node, "axis", 0))
+            axis = _iattr(node, "axis")
             parts = [t(n) for n in node.input if n]
             if inside(axis):
                 return np.concatenate(parts, axis=axis % rank - (rank - k))
@@ -173,15 +176,15 @@ class RepeatProver:
         if op in ("Slice", "Split", "Gather"):
             return self._select(node, out, k, depth, rank)
         if op == "Unsqueeze":
-            axes = attr(node, "axes", None)
+            axes = _lattr(node, "axes")
             axes = [int(a) % rank for a in (axes if axes is not None else self._ints(node.input[1]))]
             inner = [a - (rank - k) for a in sorted(axes) if a >= rank - k]
             src = t(node.input[0], k - len(inner))
-            for a in inner:
-                src = np.expand_dims(src, a)
+            for local in inner:
+                src = np.expand_dims(src, local)
             return src
         if op == "Squeeze":
-            axes = attr(node, "axes", None)
+            axes = _lattr(node, "axes")
             if axes is None and len(node.input) > 1 and node.input[1]:
                 axes = self._ints(node.input[1])
             in_rank = self.index.rank(node.input[0])
@@ -198,16 +201,16 @@ class RepeatProver:
             src = src.reshape((1,) * (k - src.ndim) + src.shape)
             return np.broadcast_to(src, self._block(out, k))
         if op == "Transpose":
-            perm = attr(node, "perm", None)
+            perm = _lattr(node, "perm")
             if perm is None or list(perm[rank - k :]) != list(range(rank - k, rank)):
                 return self._leaf(out, k)
             return t(node.input[0])
         if op == "Reshape":
             return self._reshape(node, out, k, depth)
         if op == "GatherND":
-            m = (self.index.dims(node.input[1]) or [None])[-1]
+            m = (self.index.dims(node.input[1]) or ["?"])[-1]
             data_rank = self.index.rank(node.input[0])
-            if int(attr(node, "batch_dims", 0)) or not isinstance(m, int) or data_rank is None:
+            if _iattr(node, "batch_dims") or not isinstance(m, int) or data_rank is None:
                 return self._leaf(out, k)
             if m <= data_rank - k:
                 return t(node.input[0])
@@ -227,7 +230,7 @@ class RepeatProver:
         if data_rank is None:
             raise _Unknown(out)
         if op == "Gather":
-            axis = int(attr(node, "axis", 0)) % data_rank
+            axis = _iattr(node, "axis") % data_rank
             if axis < data_rank - k:  # rows picked by data-dependent indices: blocks move whole
                 idx_rank = self.index.rank(node.input[1])
                 if idx_rank is None or data_rank - axis - 1 < k:
@@ -239,12 +242,12 @@ class RepeatProver:
                 raise _Unknown(out)
             return np.take(src, np.asarray(indices, np.int64), axis=0)
         if op == "Split":
-            axis = int(attr(node, "axis", 0)) % data_rank
+            axis = _iattr(node, "axis") % data_rank
             dims = self.index.dims(node.input[0]) or []
             if axis < data_rank - k:
                 return self._tokens(node.input[0], k, depth)
             src = self._tokens(node.input[0], k, depth)
-            sizes = attr(node, "split", None)
+            sizes = _lattr(node, "split")
             if sizes is None:
                 sizes = self._ints(node.input[1]) if len(node.input) > 1 and node.input[1] else None
             if sizes is None:
@@ -253,10 +256,10 @@ class RepeatProver:
                 if not isinstance(total, int) or total % n:
                     raise _Unknown(out)
                 sizes = [total // n] * n
-            starts = np.cumsum([0, *sizes])
+            bounds = np.cumsum([0, *sizes])
             which = list(node.output).index(out)
             local = axis - (data_rank - k)
-            return np.take(src, np.arange(starts[which], starts[which + 1]), axis=local)
+            return np.take(src, np.arange(bounds[which], bounds[which + 1]), axis=local)
         # Slice (opset >= 10: inputs)
         starts, ends = self._ints(node.input[1]), self._ints(node.input[2])
         axes = (
@@ -289,6 +292,16 @@ class RepeatProver:
             if count > size:
                 break
         return self._leaf(out, k)
+
+
+def _iattr(node: NodeProto, name: str, default: int = 0) -> int:
+    value = attr(node, name, default)
+    return int(value) if isinstance(value, (int, np.integer)) else default
+
+
+def _lattr(node: NodeProto, name: str) -> list[int] | None:
+    value = attr(node, name, None)
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else None
 
 
 def _map(fn, arr: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ count is not static rotates the window x[..., :R] whole and concatenates the pas
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from onnx import ModelProto, NodeProto, helper, numpy_helper
@@ -78,7 +79,7 @@ class _Writer:
             self.shared[key] = name
         return self.shared[key]
 
-    def node(self, op: str, inputs: list[str], base: str, **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], base: str, **attrs: Any) -> str:
         out = self.names.fresh(f"rope_onnx/{base}")
         domain = str(attrs.pop("domain", ""))
         node = helper.make_node(
@@ -202,7 +203,7 @@ def _write_site(w: _Writer, prover: RepeatProver, site: ProvenSite, target: str,
         src = w.node("Transpose", [src], f"{w.stem(x)}/bnsh", perm=[0, 2, 1, 3])
         heads = 1
     window = partial and target == "ort" and n_static is None  # num_heads unknown: rotate x[..., :R] whole
-    attrs: dict = {"interleaved": p.interleaved}
+    attrs: dict[str, Any] = {"interleaved": p.interleaved}
     if partial and not window:
         attrs["rotary_embedding_dim"] = p.rotary_dim
         if target == "ort":
