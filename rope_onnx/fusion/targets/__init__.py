@@ -20,7 +20,7 @@ from onnx import ModelProto
 
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.rewrite import ProvenSite
-from rope_onnx.fusion.targets.convert import RotaryNode, convert_rotary, refusal, rotary_nodes
+from rope_onnx.fusion.targets.convert import CONVERTED_PREFIX, RotaryNode, convert_rotary, refusal, rotary_nodes
 from rope_onnx.fusion.targets.opset import raise_to_23
 from rope_onnx.fusion.targets.rotary import apply_rotary, check_sites
 from rope_onnx.graph.index import GraphIndex
@@ -121,7 +121,22 @@ def convert_existing(
     return converted, refused
 
 
+def converted_elem_types(model: ModelProto, index: GraphIndex) -> dict[str, int]:
+    """x element type of every converted RoPECustomer (its x may be a reshape the conversion added)."""
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    out = {}
+    for node in model.graph.node:
+        if node.op_type == OP_TYPE and node.name.startswith(CONVERTED_PREFIX):
+            x = node.input[0]
+            source = x if index.elem_type(x) else made_by[x].input[0]
+            out[x] = index.elem_type(source)
+    return out
+
+
 __all__ = [
+    "CONVERTED_PREFIX",
+    "converted_elem_types",
+    "rotary_nodes",
     "RESERVED_DOMAINS",
     "TARGETS",
     "Converted",

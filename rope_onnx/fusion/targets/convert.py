@@ -23,6 +23,8 @@ from rope_onnx.graph.index import GraphIndex, attr
 from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, OP_TYPE
 
 ROTARY = "RotaryEmbedding"
+#: Name prefix of RoPECustomer nodes converted from rotary ops (verify tells them from fused sites by it).
+CONVERTED_PREFIX = f"rope_onnx/{OP_TYPE}_from_"
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,12 @@ def _convert(w: _Writer, r: RotaryNode, domain: str, number: int) -> NodeProto:
     heads_axis = 1 if rank == 4 else 2
     cos, sin = (_table(w, r, c, heads_axis) for c in (r.cos, r.sin))
     attrs: dict[str, Any] = {ATTR_INTERLEAVED: r.interleaved, ATTR_ROTARY_DIM: r.rotary_dim}
-    name = w.names.fresh(f"rope_onnx/{OP_TYPE}_from_{r.domain.replace('.', '_')}_{number}")
+    name = w.names.fresh(f"{CONVERTED_PREFIX}{r.domain.replace('.', '_')}_{number}")
     out = r.node.output[0]
     if rank == 4:
         return helper.make_node(OP_TYPE, [r.x, cos, sin], [out], name=name, domain=domain, **attrs)
     x4 = w.node("Reshape", [r.x, w.const("b", [0, 0, r.num_heads, -1])], f"{w.stem(r.x)}/bsnh")
-    y4 = w.node(OP_TYPE, [x4, cos, sin], f"{OP_TYPE}_{number}", domain=domain, **attrs)
+    y4 = w.node(OP_TYPE, [x4, cos, sin], f"{OP_TYPE}_from_{number}", domain=domain, **attrs)
+    w.after[w.slot[y4]][-1].name = w.names.fresh(f"{name}/{OP_TYPE}")
     shape = w.node("Shape", [r.x], f"{w.stem(r.x)}/shape")
     return helper.make_node("Reshape", [y4, shape], [out], name=name + "/Reshape")
