@@ -47,17 +47,17 @@ def test_graph_input_tables_are_refused_for_rotary_targets_with_a_reason(tmp_pat
 
 
 def test_onnx_target_refuses_a_model_whose_ops_change_meaning_before_opset_23(tmp_path, capsys) -> None:
-    model = build(SiteSpec(table_cast=True))
-    model.graph.node.append(helper.make_node("Resize", ["x", "", "scales"], ["z"], mode="nearest"))
-    model.graph.initializer.append(helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 1, 1]))
+    model = onnx.load(LLAMA)  # opset 17, plus a Resize-13 (Resize changed at 18 and 19)
+    model.graph.input.append(helper.make_tensor_value_info("img", TensorProto.FLOAT, [1, 1, 2, 2]))
+    model.graph.initializer.append(helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2]))
+    model.graph.node.append(helper.make_node("Resize", ["img", "", "scales"], ["z"], mode="nearest"))
     model.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
-    src = tmp_path / "s.onnx"
+    src, out = tmp_path / "s.onnx", tmp_path / "o.onnx"
     onnx.save(model, src)
-    assert main(["fuse", str(src), "-o", str(tmp_path / "o.onnx"), "--target", "onnx"]) in (0, 2)
-    err = capsys.readouterr().err.strip()
-    # the site's tables are graph inputs here, so nothing is written and no opset change is needed;
-    # what matters is that a change of meaning is never written silently
-    assert not err or ("Resize" in err and len(err.splitlines()) == 1)
+    assert main(["fuse", str(src), "-o", str(out), "--target", "onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Resize-18" in err[0] and "--target ort" in err[0] and not out.exists()
+    assert main(["fuse", str(src), "-o", str(out), "--target", "ort"]) == 0
 
 
 @pytest.mark.parametrize("target", ["onnx", "ort"])
@@ -90,6 +90,9 @@ def test_atc_converts_ms_rotary_ops_and_lists_them_apart_from_skipped(tmp_path, 
     # the tables' derivation is shared by all layers: one widening Gather per cache
     widen = [n for n in fused.graph.node if n.op_type == "Gather" and "full_width" in n.output[0]]
     assert len(widen) == 2
-    assert main(["fuse", str(MS), "-o", str(tmp_path / "k.onnx"), "--target", "ort", "--report", str(report)]) == 0
+    assert (
+        main(["fuse", str(MS), "-o", str(tmp_path / "k.onnx"), "--target", "ort", "--report", str(report)])
+        == 0
+    )
     data = json.loads(report.read_text())
     assert len(data["kept"]) == 4 and not data["converted"] and data["fused"] == 0
