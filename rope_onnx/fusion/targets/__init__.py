@@ -20,7 +20,13 @@ from onnx import ModelProto
 
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.rewrite import ProvenSite
-from rope_onnx.fusion.targets.convert import CONVERTED_PREFIX, RotaryNode, convert_rotary, refusal, rotary_nodes
+from rope_onnx.fusion.targets.convert import (
+    CONVERTED_PREFIX,
+    RotaryNode,
+    convert_rotary,
+    refusal,
+    rotary_nodes,
+)
 from rope_onnx.fusion.targets.opset import raise_to_23
 from rope_onnx.fusion.targets.rotary import apply_rotary, check_sites
 from rope_onnx.graph.index import GraphIndex
@@ -135,14 +141,14 @@ def converted_elem_types(model: ModelProto, index: GraphIndex) -> dict[str, int]
 
 __all__ = [
     "CONVERTED_PREFIX",
-    "converted_elem_types",
-    "rotary_nodes",
     "RESERVED_DOMAINS",
     "TARGETS",
     "Converted",
     "Kept",
     "check_options",
     "convert_existing",
+    "converted_elem_types",
     "kept_nodes",
+    "rotary_nodes",
     "write_sites",
 ]
