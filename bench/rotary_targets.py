@@ -249,12 +249,36 @@ def _time(sess: ort.InferenceSession, feeds: dict, repeat: int) -> tuple[float, 
     return statistics.median(times), out
 
 
+E2E_FIXTURES = ("llama_base_ts_fp32", "llama_base_dynamo_fp16", "gptj_rot8_dynamo_fp32", "neox_rot50_ts_fp32")
+
+
+def fixtures_end_to_end(repeat: int, threads: int) -> None:
+    """The tiny fixtures (hidden 32, 2 layers) end to end: original vs each target's output, batch 1 x 64."""
+    from rope_onnx.verify.dims import DimValues
+    from rope_onnx.verify.feeds import generate, input_specs
+
+    print(f"\nfixtures end to end (ORT CPU, {threads} threads, batch 1, seq 64), ms:")
+    print("| fixture | original | onnx | ort | atc (--domain) |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for stem in E2E_FIXTURES:
+            original = onnx.load(ROOT / "models" / "fixtures" / f"{stem}.onnx")
+            feeds = generate(original, input_specs(original), DimValues({"batch": 1, "seq": 64}), 0).arrays
+            cells = [_time(_session(original, threads), feeds, repeat)[0]]
+            for target in ("onnx", "ort", "atc"):
+                fused = _cli_fuse(original, target, tmp)
+                cells.append(
+                    float("nan") if fused is None else _time(_session(fused, threads), feeds, repeat)[0]
+                )
+            print(f"| {stem} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="1,512,4096")
     ap.add_argument("--dtypes", default="fp32,fp16")
     ap.add_argument("--threads", default="2,0", help="intra-op threads; 0 = all cores")
-    ap.add_argument("--workloads", default="layer,site")
+    ap.add_argument("--workloads", default="layer,site,fixtures")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--hand", action="store_true", help="hand-written fused layers, not the tool's output")
     ap.add_argument("--json", help="write raw figures here")
@@ -325,7 +349,10 @@ def main(argv=None) -> int:
         ms = " | ".join(f"{r[v]:.3f}" for v in VARIANTS)
         x = " | ".join(f"{r['unfused'] / r[v]:.2f}" for v in VARIANTS[1:])
         print(f"| {r['workload']} | {r['dtype']} | {r['threads']} | {r['L']} | {ms} | {x} |")
-    print("\nmax |variant - unfused| per cell:", max(r[f"{v}_maxerr"] for r in rows for v in VARIANTS))
+    if "fixtures" in args.workloads:
+        fixtures_end_to_end(args.repeat, int(args.threads.split(",")[0]))
+    if rows:
+        print("\nmax |variant - unfused| per cell:", max(r[f"{v}_maxerr"] for r in rows for v in VARIANTS))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
