@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from rope_onnx.io.modelio import load_model
+from rope_onnx.io.load import load_model
 from rope_onnx.op.contract import ATTR_INTERLEAVED, attributes_of, is_rope_node
 from rope_onnx.verify import VerifyOptions, verify_models
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not ENTRIES, reason="models/fixtures/manifest.js
 
 
 def fused_copy(path: Path):
-    from rope_onnx.fusion.passes import fuse_model
+    from rope_onnx.fusion import fuse_model
 
     loaded = load_model(path)
     fused = onnx.ModelProto()

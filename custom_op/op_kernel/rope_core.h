@@ -3,13 +3,14 @@
  * over a backend.  The Ascend C backend (ro_pe_customer.cpp) maps each primitive to AscendC calls; the
  * host backend (host_sim/host_backend.h) executes them on arrays and checks the hardware's rules.
  *
- * Schedule (SPEC §4 defect 2): a block owns a contiguous range of unique table rows.  A tile of them is
+ * Schedule (docs/ascend.md): a block owns a contiguous range of unique table rows.  A tile of them is
  * loaded once into UB (cos, sin), then every x row that uses those rows -- all heads, all batch entries
  * the table broadcasts over -- is streamed through double-buffered queues.  x is read once, y written
  * once, each table row read once per block.
  *
- * Arithmetic (bit-exact with rope_onnx.reference.rope): float32, y = x*cos + partner(x)*sin_signed,
- * rounded once.  sin_signed is the sin tile with the rotation's minus sign applied by a masked negation
+ * Arithmetic (bit-exact with rope_onnx.op.reference.rope): float32, y = x*cos + partner(x)*sin_signed,
+ * rounded once to nearest even (CAST_NONE for half, CAST_RINT for bfloat16: rope_params.h).
+ * sin_signed is the sin tile with the rotation's minus sign applied by a masked negation
  * (even lanes for interleaved, the first half of each row for the half layout) once per tile, so
  * partner(x)*sin_signed == rot(x)*sin exactly (negation commutes with IEEE multiplication).
  */
@@ -27,6 +28,9 @@ template <class Be, class T>
 class RopeCore {
     template <class E> using Local = typename Be::template Local<E>;
     static constexpr bool F32 = RopeSame<T, float>::value;
+    /* The per-type rounding rule of the result (rope_params.h, ROPE_CAST_*): bfloat16 CAST_RINT, half
+     * CAST_NONE.  The backend names its bfloat16 type (Be::Bf16); the rule itself lives here, once. */
+    static constexpr uint32_t DOWN_CAST = RopeSame<T, typename Be::Bf16>::value ? ROPE_CAST_RINT : ROPE_CAST_NONE;
 
 public:
     ROPE_DEVICE RopeCore(Be &be, const RopeParams &p) : be_(be), p_(p) {}
@@ -48,71 +52,114 @@ public:
     }
 
 private:
-    /* Gather byte offsets for one chunk: a per-row pattern, replicated by doubling (each copy adds the
-     * distance it moved), so only `period` scalar writes are needed. */
+    /* Gather byte offsets for one chunk: entry r*rotStride + j is the byte offset in X (row stride
+     * rowStride) of the partner of rotary lane j in row r, so Gather reads and writes only rotary lanes,
+     * never the pass-through ones.  Row 0 is written by scalar stores (8 for interleaved pairs, which
+     * repeat every 8 lanes, and doubled across the row), then replicated by doubling over rows (each copy
+     * adds the rows it moved times the row stride), so only a handful of scalar writes are needed. */
     ROPE_DEVICE void BuildSwapOffsets()
     {
-        const uint32_t total = p_.chunkRows * p_.rowStride;
-        const uint32_t period = p_.interleaved ? 8u : p_.rowStride;
+        const uint32_t Rs = p_.rotStride, Dp = p_.rowStride, rows = p_.chunkRows;
+        const uint32_t first = p_.interleaved ? 8u : Rs;  // Rs is a multiple of 8
         Local<uint32_t> offs = be_.Offsets();
-        for (uint32_t j = 0; j < period && j < total; ++j) {
-            uint32_t lane = j;
+        for (uint32_t j = 0; j < first; ++j) {
+            uint32_t lane = j;  // lanes in [R, Rs) pad the row to 32 B: any in-row source will do
             if (p_.interleaved) {
                 lane = j ^ 1u;
-            } else if (j < p_.half) {
-                lane = j + p_.half;
+            } else if (j < p_.halfRot) {
+                lane = j + p_.halfRot;
             } else if (j < p_.rotary) {
-                lane = j - p_.half;
+                lane = j - p_.halfRot;
             }
             be_.SetU32(offs, j, lane * 4u);
         }
         be_.ScalarToVector();
-        for (uint32_t n = period; n < total; n *= 2) {
-            const uint32_t m = (total - n < n) ? total - n : n;
+        for (uint32_t n = first; n < Rs; n *= 2) {  // interleaved: (j ^ 1) + n == (j + n) ^ 1 for n % 8 == 0
+            const uint32_t m = (Rs - n < n) ? Rs - n : n;
             be_.AddsU32(offs, n, offs, 0, n * 4u, m);
+        }
+        for (uint32_t k = 1; k < rows; k *= 2) {
+            const uint32_t m = (rows - k < k) ? rows - k : k;
+            be_.AddsU32(offs, k * Rs, offs, 0, k * Dp * 4u, m * Rs);
         }
     }
 
-    ROPE_DEVICE void RunTableRows(uint32_t block)
+    /* One tile of a block's table-row range: whole q slices (per p the x rows form one contiguous block
+     * ordered (q, s, t)) or part of one q slice (per (p, s) a run of nt consecutive x rows). */
+    struct Tile {
+        uint64_t u, q, t, n;  // first table row; its q and t; nq (whole) or nt (part)
+        uint32_t rows;
+        bool whole;
+    };
+
+    ROPE_DEVICE Tile TileAt(uint64_t u, uint64_t end) const
     {
         const uint64_t tRows = p_.T;
-        const uint64_t extra = block < p_.remainder ? block : p_.remainder;
-        uint64_t u = static_cast<uint64_t>(block) * p_.perBlock + extra;
-        const uint64_t end = u + p_.perBlock + (block < p_.remainder ? 1 : 0);
-        while (u < end) {
-            const uint64_t q = u / tRows;
-            const uint64_t t = u % tRows;
-            if (t == 0 && end - u >= tRows && p_.tileRows >= tRows) {
-                /* whole q slices: per p, the x rows form one contiguous block ordered (q, s, t) */
-                uint64_t nq = (end - u) / tRows;
-                if (nq > p_.tileRows / tRows) {
-                    nq = p_.tileRows / tRows;
-                }
-                const uint32_t rows = static_cast<uint32_t>(nq * tRows);
-                LoadTile(u, rows);
-                for (uint64_t p = 0; p < p_.P; ++p) {
-                    StreamBlock(((p * p_.Q + q) * p_.S) * tRows, nq * p_.S * tRows, p_.S, p_.T);
-                }
-                FreeTile();
-                u += rows;
-            } else {
-                /* part of one q slice: per (p, s), a run of nt consecutive x rows */
-                uint64_t nt = tRows - t;
-                if (nt > end - u) {
-                    nt = end - u;
-                }
-                if (nt > p_.tileRows) {
-                    nt = p_.tileRows;
-                }
-                LoadTile(u, static_cast<uint32_t>(nt));
-                for (uint64_t p = 0; p < p_.P; ++p) {
-                    for (uint64_t s = 0; s < p_.S; ++s) {
-                        StreamBlock(((p * p_.Q + q) * p_.S + s) * tRows + t, nt, 1, static_cast<uint32_t>(nt));
-                    }
-                }
-                FreeTile();
-                u += nt;
+        Tile k{u, u / tRows, u % tRows, 0, 0, false};
+        if (k.t == 0 && end - u >= tRows && p_.tileRows >= tRows) {
+            k.n = (end - u) / tRows;
+            if (k.n > p_.tileRows / tRows) {
+                k.n = p_.tileRows / tRows;
             }
+            k.rows = static_cast<uint32_t>(k.n * tRows);
+            k.whole = true;
+        } else {
+            k.n = tRows - k.t;
+            if (k.n > end - u) {
+                k.n = end - u;
+            }
+            if (k.n > p_.tileRows) {
+                k.n = p_.tileRows;
+            }
+            k.rows = static_cast<uint32_t>(k.n);
+        }
+        return k;
+    }
+
+    ROPE_DEVICE void StreamTile(const Tile &k)
+    {
+        const uint64_t tRows = p_.T;
+        for (uint64_t p = 0; p < p_.P; ++p) {
+            if (k.whole) {
+                StreamBlock(((p * p_.Q + k.q) * p_.S) * tRows, k.n * p_.S * tRows, p_.S, p_.T);
+                continue;
+            }
+            for (uint64_t s = 0; s < p_.S; ++s) {
+                StreamBlock(((p * p_.Q + k.q) * p_.S + s) * tRows + k.t, k.n, 1, static_cast<uint32_t>(k.n));
+            }
+        }
+    }
+
+    /* With two table buffers (p_.tableBufs == 2) the next tile's cos/sin copy-in is issued before the
+     * current tile is used, so MTE2 loads it while the vector unit streams x through the current one. */
+    ROPE_DEVICE void RunTableRows(uint32_t block)
+    {
+        const uint64_t extra = block < p_.remainder ? block : p_.remainder;
+        const uint64_t start = static_cast<uint64_t>(block) * p_.perBlock + extra;
+        const uint64_t end = start + p_.perBlock + (block < p_.remainder ? 1 : 0);
+        if (start >= end) {
+            return;
+        }
+        Tile cur = TileAt(start, end);
+        IssueTile(cur.u, cur.rows);
+        while (true) {
+            const uint64_t next = cur.u + cur.rows;
+            Tile ahead{};
+            if (next < end && p_.tableBufs == 2) {
+                ahead = TileAt(next, end);
+                IssueTile(ahead.u, ahead.rows);
+            }
+            UseTile(cur.rows);
+            StreamTile(cur);
+            FreeTile();
+            if (next >= end) {
+                break;
+            }
+            if (p_.tableBufs != 2) {
+                ahead = TileAt(next, end);
+                IssueTile(ahead.u, ahead.rows);
+            }
+            cur = ahead;
         }
     }
 
@@ -151,13 +198,25 @@ private:
 
     ROPE_DEVICE void LoadTile(uint64_t u, uint32_t rows)
     {
+        IssueTile(u, rows);
+        UseTile(rows);
+    }
+
+    /* cos/sin rows [u, u + rows) into the next free table buffers (copy-in only). */
+    ROPE_DEVICE void IssueTile(uint64_t u, uint32_t rows)
+    {
         const uint64_t R = p_.rotary;
-        cosT_ = be_.AllocTable(0);
-        sinT_ = be_.AllocTable(1);
-        be_.CopyIn(cosT_, ROPE_GM_COS, u * R, rows, p_.rotary, p_.tabStride);
-        be_.CopyIn(sinT_, ROPE_GM_SIN, u * R, rows, p_.rotary, p_.tabStride);
-        be_.EnqueTable(0, cosT_);
-        be_.EnqueTable(1, sinT_);
+        Local<T> c = be_.AllocTable(0);
+        Local<T> s = be_.AllocTable(1);
+        be_.CopyIn(c, ROPE_GM_COS, u * R, rows, p_.rotary, p_.tabStride);
+        be_.CopyIn(s, ROPE_GM_SIN, u * R, rows, p_.rotary, p_.tabStride);
+        be_.EnqueTable(0, c);
+        be_.EnqueTable(1, s);
+    }
+
+    /* The oldest issued tile becomes the current one: float32 copies, the rotation's sign. */
+    ROPE_DEVICE void UseTile(uint32_t rows)
+    {
         cosT_ = be_.template DequeTable<T>(0);
         sinT_ = be_.template DequeTable<T>(1);
         const uint32_t span = rows * p_.tabStride;
@@ -173,7 +232,7 @@ private:
         if (p_.interleaved) {
             be_.NegEvenLanes(sinF_, span);
         } else {
-            be_.NegRows(sinF_, 0, p_.tabStride, rows, p_.half);
+            be_.NegRows(sinF_, 0, p_.tabStride, rows, p_.halfRot);
         }
     }
 
@@ -192,10 +251,13 @@ private:
         }
     }
 
-    /* One chunk of n contiguous x rows, block rows r0 .. r0+n-1 of a block ordered (q, s, t). */
+    /* One chunk of n contiguous x rows, block rows r0 .. r0+n-1 of a block ordered (q, s, t).  With
+     * rotary_dim < D the pass-through lanes are copied UB->UB from the 32 B block holding lane R onward
+     * and are neither cast, gathered nor multiplied; lanes [lo, R) of that copy are overwritten below. */
     ROPE_DEVICE void Chunk(uint64_t xRow, uint64_t r0, uint32_t n, uint32_t sn, uint32_t tn)
     {
-        const uint32_t D = p_.rowLen, R = p_.rotary, h = p_.half, Dp = p_.rowStride, Rp = p_.tabStride;
+        const uint32_t D = p_.rowLen, R = p_.rotary, h = p_.halfRot, Dp = p_.rowStride, Rp = p_.tabStride;
+        const uint32_t Rs = p_.rotStride;
         const uint64_t gmOff = xRow * D;
 
         Local<T> xs = be_.AllocIn();
@@ -205,7 +267,9 @@ private:
         Local<T> ys = be_.AllocOut();
 
         if (R < D) {
-            be_.CopySpan(ys, xs, n * Dp);  // pass-through channels; lanes [0, R) are overwritten below
+            const uint32_t perBlock = ROPE_UB_BLOCK / sizeof(T);
+            const uint32_t lo = R / perBlock * perBlock;
+            be_.CopyRows(ys, lo, xs, lo, Dp, n, Dp - lo);
         }
         Local<float> tmp = be_.Tmp();
         Local<float> X;
@@ -216,10 +280,14 @@ private:
         } else {
             X = be_.Xf();
             acc = be_.Acc();
-            be_.ToFloat(X, xs, n * Dp);
+            if (R == Dp) {
+                be_.ToFloat(X, xs, n * Dp);  // whole rows: one counted Cast
+            } else {
+                be_.ToFloatRows(X, 0, Dp, xs, 0, Dp, n, R);
+            }
         }
         if (p_.gatherSwap) {
-            be_.Gather(tmp, X, be_.Offsets(), n * Dp);
+            be_.Gather(tmp, X, be_.Offsets(), n * Rs);
         }
         uint64_t r = r0;
         const uint64_t rEnd = r0 + n;
@@ -244,16 +312,16 @@ private:
             const uint32_t tOff = static_cast<uint32_t>(tileRow) * Rp;
             be_.MulRows(acc, i * Dp, Dp, X, i * Dp, Dp, cosF_, tOff, tStride, kk, R);
             if (p_.gatherSwap) {
-                be_.MulRows(tmp, i * Dp, Dp, tmp, i * Dp, Dp, sinF_, tOff, tStride, kk, R);
+                be_.MulRows(tmp, i * Rs, Rs, tmp, i * Rs, Rs, sinF_, tOff, tStride, kk, R);
             } else {
-                be_.MulRows(tmp, i * Dp, Dp, X, i * Dp + h, Dp, sinF_, tOff, tStride, kk, h);
-                be_.MulRows(tmp, i * Dp + h, Dp, X, i * Dp, Dp, sinF_, tOff + h, tStride, kk, h);
+                be_.MulRows(tmp, i * Rs, Rs, X, i * Dp + h, Dp, sinF_, tOff, tStride, kk, h);
+                be_.MulRows(tmp, i * Rs + h, Rs, X, i * Dp, Dp, sinF_, tOff + h, tStride, kk, h);
             }
             r += k;
         }
-        be_.AddRows(acc, 0, Dp, acc, 0, Dp, tmp, 0, Dp, n, R);
+        be_.AddRows(acc, 0, Dp, acc, 0, Dp, tmp, 0, Rs, n, R);
         if constexpr (!F32) {
-            be_.FromFloatRows(ys, 0, Dp, acc, 0, Dp, n, R);
+            be_.FromFloatRows(ys, 0, Dp, acc, 0, Dp, n, R, DOWN_CAST);
         }
         be_.FreeIn(xs);
         be_.EnqueOut(ys);
