@@ -171,7 +171,7 @@ def site_model(dt: str, variant: str) -> onnx.ModelProto:
 
 def _fuse_atc(m: onnx.ModelProto) -> onnx.ModelProto:
     """RoPECustomer served by the reference decomposition: the tool's runnable (--domain) form."""
-    from rope_onnx.fusion.passes import fuse_model
+    from rope_onnx.fusion import fuse_model
 
     m = onnx.shape_inference.infer_shapes(m)
     res = fuse_model(m, domain="rope_onnx.bench")  # in place

@@ -15,7 +15,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 from rope_onnx.op.decomposition import runnable_copy
 from rope_onnx.verify import runner
 from rope_onnx.verify.compare import chosen_tolerance, compare

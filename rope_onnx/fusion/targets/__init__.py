@@ -21,7 +21,6 @@ from onnx import ModelProto
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.targets.convert import (
-    CONVERTED_PREFIX,
     RotaryNode,
     convert_rotary,
     refusal,
@@ -30,7 +29,7 @@ from rope_onnx.fusion.targets.convert import (
 from rope_onnx.fusion.targets.opset import raise_to_23
 from rope_onnx.fusion.targets.rotary import apply_rotary, check_sites
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.op.contract import OP_TYPE
+from rope_onnx.op.contract import CONVERTED_PREFIX, OP_TYPE
 
 TARGETS = ("atc", "onnx", "ort")
 #: Domains --domain may not name: the default one (that is the plain ATC form) and those of real ops.

@@ -20,11 +20,9 @@ from onnx import ModelProto, NodeProto, helper
 from rope_onnx.fusion.targets.rotary import MS_DOMAIN, _Writer
 from rope_onnx.fusion.targets.tokens import _iattr
 from rope_onnx.graph.index import GraphIndex, attr
-from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, OP_TYPE
+from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, CONVERTED_PREFIX, OP_TYPE
 
 ROTARY = "RotaryEmbedding"
-#: Name prefix of RoPECustomer nodes converted from rotary ops (verify tells them from fused sites by it).
-CONVERTED_PREFIX = f"rope_onnx/{OP_TYPE}_from_"
 
 
 @dataclass(frozen=True)
