@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from onnx import NodeProto
 
-from rope_onnx.graph.folding import NotStatic, int_values
+from rope_onnx.fusion.ops.registry import fold_ints
+from rope_onnx.graph.folding import NotStatic
 from rope_onnx.graph.index import GraphIndex, attr
 
 #: Elementwise ops of one tensor whose output element depends only on the same input element.
@@ -40,7 +41,7 @@ def last_dim_dims(index: GraphIndex, name: str, depth: int = 0) -> list | None:
             last = src[-1]
     elif node.op_type == "Reshape":
         try:
-            target = list(int_values(index, node.input[1]).values)
+            target = list(fold_ints(index, node.input[1]).values)
         except NotStatic:
             target = []
         lead = target[:-1]
