@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from rope_onnx.fusion.targets.repeats import RepeatProver
+from rope_onnx.fusion.ops.repeats import RepeatProver
 from rope_onnx.fusion.targets.rotary import pairs
 from rope_onnx.graph.index import GraphIndex
 

@@ -6,7 +6,8 @@
 * ``onnx``: the standard ``RotaryEmbedding`` (opset 23; a lower opset is raised in place when exact).
 * ``ort``: ``com.microsoft.RotaryEmbedding``, no opset change.
   For both, existing rotary ops (and RoPECustomer nodes) are kept as they are, and a site is written only
-  when its half caches are proven (:mod:`.repeats`); otherwise it is skipped with the reason.
+  when its half caches are proven (:mod:`rope_onnx.fusion.ops.repeats`); otherwise it is skipped
+  with the reason.
 
 The report lists converted and kept (already fused) nodes apart from skipped candidates.
 """
@@ -26,9 +27,9 @@ from rope_onnx.fusion.targets.convert import (
     refusal,
     rotary_nodes,
 )
-from rope_onnx.fusion.targets.opset import raise_to_23
 from rope_onnx.fusion.targets.rotary import apply_rotary, check_sites
 from rope_onnx.graph.index import GraphIndex
+from rope_onnx.graph.opset import raise_to_23
 from rope_onnx.op.contract import CONVERTED_PREFIX, OP_TYPE
 
 TARGETS = ("atc", "onnx", "ort")

@@ -17,8 +17,8 @@ from typing import Any
 
 from onnx import ModelProto, NodeProto, helper
 
+from rope_onnx.fusion.ops.repeat_tokens import _iattr
 from rope_onnx.fusion.targets.rotary import MS_DOMAIN, _Writer
-from rope_onnx.fusion.targets.tokens import _iattr
 from rope_onnx.graph.index import GraphIndex, attr
 from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, CONVERTED_PREFIX, OP_TYPE
 

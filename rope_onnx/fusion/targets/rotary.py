@@ -3,9 +3,9 @@ and ``--target ort`` (com.microsoft RotaryEmbedding).
 
 Both ops take HALF-width caches, one value per rotated pair, and compute fp16 in fp32 with one rounding
 (pinned by tests/test_ort_rotary_facts.py).  A site's table is handed over as half of itself only when
-:mod:`.repeats` proves the pairs equal; a half-width table (the seed's, Meta's, GPT-J's split) needs no
-proof, only a Gather of the channels the op reads.  The Gather of one table is shared by every site
-reading it (all layers): that is the tables' derivation, computed once.
+:mod:`rope_onnx.fusion.ops.repeats` proves the pairs equal; a half-width table (the seed's, Meta's,
+GPT-J's split) needs no proof, only a Gather of the channels the op reads.  The Gather of one table is
+shared by every site reading it (all layers): that is the tables' derivation, computed once.
 
 Layout (ORT 1.32): 4-D input is [B, N, S, H]; [B, S, N, H] goes through the 3-D form [B, S, N*H] with
 ``num_heads`` (which must then be static).  The table must broadcast over the heads (a per-head table is
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
+from rope_onnx.fusion.ops.repeats import RepeatProver
 from rope_onnx.fusion.rewrite import ProvenSite, _dead_nodes, _Names, _rebuild
-from rope_onnx.fusion.targets.repeats import RepeatProver
 from rope_onnx.graph.index import GraphIndex
 
 MS_DOMAIN = "com.microsoft"

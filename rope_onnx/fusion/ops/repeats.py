@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 from onnx import NodeProto
 
-from rope_onnx.fusion.targets.tokens import (
+from rope_onnx.fusion.ops.repeat_tokens import (
     BINARY,
     MAX_DEPTH,
     UNARY,
