@@ -21,11 +21,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--report", metavar="REPORT.json", help="also write the report as JSON")
     parser.add_argument(
+        "--target",
+        default="atc",
+        help="output form: atc = RoPECustomer for Huawei ATC (default; existing rotary ops are converted); "
+        "onnx = standard RotaryEmbedding (opset 23); ort = com.microsoft.RotaryEmbedding (docs/targets.md)",
+    )
+    parser.add_argument(
         "--domain",
-        default="",
+        default=None,
         metavar="NAME",
-        help="write RoPECustomer in domain NAME with its reference function embedded, so the output "
-        "passes onnx.checker and runs in ONNX Runtime (not for ATC)",
+        help="with --target atc: write RoPECustomer in domain NAME with its reference function embedded, so "
+        "the output passes onnx.checker and runs in ONNX Runtime (not for ATC)",
     )
     parser.add_argument(
         "--expect", type=int, metavar="N", help="exit 1 (no output) unless exactly N sites fuse"
@@ -62,12 +68,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("fuse needs -o/--output OUT.onnx (or --explain TENSOR)")
     from rope_onnx.fusion.pipeline import fuse_file  # imported here: `--help` and other commands skip it
     from rope_onnx.fusion.report import render_fuse
+    from rope_onnx.fusion.targets import check_options
 
+    check_options(args.target, args.domain)  # the library validates the target and --domain
     verify = options_from(args) if args.verify else None
     result = fuse_file(
         args.model,
         args.output,
-        domain=args.domain,
+        domain=args.domain or "",
+        target=args.target,
         expect=args.expect,
         report=args.report,
         verify=verify,

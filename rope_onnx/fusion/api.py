@@ -5,26 +5,43 @@ from __future__ import annotations
 from onnx import ModelProto
 
 from rope_onnx.errors import require_model_proto
+from rope_onnx.fusion import targets
 from rope_onnx.fusion.candidates import find_sites
-from rope_onnx.fusion.result import FuseResult, Site
+from rope_onnx.fusion.result import FuseResult, Site, Skip
 from rope_onnx.fusion.rewrite import apply_sites
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.op.contract import DTYPE_NAMES, is_rope_node
+from rope_onnx.op.contract import DTYPE_NAMES
 from rope_onnx.op.decomposition import embed_reference
 
 
-def fuse_model(model: ModelProto, domain: str = "", name: str = "") -> FuseResult:
-    """Fuse every RoPE site of ``model`` in place.
+def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str = "atc") -> FuseResult:
+    """Fuse every RoPE site of ``model`` in place, written as ``target`` (docs/targets.md).
 
-    ``domain`` "" writes the ATC form (default domain, docs/op-contract.md); any other name writes the nodes
-    in that domain with the reference functions embedded, runnable by ONNX Runtime as it is.
+    ``atc``: ``domain`` "" writes the ATC form (default domain, docs/op-contract.md); any other name writes
+    the nodes in that domain with the reference functions embedded, runnable by ONNX Runtime as it is.
+    Existing rotary ops are converted into RoPECustomer.  ``onnx`` / ``ort``: ai.onnx / com.microsoft
+    RotaryEmbedding, written only where the half caches are proven; existing rotary ops are kept.
     """
     require_model_proto(model, "fuse_model")
+    targets.check_options(target, domain or None)
     index = GraphIndex(model)
     proven, skipped = find_sites(model, index)
-    removed = apply_sites(model, index, proven, domain) if proven else []
+    kept, to_convert = targets.kept_nodes(index, target)
+    if target == "atc":
+        removed = apply_sites(model, index, proven, domain) if proven else []
+    else:
+        proven, removed, refused = targets.write_sites(model, index, proven, target)
+        skipped += [Skip(output, reason) for output, reason in refused]
+    elem_types = {p.x: index.elem_type(p.x) for p in (s.proof for s in proven)}
+    converted: list[targets.Converted] = []
+    if to_convert:
+        after = GraphIndex(model)  # the sites are written: read the graph again
+        converted, refused = targets.convert_existing(model, after, targets.rotary_nodes(after), domain)
+        skipped += [Skip(output, reason) for output, reason in refused]
+        elem_types.update(targets.converted_elem_types(model, after))
     sites = []
-    fused_nodes = {n.output[0]: n.name for n in model.graph.node if is_rope_node(n)}
+    wrote = {s.output for s in proven}
+    fused_nodes = {n.output[0]: n.name for n in model.graph.node if n.output and n.output[0] in wrote}
     for site, count in zip(proven, removed, strict=True):
         p = site.proof
         sites.append(
@@ -42,6 +59,6 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "") -> FuseResul
                 site.assumes,
             )
         )
-    if domain and proven:
-        embed_reference(model, domain, {p.x: index.elem_type(p.x) for p in (s.proof for s in proven)})
-    return FuseResult(name, sites, skipped)
+    if domain and target == "atc" and (proven or converted):
+        embed_reference(model, domain, elem_types)
+    return FuseResult(name, sites, skipped, target=target, converted=converted, kept=kept)

@@ -29,6 +29,7 @@ def fuse_file(
     output: str | Path,
     *,
     domain: str = "",
+    target: str = "atc",
     expect: int | None = None,
     report: str | Path | None = None,
     verify: VerifyOptions | None = None,
@@ -45,11 +46,11 @@ def fuse_file(
     loaded = load_model(source, need_external_data=True)
     out = check_output_path(output, loaded.path, *loaded.files)
     report_path = check_output_path(report, loaded.path, *loaded.files, out) if report else None
-    result = fuse_model(loaded.model, domain, name=str(source))
+    result = fuse_model(loaded.model, domain, name=str(source), target=target)
     failure = ""
     if expect is not None and result.fused != expect:
         failure = f"fused {result.fused} site(s), expected {expect}; no model was written"
-    elif verify is not None and result.fused:
+    elif verify is not None and (result.fused or result.converted):
         from rope_onnx.verify import verify_models  # only a --verify run loads the verifier
 
         result.verification = verify_models(loaded.path, loaded.model, verify)

@@ -16,7 +16,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def render_fuse(result: FuseResult) -> str:
     """One row per fused site, then the skipped candidates with their reasons."""
-    lines = [f"{result.model}: fused {result.fused} RoPE site(s), skipped {len(result.skipped)} candidate(s)"]
+    target = "" if result.target == "atc" else f" as {result.target} RotaryEmbedding"
+    skipped = len(result.skipped)
+    lines = [f"{result.model}: fused {result.fused} RoPE site(s){target}, skipped {skipped} candidate(s)"]
     if result.sites:
         rows = [
             [
@@ -33,8 +35,14 @@ def render_fuse(result: FuseResult) -> str:
         lines += _table(
             ["output", "layer", "layout", "rotary_dim", "head_dim", "dtype", "nodes_removed"], rows
         )
-    else:
+    elif not result.converted:
         lines.append("no RoPE site was found: the output is the input graph unchanged")
+    if result.converted:
+        lines.append(f"converted {len(result.converted)} existing rotary op(s) into RoPECustomer:")
+        lines += [f"  {c.output}: {c.op} '{c.node}'" for c in result.converted]
+    if result.kept:
+        lines.append(f"already fused, kept as they are: {len(result.kept)} node(s):")
+        lines += [f"  {k.output}: {k.op} '{k.node}'" for k in result.kept]
     if result.skipped:
         lines.append("skipped candidates:")
         lines += [f"  {s.at}: {s.reason}" for s in result.skipped]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rope_onnx.fusion.targets import Converted, Kept
     from rope_onnx.verify import VerifyResult
 
 
@@ -45,6 +46,9 @@ class FuseResult:
     sites: list[Site] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     verification: VerifyResult | None = None  # set by pipeline.fuse_file(..., verify=...)
+    target: str = "atc"
+    converted: list[Converted] = field(default_factory=list)  # existing rotary ops -> RoPECustomer (atc)
+    kept: list[Kept] = field(default_factory=list)  # nodes that already were one RoPE op, left as they are
 
     @property
     def fused(self) -> int:
@@ -56,5 +60,8 @@ class FuseResult:
             "fused": self.fused,
             "sites": [{**s.__dict__, "assumes": list(s.assumes)} for s in self.sites],
             "skipped": [s.__dict__ for s in self.skipped],
+            "target": self.target,
+            "converted": [c.__dict__ for c in self.converted],
+            "kept": [k.__dict__ for k in self.kept],
             **({"verify": self.verification.to_json()} if self.verification is not None else {}),
         }

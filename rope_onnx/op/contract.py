@@ -20,6 +20,9 @@ ATC_DOMAIN = ""
 #: Private domain used for in-memory copies that ONNX Runtime runs through the reference function.
 REFERENCE_DOMAIN = "rope_onnx.reference"
 
+#: Name prefix of RoPECustomer nodes `fuse` converted from ai.onnx/com.microsoft RotaryEmbedding ops.
+CONVERTED_PREFIX = "rope_onnx/RoPECustomer_from_"
+
 ATTR_INTERLEAVED = "interleaved"
 ATTR_ROTARY_DIM = "rotary_dim"
 DEFAULT_INTERLEAVED = 1

@@ -20,7 +20,7 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.trace import Tracer
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.op.contract import OP_TYPE, attributes_of, is_rope_node
+from rope_onnx.op.contract import CONVERTED_PREFIX, OP_TYPE, attributes_of, is_rope_node
 from rope_onnx.verify.cut import producers
 from rope_onnx.verify.dims import OTHER, DimValues
 from rope_onnx.verify.feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
@@ -80,8 +80,8 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
     graph = _FusedGraph(fused)
     sites = []
     for node in fused.graph.node:
-        if not is_rope_node(node):
-            continue
+        if not is_rope_node(node) or node.name.startswith(CONVERTED_PREFIX):
+            continue  # converted from a rotary op: reads caches, not the original's tables; outputs judge it
         label = node.name or node.output[0]
         if len(node.input) != 3 or len(node.output) != 1:
             raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")
