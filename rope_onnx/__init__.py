@@ -13,10 +13,14 @@ The library API (the command line is a thin layer over the same calls)::
 ``fuse_file`` is the whole ``rope-onnx fuse`` command (load, fuse, optionally verify, write
 atomically).  Every deliberate failure is a :class:`RopeOnnxError` carrying its exit code;
 :func:`rope` is the op's semantics in NumPy.  Importing this package does not import ONNX
-Runtime: verification imports it when it runs.
+Runtime: verification imports it when it runs.  ``rope_onnx.ir.RopeFusionPass`` runs the pass
+inside an onnx_ir / onnxscript pass pipeline (the ``ir`` extra); ``rope_onnx.schemas`` holds the
+JSON Schemas of the reports (docs/reports.md).
 """
 
 __version__ = "0.1.0"
+
+import logging
 
 from rope_onnx.errors import CheckFailed, InputError, RopeOnnxError
 from rope_onnx.fusion.passes import FuseResult, Site, Skip, fuse_model
@@ -26,6 +30,11 @@ from rope_onnx.op.contract import RopeAttributes
 from rope_onnx.op.decomposition import runnable_copy
 from rope_onnx.op.reference import rope
 from rope_onnx.verify import Comparison, Tolerance, VerifyOptions, VerifyResult, verify_models
+
+# The library logs (progress of long steps, details at debug level) and never prints; the command
+# line routes the records (rope_onnx/cli/logs.py).  A library caller sees them once it configures
+# logging, e.g. logging.basicConfig(level=logging.INFO).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "CheckFailed",

@@ -18,7 +18,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="input .onnx model (never modified; weights stay on disk)")
     parser.add_argument("-o", "--output", required=True, help="output .onnx path (written atomically)")
-    parser.add_argument("--report", metavar="REPORT.json", help="also write the report as JSON")
+    parser.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="also write the report as JSON ('-': on stdout, the table then goes to stderr)",
+    )
     parser.add_argument(
         "--domain",
         default="",
@@ -52,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
         args.output,
         domain=args.domain,
         expect=args.expect,
-        report=args.report,
+        report=args.console.report_target(args.report),
         verify=verify,
         copy_data=args.copy_data,
     )
-    print(render_fuse(result))
+    args.console.show(render_fuse(result))
     return 0

@@ -73,13 +73,19 @@ class FuseResult:
         return len(self.sites)
 
     def to_json(self) -> dict:
-        return {
-            "model": self.model,
-            "fused": self.fused,
-            "sites": [{**s.__dict__, "assumes": list(s.assumes)} for s in self.sites],
-            "skipped": [s.__dict__ for s in self.skipped],
-            **({"verify": self.verification.to_json()} if self.verification is not None else {}),
-        }
+        """The fuse report (docs/reports.md, rope_onnx/schemas/fuse.schema.json)."""
+        from rope_onnx.schemas import stamp
+
+        return stamp(
+            "fuse",
+            {
+                "model": self.model,
+                "fused": self.fused,
+                "sites": [{**s.__dict__, "assumes": list(s.assumes), "layer": s.layer} for s in self.sites],
+                "skipped": [s.__dict__ for s in self.skipped],
+                **({"verify": self.verification.to_json()} if self.verification is not None else {}),
+            },
+        )
 
 
 def _data_inputs(index: GraphIndex, nodes: frozenset[int]) -> set[str]:
