@@ -21,7 +21,8 @@ done
 cann=${ASCEND_HOME_PATH:-${ASCEND_CANN_PACKAGE_PATH:-/usr/local/Ascend/ascend-toolkit/latest}}
 # CANN's environment scripts are not `set -u` clean: <version>/bin/setenv.bash sources
 # runtime/bin/setenv.bash, whose line 10 reads `param_mult_ver=$1` with no argument (CANN 8.1.RC1,
-# public copy github.com/leideng/CANN-8.1.RC1 @551ed27c), so nounset is lifted around the source only.
+# public copy github.com/leideng/CANN-8.1.RC1 @551ed27c), so nounset (and errexit: the scripts are not
+# written for it either) is lifted around the source only; a broken environment is caught just below.
 # The toolkit-wide set_env.sh sits one level above <version>/latest (ascend-toolkit/set_env.sh).
 if [ -f "$cann/bin/setenv.bash" ]; then
     env_script="$cann/bin/setenv.bash"
@@ -31,10 +32,10 @@ else
     echo "build.sh: no CANN toolkit at '$cann'; install CANN and set ASCEND_HOME_PATH" >&2
     exit 2
 fi
-set +u
+set +eu
 # shellcheck disable=SC1090
 source "$env_script"
-set -u
+set -eu
 command -v msopgen >/dev/null || { echo "build.sh: msopgen not on PATH after sourcing CANN's environment" >&2; exit 2; }
 
 project="$here/build_project"

@@ -26,7 +26,7 @@ import onnx_ir as ir
 from onnx_ir.passes import FunctionalPass, PassResult
 
 from rope_onnx.errors import CheckFailed
-from rope_onnx.fusion.passes import FuseResult, fuse_model
+from rope_onnx.fusion import FuseResult, fuse_model
 
 
 class RopeFusionPass(FunctionalPass):

@@ -195,7 +195,7 @@ def test_missing_variant_and_missing_model_are_exit_2(tmp_path):
 def test_real_fusion_output_passes_and_its_domain_form_is_refused():
     """The fusion pass's ATC form passes the graph checks; its --domain form (ONNX Runtime only) fails
     single_domain (E16005) and no_functions; the unfused graph only warns."""
-    from rope_onnx.fusion.passes import fuse_model
+    from rope_onnx.fusion import fuse_model
     from tests.rope_graphs import SiteSpec, build
 
     plain = build(SiteSpec())

@@ -34,7 +34,8 @@ int main()
                 a));
     EXPECT(a.interleaved == 1 && a.rotaryDim == 64);
     /* an int attribute present without "i" is 0 (GE omits unset fields); absent attributes keep defaults */
-    EXPECT(Read("{\"attribute\":[{\"name\":\"interleaved\",\"type\":2}]}", a) && a.interleaved == 0 && a.rotaryDim == 0);
+    EXPECT(Read("{\"attribute\":[{\"name\":\"interleaved\",\"type\":2}]}", a) && a.interleaved == 0 &&
+           a.rotaryDim == 0);
     EXPECT(Read("{}", a) && a.interleaved == 1 && a.rotaryDim == 0);
     EXPECT(Read("{\"attribute\":[]}", a) && a.interleaved == 1);
     /* other keys and values of every JSON kind are skipped */

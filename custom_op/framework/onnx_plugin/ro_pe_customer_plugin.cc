@@ -1,8 +1,9 @@
 /*
  * ATC ONNX parser plugin for RoPECustomer, and for RoPEBuiltin: the same node marked by `rope-onnx`
- * (rope_onnx/atc/kernel_choice.py) for Huawei's built-in RotaryPositionEmbedding on chips that ship it.  Released ATC parsers look a default-domain node up as
- * "ai.onnx::<opset>::RoPECustomer" (docs/ascend.md), so one key is registered per opset 11 .. 28 -- the
- * range rope_onnx.contract.SUPPORTED_OPSETS declares; a test keeps the two equal.
+ * (rope_onnx/atc/kernel_choice.py) for Huawei's built-in RotaryPositionEmbedding on chips that ship it.
+ * Released ATC parsers look a default-domain node up as "ai.onnx::<opset>::<type>" (docs/ascend.md), so
+ * one key is registered per opset 11 .. 28 for each type -- the range rope_onnx.op.contract.SUPPORTED_OPSETS
+ * declares; a test keeps them equal.
  *
  * Attributes arrive as one JSON string attribute named "attribute".  GE's serialisation omits an int
  * field whose value is 0, so an attribute that is present without "i" means 0 (interleaved=0 is the
