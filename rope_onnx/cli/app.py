@@ -88,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.debug = args.debug_0 or args.debug_1
     verbosity = args.verbose_0 + args.verbose_1 - args.quiet_0 - args.quiet_1
+    if getattr(args, "json", False):  # kernel-sim --json: the report only, as --report - -q
+        args.report, verbosity = "-", min(verbosity, -1)
     args.console = logs.Console(verbosity, report_on_stdout=getattr(args, "report", None) == "-")
     try:
         with logs.session(args.command, verbosity, _log_file(args)):

@@ -37,8 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.json:
-        args.report, args.console.report_on_stdout, args.console.verbosity = "-", True, -1
     target = args.console.report_target(args.report)
     if isinstance(target, Path):
         check_output_path(target, Path(args.inputs), Path(args.output))
