@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
@@ -30,17 +33,71 @@ def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str,
     return dict(zip(names, session.run(None, {k: v for k, v in feeds.items() if k in wanted}), strict=True))
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m rope_onnx`` the way a user runs the command."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def cli_subprocess(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m rope_onnx`` the way a user runs the command (only tests/cli's end-to-end tests)."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "rope_onnx", *args],
         capture_output=True,
         text=True,
         cwd=cwd or ROOT,
-        env=env,
+        env=full_env,
         check=False,
+        timeout=300,
     )
+
+
+class _Stream(io.StringIO):
+    """A captured stdout/stderr that outlives ``close()`` (main closes stderr on a broken pipe)."""
+
+    def close(self) -> None:
+        pass
+
+
+def cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``rope_onnx.cli.app.main(args)`` in this process, as ``python -m rope_onnx`` would run it.
+
+    A subprocess per call cost most of the suite's time (interpreter start plus numpy/onnx/onnxruntime
+    imports); in-process the command shares the already imported library. The result has the
+    ``returncode``/``stdout``/``stderr`` of a CompletedProcess so assertions read as for a real run.
+    Nothing leaks into the next test: the working directory, os.environ, the root logger's handlers and
+    sys.stdout/sys.stderr are restored, and argparse's SystemExit (usage errors, ``--version``) becomes
+    the exit code a shell would see. ``env`` replaces the whole environment, as subprocess's ``env`` does.
+    """
+    from rope_onnx.cli.app import main
+
+    out, err = _Stream(), _Stream()
+    saved_cwd, saved_env = os.getcwd(), dict(os.environ)
+    root_logger = logging.getLogger()
+    saved_handlers, saved_level = list(root_logger.handlers), root_logger.level
+    try:
+        os.chdir(cwd or ROOT)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code: int | str | None = main(list(args))
+            except SystemExit as stop:
+                code = stop.code
+        if code is None:
+            returncode = 0
+        elif isinstance(code, int):
+            returncode = code
+        else:  # sys.exit("message"): printed to stderr, exit status 1
+            err.write(f"{code}\n")
+            returncode = 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        root_logger.handlers[:] = saved_handlers
+        root_logger.setLevel(saved_level)
+    return subprocess.CompletedProcess(["rope-onnx", *args], returncode, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(name="cli")

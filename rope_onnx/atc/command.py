@@ -14,6 +14,7 @@ tensors in every mode); ``--input_shape``; ``--dynamic_dims``; ``--precision_mod
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,10 @@ def output_stem(model: Path, profile: Profile, variant: Variant, output: str | P
     return out.with_suffix("") if out.suffix == OM_SUFFIX else out
 
 
-def build_command(model: Path, profile: Profile, variant: Variant, soc: str, stem: Path) -> AtcCommand:
+def build_command(
+    model: Path, profile: Profile, variant: Variant, soc: str, stem: Path, extra: Sequence[str] = ()
+) -> AtcCommand:
+    """The argv; ``extra`` (``--atc-arg``, checked by :func:`.overrides.check_atc_args`) goes last."""
     argv = [
         ATC,
         "--framework=5",
@@ -68,4 +72,5 @@ def build_command(model: Path, profile: Profile, variant: Variant, soc: str, ste
     if profile.op_select_implmode is not None:
         argv.append(f"--op_select_implmode={profile.op_select_implmode}")
     argv.append(f"--log={profile.log_level}")
+    argv.extend(extra)
     return AtcCommand(argv, stem)

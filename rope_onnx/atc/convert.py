@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from rope_onnx.atc import cann, errors_map, preflight
 from rope_onnx.atc.command import AtcCommand, build_command, output_stem
+from rope_onnx.atc.fit import fit
+from rope_onnx.atc.overrides import check_atc_args
 from rope_onnx.atc.profile import Profile, load_profile
 from rope_onnx.atc.runner import run_logged
 from rope_onnx.atc.soc import family_of
@@ -49,6 +51,7 @@ class AtcResult:
     package: Path | None = None
     returncode: int | None = None
     diagnoses: list[errors_map.Diagnosis] = field(default_factory=list)
+    graph_values: dict[str, int] = field(default_factory=dict)  # sizes the profile left to the graph
 
     @property
     def failed(self) -> list[preflight.Check]:
@@ -73,6 +76,7 @@ class AtcResult:
                 "dry_run": self.dry_run,
                 "checks": [c.as_dict() for c in self.checks],
                 "profile_warnings": self.profile.warnings,
+                "graph_values": self.graph_values,
                 "package": str(self.package) if self.package else None,
                 "atc": {
                     "returncode": self.returncode,
@@ -98,10 +102,17 @@ def plan(
     output: str | Path | None = None,
     soc: str | None = None,
     need_weights: bool = False,
+    overrides: Iterable[str] = (),
+    atc_args: Iterable[str] = (),
 ) -> AtcResult:
     """Load and check everything that needs no CANN; never raises for a failed graph check (see
-    ``result.failed``), only for unusable input (InputError)."""
-    prof = load_profile(profile)
+    ``result.failed``), only for unusable input (InputError).
+
+    ``profile``: a path or a shipped profile's name; ``overrides``: ``KEY=VALUE`` strings (``--set``);
+    ``atc_args``: extra ATC flags appended to the command (``--atc-arg``).
+    """
+    extra = check_atc_args(atc_args)
+    prof = load_profile(profile, overrides)
     if variant not in prof.variants:
         raise InputError(f"{prof.path}: has no variant '{variant}' (it has: {', '.join(prof.variants)})")
     chosen = prof.variants[variant]
@@ -113,11 +124,14 @@ def plan(
             f"for {prof.family} ({prof.soc_version}); use a profile for this chip family"
         )
     loaded = load_model(model, need_external_data=need_weights)
-    stem = output_stem(loaded.path, prof, chosen, output)
-    command = build_command(loaded.path, prof, chosen, soc_version, stem)
+    fitted = fit(chosen, loaded.model, prof.model)  # inputs by role, sizes the profile leaves to the graph
+    stem = output_stem(loaded.path, prof, fitted.variant, output)
+    command = build_command(loaded.path, prof, fitted.variant, soc_version, stem, extra)
     check_output_path(command.om_path, loaded.path)
-    checks = preflight.run_checks(loaded, prof, chosen, soc_version, family)
-    return AtcResult(loaded.path, prof, variant, soc_version, command, checks, dry_run=True)
+    checks = preflight.run_checks(loaded, prof, fitted.variant, soc_version, family, fitted.problems)
+    result = AtcResult(loaded.path, prof, variant, soc_version, command, checks, dry_run=True)
+    result.graph_values = fitted.values
+    return result
 
 
 def _raise_if_failed(result: AtcResult) -> None:
@@ -138,6 +152,8 @@ def convert(
     soc: str | None = None,
     dry_run: bool = False,
     report: str | Path | TextIO | None = None,
+    overrides: Iterable[str] = (),
+    atc_args: Iterable[str] = (),
     warn: Callable[[str], None] = _warn,
     echo: Callable[[str], None] = _echo,
 ) -> AtcResult:
@@ -148,13 +164,25 @@ def convert(
     and ATC's live output go to the ``rope_onnx.atc.convert`` logger unless ``warn``/``echo`` are given.
     """
     # ATC reads every weight: a real run refuses missing data files up front (docs/conventions.md, exit 2).
-    result = plan(model, profile, variant=variant, output=output, soc=soc, need_weights=not dry_run)
+    result = plan(
+        model,
+        profile,
+        variant=variant,
+        output=output,
+        soc=soc,
+        need_weights=not dry_run,
+        overrides=overrides,
+        atc_args=atc_args,
+    )
     if isinstance(report, (str, Path)):  # never overwrite an input with the report (docs/conventions.md)
         check_output_path(report, result.model)
         check_output_path(report, result.profile.path)
     result.dry_run = dry_run
     for note in result.profile.warnings:
         warn(note)
+    if result.graph_values:
+        read = ", ".join(f"{k} = {v}" for k, v in result.graph_values.items())
+        log.info("note: read from the graph (the profile does not pin them): %s", read)
     for check in result.warnings:
         warn(f"{check.name}: {check.message}")
     try:

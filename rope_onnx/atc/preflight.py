@@ -194,11 +194,13 @@ def _graph_dims(vi: onnx.ValueInfoProto) -> list[int | None] | None:
     return [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
 
 
-def check_profile_inputs(model: onnx.ModelProto, variant: Variant, profile: Profile) -> Check:
+def check_profile_inputs(
+    model: onnx.ModelProto, variant: Variant, profile: Profile, fit_problems: list[str] | None = None
+) -> Check:
     initializers = {i.name for i in model.graph.initializer}
     graph_inputs = {i.name: i for i in model.graph.input if i.name not in initializers}
     where = f"profile {profile.path.name} [variants.{variant.name}]"
-    problems = []
+    problems = list(fit_problems or ())  # what fitting the profile to the graph could not settle
     for spec in variant.inputs:
         if spec.name not in graph_inputs:
             problems.append(f"input '{spec.name}' is not a graph input (ATC: E10016)")
@@ -259,7 +261,14 @@ def check_external_data(loaded: LoadedModel) -> Check:
     )
 
 
-def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str, family: str) -> list[Check]:
+def run_checks(
+    loaded: LoadedModel,
+    profile: Profile,
+    variant: Variant,
+    soc: str,
+    family: str,
+    fit_problems: list[str] | None = None,
+) -> list[Check]:
     model = loaded.model
     index = GraphIndex(model)  # one graph-only shape inference for the checks that need types
     return [
@@ -269,7 +278,7 @@ def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str
         check_opset_covered(model),
         check_rope_dtype(model, family, soc, index),
         check_tables_shape(model, index),
-        check_profile_inputs(model, variant, profile),
+        check_profile_inputs(model, variant, profile, fit_problems),
         check_external_data(loaded),
         *kernel_choice.check_kernels(model, family, variant, index),
     ]

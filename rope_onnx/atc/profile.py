@@ -4,17 +4,22 @@ A profile holds what users otherwise get wrong on the ATC command line: the exac
 shapes of the prefill and decode graphs, the precision mode that keeps RoPECustomer in the model's
 dtype, the log level, the output name and the custom op vendor.  Every key is documented in
 ``atc_configs/README.md``.  Unknown keys are errors (a typo must not silently drop a setting), and
-each error names the file and the key.
+each error names the file and the key.  ``--set KEY=VALUE`` overrides are applied to the TOML table
+before validation (:mod:`.overrides`), so they meet the same checks; a shipped profile is found by name
+(:mod:`.catalog`); inputs given by role and sizes left to the graph are bound by :mod:`.fit`.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rope_onnx.atc import shapes
+from rope_onnx.atc.catalog import resolve_profile
+from rope_onnx.atc.fit import ROLES, InputEntry, fit
 from rope_onnx.atc.options import (
     BF16_ONLY,
     IMPL_MODES,
@@ -26,6 +31,7 @@ from rope_onnx.atc.options import (
     PRECISION_MODES_V2,
     VARIANTS,
 )
+from rope_onnx.atc.overrides import apply_overrides, parse_set_options
 from rope_onnx.atc.soc import family_of
 from rope_onnx.atc.tables import Reader, section
 from rope_onnx.errors import InputError
@@ -39,7 +45,7 @@ _SECTIONS = {
     "custom_op": {"vendor", "install_path"},
 }
 _VARIANT_KEYS = {"description", "mode", "dims", "inputs"}
-_INPUT_KEYS = {"name", "shape", "repeat"}
+_INPUT_KEYS = {"name", "role", "shape", "repeat", "optional"}
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -49,7 +55,8 @@ class Variant:
     name: str
     description: str
     mode: str
-    inputs: list[shapes.InputShape]
+    inputs: list[shapes.InputShape]  # complete once fitted to the graph (atc.fit; plan() does it)
+    entries: tuple[InputEntry, ...] = ()  # the inputs as the profile writes them
 
     @property
     def input_shape(self) -> str:
@@ -111,75 +118,75 @@ def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> 
     raw_inputs = table.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         reader.fail("inputs", "expected a non-empty array of { name, shape } tables")
-    inputs: list[shapes.InputShape] = []
-    group: list[tuple[str, tuple[shapes.DimValue, ...]]] = []  # consecutive entries sharing a 'repeat'
-    group_repeat: str | None = None
-
-    def flush() -> None:
-        # Layer by layer, as exporters order them: past.0.key, past.0.value, past.1.key, ...
-        if group_repeat:
-            for i in range(model[group_repeat]):
-                inputs.extend(shapes.InputShape(n.replace("{i}", str(i)), d) for n, d in group)
-        group.clear()
-
+    entries: list[InputEntry] = []
     for index, item in enumerate(raw_inputs):
         item_where = f"{where}.inputs[{index}]"
         if not isinstance(item, dict):
             raise InputError(f"{path}: {item_where}: expected a table {{ name = ..., shape = [...] }}")
         item_reader = Reader(path, item_where, item, _INPUT_KEYS)
-        pattern = item_reader.string("name")
+        pattern = item_reader.string("name", required=False)
+        role = item_reader.string("role", required=False, choices=ROLES)
+        if (pattern is None) == (role is None):
+            item_reader.fail("name", "give exactly one of name (the graph input) and role (matched by name)")
         shape = item.get("shape")
         if not isinstance(shape, list) or not shape:
             item_reader.fail("shape", "expected a non-empty list of dimensions")
         repeat = item_reader.string("repeat", required=False)
-        if repeat is not None and repeat not in model:
+        optional = item.get("optional", False)
+        if not isinstance(optional, bool):
+            item_reader.fail("optional", f"expected true or false, got {optional!r}")
+        if role is not None and (repeat is not None or (optional and role in ("ids", "mask"))):
+            item_reader.fail("repeat" if repeat else "optional", f"not allowed with role = '{role}'")
+        if optional and pattern is not None:
+            item_reader.fail("optional", "only a role entry may be optional (a name is always required)")
+        if repeat is not None and repeat not in model and repeat != "num_layers":
             item_reader.fail("repeat", f"'{repeat}' is not a key of [model]")
-        if (repeat is None) == ("{i}" in pattern):
+        if pattern is not None and (repeat is None) == ("{i}" in pattern):
             item_reader.fail("name", "use '{i}' in the name exactly when 'repeat' is given")
         try:
             dims = tuple(shapes.resolve_dim(d, symbols, f"shape[{k}]") for k, d in enumerate(shape))
         except ValueError as exc:
             raise InputError(f"{path}: {item_where}.{exc}") from exc
-        if repeat != group_repeat:
-            flush()
-            group_repeat = repeat
-        if repeat:
-            group.append((pattern, dims))
-        else:
-            inputs.append(shapes.InputShape(pattern, dims))
-    flush()
+        entries.append(InputEntry(pattern, role, dims, repeat, optional))
     seen: set[str] = set()
-    for item in inputs:
-        if item.name in seen:
-            raise InputError(f"{path}: {where}.inputs: input '{item.name}' is listed twice")
-        seen.add(item.name)
+    for entry in entries:
+        key = entry.name or f"role {entry.role}"
+        if key in seen:
+            raise InputError(f"{path}: {where}.inputs: input '{key}' is listed twice")
+        seen.add(key)
+    dims_of = [shapes.InputShape(e.name or e.role or "", e.dims) for e in entries]
+    variant = Variant(name, "", mode, [], tuple(entries))
+    inputs = fit(variant, None, model).variant.inputs
     warnings = []
     try:
-        count = shapes.gear_count(inputs)
+        count = shapes.gear_count(dims_of)
     except ValueError as exc:
         raise InputError(f"{path}: {where}.dims: {exc}") from exc
     if mode == "dynamic_dims" and count == 0:
         reader.fail("mode", '"dynamic_dims" needs at least one symbol with a list of gears in dims')
-    if mode == "range" and not any(d.fixed is None for i in inputs for d in i.dims):
+    if mode == "range" and not any(d.free for i in dims_of for d in i.dims):
         reader.fail("mode", '"range" needs at least one dimension given as "lo~hi" or -1')
-    if mode == "dynamic_dims" and shapes.placeholder_count(inputs) > OLD_GEAR_WIDTH_LIMIT:
+    width = shapes.placeholder_count(inputs + [d for d, e in zip(dims_of, entries, strict=True) if e.role])
+    if mode == "dynamic_dims" and width > OLD_GEAR_WIDTH_LIMIT:
         warnings.append(
-            f"{where}: {shapes.placeholder_count(inputs)} -1 placeholders per --dynamic_dims profile; "
+            f"{where}: {width} -1 placeholders per --dynamic_dims profile; "
             f"older CANN releases accept at most {OLD_GEAR_WIDTH_LIMIT}"
         )
     description = reader.string("description", required=False) or ""
-    return Variant(name, description, mode, inputs), warnings
+    return Variant(name, description, mode, inputs, tuple(entries)), warnings
 
 
-def load_profile(path: str | Path) -> Profile:
-    """Read and validate a profile; InputError (exit 2) names the file and the wrong key."""
-    p = Path(path)
+def load_profile(path: str | Path, overrides: Iterable[str] = ()) -> Profile:
+    """Read and validate a profile (a path or a shipped profile's name), ``--set KEY=VALUE`` overrides
+    applied first; InputError (exit 2) names the file and the wrong key."""
+    p = resolve_profile(path)
     if not p.is_file():
-        raise InputError(f"{p}: no such profile; the shipped ones are in atc_configs/")
+        raise InputError(f"{p}: no such profile (rope-onnx atc --list-profiles shows the shipped ones)")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not valid TOML ({exc})") from exc
+    data = apply_overrides(data, parse_set_options(overrides), str(p))
     allowed = set(_SECTIONS) | {"model", "variants"}
     for key in data:
         if key not in allowed:

@@ -15,7 +15,8 @@ and .../atlasatcparam_16_0020.html):
 
 A profile writes a dimension as an integer, a symbol (a key of the variant's ``dims`` table or of the
 profile's ``[model]`` table) or ``symbol+N`` (e.g. ``past+1`` for an attention mask that covers
-the past and the new token).
+the past and the new token).  One of :data:`GRAPH_SYMBOLS` left out of ``[model]`` is a size read from
+the graph when the profile is fitted to it (:mod:`rope_onnx.atc.fit`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ MODES = ("static", "dynamic_dims", "range")
 MIN_GEARS, MAX_GEARS = 2, 100  # ATC: "The profile range is (1,100]"
 _EXPR = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\+\s*(\d+))?\s*$")
 _RANGE = re.compile(r"^\s*(\d+)\s*~\s*(\d+)\s*$")
+#: [model] symbols a profile may leave to the graph (read from the axis they label).
+GRAPH_SYMBOLS = ("num_layers", "num_heads", "num_kv_heads", "head_dim")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,12 @@ class DimValue:
     gears: tuple[int, ...] = ()
     low: int | None = None
     high: int | None = None  # low/high both None and fixed None and no gears: unbounded
+    graph: str | None = None  # a GRAPH_SYMBOLS name: the graph's size on this axis, set by atc.fit
+
+    @property
+    def free(self) -> bool:
+        """A size ATC is told is not fixed (gears, a range, -1); a size from the graph is fixed."""
+        return self.fixed is None and self.graph is None
 
     def shifted(self, offset: int) -> DimValue:
         if self.fixed is not None:
@@ -96,6 +105,10 @@ def resolve_dim(raw: object, symbols: dict[str, DimValue], key: str) -> DimValue
     if not isinstance(raw, str) or not (match := _EXPR.match(raw)):
         raise ValueError(f'{key}: expected an integer, a symbol or "symbol+N", got {raw!r}')
     name, offset = match[1], int(match[2] or 0)
+    if name not in symbols and name in GRAPH_SYMBOLS:
+        if offset:
+            raise ValueError(f"{key}: '{raw}' adds to a size read from the graph; pin '{name}' in [model]")
+        return DimValue(graph=name)
     if name not in symbols:
         raise ValueError(f"{key}: unknown symbol '{name}' (define it in the variant's dims or in [model])")
     value = symbols[name]
@@ -115,6 +128,8 @@ def gear_count(inputs: list[InputShape]) -> int:
 
 
 def _render_dim(dim: DimValue) -> str:
+    if dim.graph is not None:  # not fitted to a graph yet (never reaches ATC: plan() fits first)
+        return dim.graph
     if dim.fixed is not None:
         return str(dim.fixed)
     if dim.gears:

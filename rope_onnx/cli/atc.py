@@ -1,23 +1,27 @@
-"""``rope-onnx atc FUSED.onnx --profile atc_configs/NAME.toml``: convert a fused model to .om."""
+"""``rope-onnx atc FUSED.onnx --profile NAME``: convert a fused model to .om; ``--list-profiles``."""
 
 from __future__ import annotations
 
 import argparse
 
 from rope_onnx.atc import convert
+from rope_onnx.atc.catalog import render_list
+from rope_onnx.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "atc",
         help="pre-flight a fused model and convert it with Huawei ATC using a profile",
-        description="Check a fused model against an ATC profile (atc_configs/*.toml), render the exact atc "
-        "command, and run it on an Ascend host with the RoPECustomer package installed.",
+        description="Check a fused model against an ATC profile (a shipped one by name, or a .toml path), "
+        "render the exact atc command, and run it on an Ascend host with the RoPECustomer package installed.",
     )
-    parser.add_argument("model", help="the fused .onnx model (from rope-onnx fuse)")
+    parser.add_argument("model", nargs="?", help="the fused .onnx model (from rope-onnx fuse)")
     parser.add_argument(
-        "--profile", required=True, help="ATC profile, e.g. atc_configs/llama2-7b_ascend910b3.toml"
+        "--profile",
+        help="a shipped profile's name (e.g. tiny-llama_ascend910b3; see --list-profiles) or a .toml path",
     )
+    parser.add_argument("--list-profiles", action="store_true", help="list the shipped profiles and stop")
     parser.add_argument(
         "--variant",
         choices=("prefill", "decode"),
@@ -27,7 +31,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output", help="output path (ATC appends .om); default <model dir>/<profile name>_<variant>"
     )
-    parser.add_argument("--soc", help="another chip of the profile's family instead of its soc_version")
+    parser.add_argument(
+        "--soc",
+        help="another exact chip of the profile's family (e.g. Ascend910B2) instead of its soc_version",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one profile value, e.g. --set model.num_layers=28 "
+        "--set 'variants.prefill.dims.seq=[128]' (repeatable; checked like the file)",
+    )
+    parser.add_argument(
+        "--atc-arg",
+        action="append",
+        metavar="ARG",
+        help="pass one more flag to atc, written --atc-arg=--name=value (repeatable)",
+    )
     parser.add_argument(
         "--dry-run", action="store_true", help="run the pre-flight, print the atc command on stdout and stop"
     )
@@ -38,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.list_profiles:
+        print(render_list())
+        return 0
+    if not args.model or not args.profile:
+        raise InputError("give the fused model and --profile NAME (rope-onnx atc --list-profiles lists them)")
     result = convert(
         args.model,
         args.profile,
@@ -46,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         soc=args.soc,
         dry_run=args.dry_run,
         report=args.console.report_target(args.report),
+        overrides=args.set or (),
+        atc_args=args.atc_arg or (),
     )
     if args.dry_run:
         args.console.product(result.command.text)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from rope_onnx.io.atomic import check_output_path, write_report
-from rope_onnx.kernel.chips import CHIPS
+from rope_onnx.kernel.chips import describe_choices
 from rope_onnx.kernel.sim import simulate_file
 
 
@@ -24,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, metavar="OUT.npz", help="where y is written")
     parser.add_argument("--interleaved", type=int, choices=(0, 1), default=1)
     parser.add_argument("--rotary-dim", type=int, default=0, help="0 = the whole head (default)")
-    parser.add_argument("--soc", choices=tuple(CHIPS), default="ascend910b")
+    parser.add_argument(
+        "--soc",
+        default="Ascend910B2",
+        metavar="CHIP",
+        help=f"the exact chip as ATC spells it (default Ascend910B2): {describe_choices()}",
+    )
     parser.add_argument(
         "--report",
         metavar="REPORT.json",

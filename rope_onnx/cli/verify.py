@@ -14,18 +14,21 @@ from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.verify import VerifyOptions, verify_models
 from rope_onnx.verify.dims import parse_dim_options
+from rope_onnx.verify.tolerances import parse_tolerance_options
 
 log = logging.getLogger("rope_onnx.cli")
 
 
 def add_verify_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``fuse --verify``."""
-    parser.add_argument(
-        "--atol", type=float, help="absolute tolerance for every comparison (default: per dtype)"
-    )
-    parser.add_argument(
-        "--rtol", type=float, help="relative tolerance for every comparison (default: per dtype)"
-    )
+    for name, what in (("atol", "absolute"), ("rtol", "relative")):
+        parser.add_argument(
+            f"--{name}",
+            action="append",
+            metavar="[NAME:]VALUE",
+            help=f"{what} tolerance, Polygraphy syntax: VALUE for every comparison, NAME:VALUE for one "
+            f"output or site tensor (repeatable: --{name} logits:1e-2 --{name} 1e-4; default: per dtype)",
+        )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated inputs (default 0)")
     parser.add_argument(
         "--dim",
@@ -38,12 +41,15 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace) -> VerifyOptions:
     """The parsed flags as :class:`VerifyOptions`, which checks them itself (exit 2 when unusable)."""
     return VerifyOptions(
-        atol=args.atol,
-        rtol=args.rtol,
+        atol=parse_tolerance_options(args.atol, "atol"),
+        rtol=parse_tolerance_options(args.rtol, "rtol"),
         seed=args.seed,
         dims=parse_dim_options(args.dim),
         inputs=Path(args.inputs) if getattr(args, "inputs", None) else None,
         sites=bool(getattr(args, "sites", False)),
+        save_inputs=Path(args.save_inputs) if getattr(args, "save_inputs", None) else None,
+        save_outputs=Path(args.save_outputs) if getattr(args, "save_outputs", None) else None,
+        save_bin=bool(getattr(args, "bin", False)),
     )
 
 
@@ -57,7 +63,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("original", help="the model before fusion (.onnx)")
     parser.add_argument("fused", help="the model rope-onnx fuse produced from it (.onnx)")
     add_verify_options(parser)
-    parser.add_argument("--inputs", metavar="FEEDS.npz", help="real feeds (numpy .npz keyed by input name)")
+    parser.add_argument(
+        "--inputs",
+        metavar="FEEDS",
+        help="real feeds: an .npz keyed by input name, a folder of <name>.npy (what --save-inputs writes), "
+        "or Polygraphy's --save-inputs JSON; integer ids of another integer type are cast",
+    )
+    parser.add_argument(
+        "--save-inputs", metavar="DIR", help="write the feeds used as DIR/<input>.npy (+ manifest.json)"
+    )
+    parser.add_argument(
+        "--save-outputs", metavar="DIR", help="write the ORIGINAL's outputs (the goldens) as DIR/<output>.npy"
+    )
+    parser.add_argument(
+        "--bin", action="store_true", help="also write raw <name>.bin next to each .npy (for ais_bench, msit)"
+    )
     parser.add_argument(
         "--sites",
         action="store_true",

@@ -9,7 +9,7 @@ from rope_onnx.fusion.candidates import find_sites
 from rope_onnx.fusion.result import FuseResult, Site
 from rope_onnx.fusion.rewrite import apply_sites
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.op.contract import DTYPE_NAMES
+from rope_onnx.op.contract import DTYPE_NAMES, is_rope_node
 from rope_onnx.op.decomposition import embed_reference
 
 
@@ -24,7 +24,7 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "") -> FuseResul
     proven, skipped = find_sites(model, index)
     removed = apply_sites(model, index, proven, domain) if proven else []
     sites = []
-    fused_nodes = {n.output[0]: n.name for n in model.graph.node if n.op_type == "RoPECustomer"}
+    fused_nodes = {n.output[0]: n.name for n in model.graph.node if is_rope_node(n)}
     for site, count in zip(proven, removed, strict=True):
         p = site.proof
         sites.append(

@@ -16,15 +16,14 @@ from dataclasses import replace
 from onnx import ModelProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
+from rope_onnx.fusion.ops.registry import ANCHOR_OPS
 from rope_onnx.fusion.prove import prove
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
 from rope_onnx.fusion.trace import BudgetExceeded, Tracer
+from rope_onnx.graph.conventions import is_default_domain
 from rope_onnx.graph.index import GraphIndex
-
-#: Sites end in one of these ops; everything else inside a site is reached from them.
-ANCHOR_OPS = frozenset({"Add", "Sub", "Concat", "Reshape"})
 
 
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
@@ -36,7 +35,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
     covered: set[int] = set()
     for anchor in range(len(index.nodes) - 1, -1, -1):
         node = index.nodes[anchor]
-        if anchor in claimed or node.op_type not in ANCHOR_OPS or node.domain not in ("", "ai.onnx"):
+        if anchor in claimed or node.op_type not in ANCHOR_OPS or not is_default_domain(node.domain):
             continue
         output = node.output[0]
         dims = index.dims(output)
@@ -60,7 +59,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
                 skipped.append(Skip(output, reason + (f" (inputs not followed: {notes})" if notes else "")))
             covered |= expr.nodes
             continue
-        widths = {name: tracer.width(name) for name in (proof.x, proof.cos, proof.sin)}
+        widths = {n: w for n in (proof.x, proof.cos, proof.sin) if (w := tracer.width(n)) is not None}
         if proof.x_offset or widths[proof.x] != proof.head_dim:
             window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
             if window is not None:  # an existing tensor holds exactly the rotated window of x

@@ -77,7 +77,8 @@ def scale(expr: Expr, factor: float, nodes: frozenset[int]) -> Expr:
 
 def _broadcast(a: Expr, b: Expr) -> tuple[np.ndarray, np.ndarray]:
     try:
-        return np.broadcast_arrays(a.grid, b.grid)
+        ga, gb = np.broadcast_arrays(a.grid, b.grid)
+        return ga, gb
     except ValueError as exc:
         raise NotRope(f"channel grids {a.grid.shape} and {b.grid.shape} do not broadcast") from exc
 

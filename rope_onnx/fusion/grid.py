@@ -1,4 +1,4 @@
-"""Where a tensor's axes sit in the channel grid, shared by the op handlers."""
+"""Where a tensor's axes sit in the channel grid, and ONNX's Slice index rule, shared by the op rules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from onnx import NodeProto
 from rope_onnx.fusion.channels import Expr, NotRope
 
 if TYPE_CHECKING:
-    from rope_onnx.fusion.trace import Tracer
+    from rope_onnx.fusion.ops.base import TraceContext
 
 
 def grid_axis(axis: int, rank: int, k: int, node: NodeProto) -> int:
@@ -20,7 +20,7 @@ def grid_axis(axis: int, rank: int, k: int, node: NodeProto) -> int:
     return axis - (rank - k)
 
 
-def squeeze_grid(t: Tracer, data: str, axes: list[int], k: int, node: NodeProto) -> Expr:
+def squeeze_grid(t: TraceContext, data: str, axes: list[int], k: int, node: NodeProto) -> Expr:
     """``data`` with the given axes (of size 1, inside the channel grid) removed; k is the output's."""
     rank_in = t.rank(data)
     k_in = k + len(axes)

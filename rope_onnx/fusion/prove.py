@@ -90,6 +90,8 @@ def _prove_with_x(polys: list[dict], x: int, names: list[str], rotary: int) -> P
             raise NotRope(f"channel {c} reads other cos/sin tensors than channel 0")
         cos_channels.append(cos_f[1])
         sin_channels.append(sin_f[1])
+    if cos_leaf is None or sin_leaf is None:
+        raise NotRope("no channel is rotated")
     for c in range(rotary, head):
         if polys[c] != {((x, c),): 1.0}:
             raise NotRope(f"channel {c} after the rotated part is not x[{c}] passed through")

@@ -95,14 +95,12 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             table_input(p.cos, p.cos_channels, site.widths[p.cos]),
             table_input(p.sin, p.sin_channels, site.widths[p.sin]),
         ]
-        fused[site.anchor] = helper.make_node(
-            OP_TYPE,
-            inputs,
-            [site.output],
-            name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"),
-            domain=domain,
-            **{ATTR_INTERLEAVED: p.interleaved, ATTR_ROTARY_DIM: p.rotary_dim},
+        node = helper.make_node(
+            OP_TYPE, inputs, [site.output], name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"), domain=domain
         )
+        attributes = {ATTR_INTERLEAVED: p.interleaved, ATTR_ROTARY_DIM: p.rotary_dim}
+        node.attribute.extend(helper.make_attribute(key, value) for key, value in sorted(attributes.items()))
+        fused[site.anchor] = node
     dead = _dead_nodes(index, sites, fused, after)
     _rebuild(model, index, fused, after, dead)
     return [len(dead & s.nodes) + 1 for s in sites]

@@ -7,6 +7,7 @@ leading dims (the tables must broadcast into x without expanding it) and at elem
 from __future__ import annotations
 
 from rope_onnx.fusion.channels import Expr
+from rope_onnx.fusion.ops.registry import reads_values
 from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.trace import Tracer
 from rope_onnx.graph.index import GraphIndex
@@ -22,7 +23,7 @@ def data_inputs(index: GraphIndex, nodes: frozenset[int]) -> set[str]:
     return {
         name
         for n in nodes
-        if index.nodes[n].op_type != "Shape"
+        if reads_values(index.nodes[n])
         for name in index.nodes[n].input
         if name and name not in produced and index.constant(name) is None
     }

@@ -1,12 +1,13 @@
 """Symbolic execution of a candidate site, backwards from its output, on the channel axes.
 
-:class:`Tracer` turns a tensor into an :class:`~rope_onnx.fusion.channels.Expr` by evaluating its producer
-with one small handler per op type.  Each handler states what the op does to channels and refuses
-(``NotRope``) what it cannot model exactly — data-dependent bounds, a slice on a non-channel axis, a
-reshape that might move leading dims.  At a channel width of one axis (k = 1), a refusal is not
-fatal: the tensor simply becomes a *leaf*, an input of the site (that is how x and the cos/sin
-tables are found, wherever the exporter put Casts, Unsqueezes or Gathers before them).  The reason
-is kept as a note, so a skipped candidate reports why its proof did not go through.
+:class:`Tracer` turns a tensor into an :class:`~rope_onnx.fusion.channels.Expr` by evaluating its
+producer with the ``trace`` member of its op's rule (:mod:`rope_onnx.fusion.ops`).  Each rule
+states what the op does to channels and refuses (``NotRope``) what it cannot model exactly —
+data-dependent bounds, a slice on a non-channel axis, a reshape that might move leading dims.
+At a channel width of one axis (k = 1), a refusal is not fatal: the tensor simply becomes a
+*leaf*, an input of the site (that is how x and the cos/sin tables are found, wherever the
+exporter put Casts, Unsqueezes or Gathers before them).  The reason is kept as a note, so a
+skipped candidate reports why its proof did not go through.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope, Scalar, leaf
-from rope_onnx.fusion.ops.handlers import HANDLERS
-from rope_onnx.fusion.ops.ranks import infer_rank, infer_width
-from rope_onnx.graph.folding import NotStatic, int_values
-from rope_onnx.graph.index import Dim, GraphIndex, attr
+from rope_onnx.fusion.ops.base import Value
+from rope_onnx.fusion.ops.registry import fold_ints, rule_for
+from rope_onnx.fusion.shapes import infer_rank, infer_width
+from rope_onnx.graph.attributes import attr_ints
+from rope_onnx.graph.folding import IntValue, NotStatic
+from rope_onnx.graph.index import Dim, GraphIndex
 
 #: Maximum nodes one candidate may visit: RoPE sites have 7-60; this bounds pathological graphs.
 NODE_BUDGET = 400
@@ -30,9 +33,6 @@ MAX_DEPTH = 120
 
 class BudgetExceeded(Exception):
     """The candidate grew beyond :data:`NODE_BUDGET` nodes: not a RoPE site."""
-
-
-Value = Expr | Scalar
 
 
 class Tracer:
@@ -50,8 +50,8 @@ class Tracer:
         self.index = index
         self.leaf_names: list[str] = []
         self._leaf_ids: dict[str, int] = {}
-        #: Ranks shape inference could not give: proven by a handler (a static If) or by op rules.
-        self.rank_hints: dict[str, int | None] = {}
+        #: Ranks shape inference could not give: proven by a trace rule (a static If) or by rank rules.
+        self._rank_hints: dict[str, int | None] = {}
         self._widths: dict[str, int | None] = {}
         self._leaves: dict[str, Expr] = {}
         self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
@@ -74,9 +74,9 @@ class Tracer:
         if key in self._memo:
             return self._memo[key]
         if k == 1 and name in self._settled:  # traced by an earlier candidate: a leaf, same notes
-            noted = self._settled[name]
-            self._open[-1][0].update(noted)
-            self.notes.update((n, self._reasons[n]) for n in noted)
+            settled = self._settled[name]
+            self._open[-1][0].update(settled)
+            self.notes.update((n, self._reasons[n]) for n in settled)
             self._memo[key] = self._leaves[name]
             return self._memo[key]
         self._visits += 1
@@ -90,7 +90,7 @@ class Tracer:
         try:
             value = self._eval(name, k)
             mixed = isinstance(value, Expr) and k == 1 and self.leaf_name(value) is None  # plain leaf: no
-            if mixed and value.degree() <= 1 and len(value.leaves()) > 1:
+            if mixed and isinstance(value, Expr) and value.degree() <= 1 and len(value.leaves()) > 1:
                 value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
         finally:
             self._depth -= 1
@@ -108,19 +108,25 @@ class Tracer:
             return scalar
         node_id = self.index.producer.get(name)
         node = None if node_id is None else self.index.nodes[node_id]
-        handler = HANDLERS.get(node.op_type) if node is not None and node.domain in ("", "ai.onnx") else None
-        if handler is None:
+        rule = None if node is None else rule_for(node.op_type, node.domain)
+        if node is None or node_id is None or rule is None or rule.trace is None:
             if k == 1:
                 return self.leaf(name)
             raise NotRope(f"'{name}' is not produced by a channel op the proof can follow")
         try:
-            return handler(self, node, node_id, name, k)
+            value = rule.trace(self, node, name, k)
         except NotRope as why:
             if k != 1:
                 raise
             self.notes[name] = self._reasons[name] = str(why)
             self._open[-1][0].add(name)
             return self.leaf(name)
+        mine = frozenset({node_id})  # the tracer, not the rule, records which node computed the value
+        return (
+            Scalar(value.value, value.nodes | mine)
+            if isinstance(value, Scalar)
+            else value.with_grid(value.grid, mine)
+        )
 
     def scalar(self, name: str) -> Scalar | None:
         value = self.index.constant(name)
@@ -184,14 +190,22 @@ class Tracer:
                 return tensor
         return None
 
-    # ------------------------------------------------------------------ helpers for handlers
+    # ------------------------------------------------------------------ the TraceContext of the op rules
     def known_rank(self, name: str) -> int | None:
         """From shape inference, a handler's proof, or the op's rank rule (memoised)."""
         rank = self.index.rank(name)
-        if rank is None and name not in self.rank_hints:
-            self.rank_hints[name] = None  # guards against cycles while the rule recurses
-            self.rank_hints[name] = infer_rank(self.index, name, self.known_rank)
-        return rank if rank is not None else self.rank_hints[name]
+        if rank is None and name not in self._rank_hints:
+            self._rank_hints[name] = None  # guards against cycles while the rule recurses
+            self._rank_hints[name] = infer_rank(self.index, name, self.known_rank)
+        return rank if rank is not None else self._rank_hints[name]
+
+    def prove_rank(self, name: str, rank: int) -> None:
+        """A trace rule proved ``name``'s rank (a static If's branch); later rank questions use it."""
+        self._rank_hints[name] = rank
+
+    def fold(self, name: str) -> IntValue:
+        """``name`` folded to integers, with the channel widths this candidate computed as hints."""
+        return fold_ints(self.index, name, self.dims)
 
     def dims(self, name: str) -> list[Dim] | None:
         """Shape of ``name``: inferred dims, or one symbol per axis when only the rank is known,
@@ -231,11 +245,11 @@ class Tracer:
         """A static int list from an input (or, for old opsets, an attribute) of ``node``."""
         if position < len(node.input) and node.input[position]:
             try:
-                folded = int_values(self.index, node.input[position], self.dims)
+                folded = self.fold(node.input[position])
                 return folded.ints(), folded.nodes
             except NotStatic as why:
                 raise NotRope(f"{node.op_type} node '{node.name}': {why}") from why
-        if attribute is not None and attr(node, attribute) is not None:
-            value = attr(node, attribute)
-            return (list(value) if isinstance(value, list) else [int(value)]), frozenset()
+        listed = attr_ints(node, attribute) if attribute is not None else None
+        if listed is not None:
+            return listed, frozenset()
         raise NotRope(f"{node.op_type} node '{node.name}' has no static '{attribute or position}'")

@@ -10,13 +10,15 @@ Every node used is recorded, so the rewrite can delete the bound computations wi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from onnx import NodeProto
 
-from rope_onnx.graph.index import Dim, GraphIndex, attr
+from rope_onnx.graph.attributes import attr_int
+from rope_onnx.graph.conventions import is_default_domain
+from rope_onnx.graph.index import Dim, GraphIndex
 
 
 class NotStatic(Exception):
@@ -38,7 +40,8 @@ class IntValue:
         return [int(v) for v in self.values]
 
 
-def _opaque(node_id: int, k: int) -> str:
+def opaque(node_id: int, k: int) -> str:
+    """A symbol for entry k of a node's result that depends on a symbolic dim: equal only to itself."""
     return f"expr:{node_id}:{k}"
 
 
@@ -46,11 +49,19 @@ def _opaque(node_id: int, k: int) -> str:
 DimsHint = Callable[[str], "list[Dim] | None"]
 
 
-def int_values(index: GraphIndex, name: str, hint: DimsHint | None = None, _depth: int = 0) -> IntValue:
+def int_values(
+    index: GraphIndex,
+    name: str,
+    folders: Mapping[str, Folder],
+    hint: DimsHint | None = None,
+    _depth: int = 0,
+) -> IntValue:
     """Fold tensor ``name`` to an :class:`IntValue`, or raise :class:`NotStatic` saying why.
 
-    ``hint`` gives shapes the caller has proven (the tracer knows every channel width it computed,
-    also where shape inference lost it, e.g. after a Slice with computed bounds or a static If).
+    ``folders`` says how each op folds (the pass passes the ``fold`` members of its op rules:
+    what an op does to integers is written beside what it does to channels).  ``hint`` gives
+    shapes the caller has proven (the tracer knows every channel width it computed, also where
+    shape inference lost it, e.g. after a Slice with computed bounds or a static If).
     """
     if _depth > 64:
         raise NotStatic(f"'{name}' is computed by a chain too deep to fold")
@@ -65,24 +76,27 @@ def int_values(index: GraphIndex, name: str, hint: DimsHint | None = None, _dept
     if node_id is None:
         raise NotStatic(f"'{name}' is a graph input, known only at run time")
     node = index.nodes[node_id]
-    standard = node.domain in ("", "ai.onnx")
+    standard = is_default_domain(node.domain)
 
     def arg(i: int) -> IntValue:
-        return int_values(index, node.input[i], hint, _depth + 1)
+        return int_values(index, node.input[i], folders, hint, _depth + 1)
 
     if standard and node.op_type == "Shape":
         values, scalar, used = _shape(node, _known_dims(index, node.input[0], hint))
-    elif standard and node.op_type in _FOLDERS:
-        values, scalar, used = _FOLDERS[node.op_type](index, node, node_id, arg)
+    elif standard and node.op_type in folders:
+        values, scalar, used = folders[node.op_type](index, node, node_id, arg)
     else:
         raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
     # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
-    constants = {index.producer.get(i) for i in node.input} - {None}
+    constants = {p for i in node.input if (p := index.producer.get(i)) is not None}
     used |= {p for p in constants if index.nodes[p].op_type == "Constant"}
     return IntValue(tuple(values), scalar, used | {node_id})
 
 
-Folder = Callable[[GraphIndex, NodeProto, int, Callable[[int], IntValue]], tuple[list[Dim], bool, frozenset]]
+#: How one op folds: (index, node, node id, fold input i) -> (entries, is 0-D, nodes used).
+Folder = Callable[
+    [GraphIndex, NodeProto, int, Callable[[int], IntValue]], tuple[list[Dim], bool, frozenset[int]]
+]
 
 
 def _known_dims(index: GraphIndex, name: str, hint: DimsHint | None) -> list[Dim] | None:
@@ -90,109 +104,9 @@ def _known_dims(index: GraphIndex, name: str, hint: DimsHint | None) -> list[Dim
     return known if known is not None else index.dims(name)
 
 
-def _shape(node: NodeProto, dims: list[Dim] | None) -> tuple[list[Dim], bool, frozenset]:
+def _shape(node: NodeProto, dims: list[Dim] | None) -> tuple[list[Dim], bool, frozenset[int]]:
+    """``Shape`` is folded here, not by an op rule: it needs the caller's dims hint."""
     if dims is None:
         raise NotStatic(f"rank of '{node.input[0]}' is unknown")
-    start, end = attr(node, "start", 0), attr(node, "end", None)
+    start, end = attr_int(node, "start", 0), attr_int(node, "end")
     return list(dims[slice(start, end)]), False, frozenset()
-
-
-def _gather(index, node, node_id, arg):
-    data, idx = arg(0), arg(1)
-    if attr(node, "axis", 0) != 0 or data.scalar:
-        raise NotStatic(f"Gather node '{node.name}' is not a 1-D index")
-    n = len(data.values)
-    picked = [data.values[i + n if i < 0 else i] for i in idx.ints()]
-    return picked, idx.scalar, data.nodes | idx.nodes
-
-
-def _slice(index, node, node_id, arg):
-    data = arg(0)
-    starts, ends = arg(1).ints(), arg(2).ints()
-    axes = arg(3).ints() if len(node.input) > 3 and node.input[3] else [0]
-    steps = arg(4).ints() if len(node.input) > 4 and node.input[4] else [1]
-    if axes not in ([0], [-1]) or steps != [1]:
-        raise NotStatic(f"Slice node '{node.name}' on a shape is not a plain 1-D slice")
-    used = data.nodes | arg(1).nodes | arg(2).nodes
-    return list(data.values[slice(starts[0], ends[0])]), False, used
-
-
-def _concat(index, node, node_id, arg):
-    parts = [arg(i) for i in range(len(node.input))]
-    values: list[Dim] = []
-    used: frozenset[int] = frozenset()
-    for part in parts:
-        values.extend(part.values)
-        used |= part.nodes
-    return values, False, used
-
-
-def _unsqueeze(index, node, node_id, arg):
-    data = arg(0)
-    if not data.scalar:
-        raise NotStatic(f"Unsqueeze node '{node.name}' on a 1-D shape value")
-    return list(data.values), False, data.nodes
-
-
-def _squeeze(index, node, node_id, arg):
-    data = arg(0)
-    if len(data.values) != 1:
-        raise NotStatic(f"Squeeze node '{node.name}' on a shape value of length {len(data.values)}")
-    return list(data.values), True, data.nodes
-
-
-def _passthrough(index, node, node_id, arg):
-    data = arg(0)
-    return list(data.values), data.scalar, data.nodes
-
-
-def _arith(op: Callable[[int, int], int]):
-    def fold(index, node, node_id, arg):
-        a, b = arg(0), arg(1)
-        va, vb = list(a.values), list(b.values)
-        if len(va) != len(vb):
-            if len(va) == 1:
-                va = va * len(vb)
-            elif len(vb) == 1:
-                vb = vb * len(va)
-            else:
-                raise NotStatic(f"{node.op_type} node '{node.name}' on mismatched lengths")
-        out: list[Dim] = []
-        for k, (x, y) in enumerate(zip(va, vb, strict=True)):
-            both_int = isinstance(x, int) and isinstance(y, int)
-            out.append(op(x, y) if both_int else _opaque(node_id, k))
-        return out, a.scalar and b.scalar, a.nodes | b.nodes
-
-    return fold
-
-
-def _int_div(x: int, y: int) -> int:
-    if y == 0:
-        raise NotStatic("division by zero in a shape computation")
-    q = abs(x) // abs(y)  # ONNX integer Div truncates toward zero
-    return q if (x >= 0) == (y >= 0) else -q
-
-
-def _cast(index, node, node_id, arg):
-    from onnx import TensorProto
-
-    if attr(node, "to") not in (TensorProto.INT64, TensorProto.INT32):
-        raise NotStatic(f"Cast node '{node.name}' leaves the integers")
-    return _passthrough(index, node, node_id, arg)
-
-
-#: Shape is folded in int_values itself: it needs the caller's dims hint.
-_FOLDERS: dict[str, Folder] = {
-    "Gather": _gather,
-    "Slice": _slice,
-    "Concat": _concat,
-    "Unsqueeze": _unsqueeze,
-    "Squeeze": _squeeze,
-    "Identity": _passthrough,
-    "Cast": _cast,
-    "Add": _arith(lambda x, y: x + y),
-    "Sub": _arith(lambda x, y: x - y),
-    "Mul": _arith(lambda x, y: x * y),
-    "Div": _arith(_int_div),
-    "Equal": _arith(lambda x, y: int(x == y)),
-}

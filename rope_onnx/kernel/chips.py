@@ -2,13 +2,15 @@
 
 ``kernel-sim`` runs the tiling with a chip's core count and UB size (the values the op's TilingFunc gets
 from ``platform_ascendc::PlatformAscendC`` on that chip), and ``bench/kernel_traffic.py`` models time at
-the chip's own memory bandwidth.  ``--soc`` names a family as CANN's ``AddConfig`` does; each family maps
-to one exact chip, because core counts differ inside a family (910B1 ... 910B4).
+the chip's own memory bandwidth.  ``--soc`` takes the exact chip as ATC's ``--soc_version`` spells it
+(``Ascend910B3``), because core counts differ inside a family (910B1/B2: 48 vector cores, B3/B4: 40).  A
+family name (``ascend910b``, as CANN's ``AddConfig`` spells it) is accepted only through :data:`ALIASES`,
+which names the one chip it stands for — documented in ``rope-onnx kernel-sim --help``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rope_onnx.errors import InputError
 
@@ -49,7 +51,7 @@ class Chip:
         return int(self.has_data_copy_pad) | (int(self.has_f322f16r) << 1)
 
 
-CHIPS: dict[str, Chip] = {
+_BASE: dict[str, Chip] = {
     "ascend910b": Chip(
         family="ascend910b",
         soc_version="Ascend910B2",
@@ -95,9 +97,46 @@ CHIPS: dict[str, Chip] = {
 }
 
 
-def chip(family: str) -> Chip:
-    """The chip behind a ``--soc`` family name; InputError listing the choices otherwise."""
-    try:
-        return CHIPS[family.lower()]
-    except KeyError:
-        raise InputError(f"unknown --soc '{family}'; choose one of {', '.join(CHIPS)}") from None
+def _sibling(base: Chip, soc: str, vector_cores: int, ai_cores: int) -> Chip:
+    """Another chip of ``base``'s family: same UB, copy and cast rules (platform ini), other core count."""
+    return replace(
+        base,
+        soc_version=soc,
+        cores=vector_cores,
+        cores_source=_PLATFORM_INI.format(
+            chip=soc, key=f"[SoCInfo] vector_core_cnt={vector_cores} (ai_core_cnt={ai_cores})"
+        ),
+        ub_source=_PLATFORM_INI.format(chip=soc, key="[AICoreSpec] ub_size=196608"),
+        f322f16r_source=_PLATFORM_INI.format(chip=soc, key="Intrinsic_vconv lists f322f16r"),
+        bandwidth_source=base.bandwidth_source.replace("910B2", soc.removeprefix("Ascend")),
+    )
+
+
+_B2 = _BASE["ascend910b"]
+#: Every chip kernel-sim has figures for, by the exact name ATC's --soc_version takes.
+SOCS: dict[str, Chip] = {
+    "Ascend910B1": _sibling(_B2, "Ascend910B1", 48, 24),
+    "Ascend910B2": _B2,
+    "Ascend910B3": _sibling(_B2, "Ascend910B3", 40, 20),
+    "Ascend910B4": _sibling(_B2, "Ascend910B4", 40, 20),
+    "Ascend310P3": _BASE["ascend310p"],
+}
+#: The alias -> chip table: a family name stands for this one chip (the family's figures in bench/).
+ALIASES: dict[str, str] = {"ascend910b": "Ascend910B2", "ascend310p": "Ascend310P3"}
+#: One chip per family (the aliases' targets), for the per-family sweeps of tests and bench/.
+CHIPS: dict[str, Chip] = {family: SOCS[soc] for family, soc in ALIASES.items()}
+
+
+def describe_choices() -> str:
+    aliases = ", ".join(f"{a} = {c}" for a, c in ALIASES.items())
+    return f"{', '.join(SOCS)} (aliases: {aliases})"
+
+
+def chip(name: str) -> Chip:
+    """The chip ``--soc`` names: an exact chip (ATC's spelling, any case) or an alias from :data:`ALIASES`."""
+    exact = {soc.lower(): spec for soc, spec in SOCS.items()}
+    if name.lower() in exact:
+        return exact[name.lower()]
+    if name in ALIASES:
+        return SOCS[ALIASES[name]]
+    raise InputError(f"unknown --soc '{name}'; choose an exact chip, one of {describe_choices()}")

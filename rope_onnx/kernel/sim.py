@@ -107,7 +107,7 @@ def simulate(
     sin: np.ndarray,
     interleaved: int = 1,
     rotary_dim: int = 0,
-    soc: str = "ascend910b",
+    soc: str = "Ascend910B2",
 ) -> KernelSimResult:
     """Run the host-compiled kernel for chip ``soc`` and compare it with the NumPy reference."""
     attrs = RopeAttributes(interleaved, rotary_dim)
@@ -183,7 +183,7 @@ def simulate_file(
     output: str | Path,
     interleaved: int = 1,
     rotary_dim: int = 0,
-    soc: str = "ascend910b",
+    soc: str = "Ascend910B2",
 ) -> KernelSimResult:
     """kernel-sim on IN.npz, writing y to OUT.npz atomically."""
     source = Path(inputs)

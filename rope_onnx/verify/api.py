@@ -24,10 +24,12 @@ from rope_onnx.verify import runner, sites
 from rope_onnx.verify.compare import chosen_tolerance, compare, describe_defaults
 from rope_onnx.verify.derive import check_derivation
 from rope_onnx.verify.dims import DimValues
-from rope_onnx.verify.feeds import generate, input_specs, load_feeds
+from rope_onnx.verify.feedio import save_arrays
+from rope_onnx.verify.feeds import generate, input_specs, load_feeds, to_bfloat16_grid
 from rope_onnx.verify.local import prove_sites
 from rope_onnx.verify.options import VerifyOptions
 from rope_onnx.verify.report import VerifyResult
+from rope_onnx.verify.tolerances import check_names
 
 ModelSource = LoadedModel | ModelProto | str | os.PathLike
 
@@ -86,6 +88,9 @@ def _full_run(
     types = {o.name: o.type.tensor_type.elem_type for o in orig.model.graph.output}
     known = sites.known_specs(orig.model) if extra else {}
     wanted = outputs + extra
+    if options.save_inputs is not None:
+        _save(options.save_inputs, {s.name: feeds.arrays[s.name] for s in specs}, _types(specs), options)
+        result.notes.append(f"saved {len(specs)} input(s) to {options.save_inputs}")
     got_a = runner.run(
         runner.with_outputs(runner.runnable(orig.model, orig.folder, upcast), extra),
         feeds.arrays,
@@ -93,6 +98,9 @@ def _full_run(
         wanted,
         f"the original model {orig.label}",
     )
+    if options.save_outputs is not None:  # the goldens: the ORIGINAL's outputs, before the fused one runs
+        _save(options.save_outputs, {n: got_a[n] for n in outputs}, types, options)
+        result.notes.append(f"saved {len(outputs)} output(s) of the original to {options.save_outputs}")
     got_b = runner.run(
         runner.with_outputs(runner.runnable(fused.model, fused.folder, upcast), extra),
         feeds.arrays,
@@ -111,11 +119,23 @@ def _full_run(
                 kind,
                 got_a[name],
                 got_b[name],
-                chosen_tolerance(kind, elem, options.atol, options.rtol),
+                chosen_tolerance(kind, elem, *options.tolerances_for(name)),
                 DTYPE_NAMES.get(elem, str(got_a[name].dtype)),
                 node_of.get(name, ""),
             )
         )
+
+
+def _types(specs) -> dict[str, int]:
+    return {s.name: s.elem_type for s in specs}
+
+
+def _save(folder: Path, arrays: dict, types: dict[str, int], options: VerifyOptions) -> None:
+    """``<name>.npy`` (+ ``.bin``) per tensor; bfloat16 tensors (run as float32) get bfloat16 bits in .bin."""
+    bf16 = {n: "bfloat16" for n in arrays if types.get(n) == TensorProto.BFLOAT16}
+    if bf16:
+        arrays = {n: (to_bfloat16_grid(a) if n in bf16 else a) for n, a in arrays.items()}
+    save_arrays(folder, arrays, raw=options.save_bin, raw_dtypes=bf16)
 
 
 def verify_models(
@@ -139,12 +159,15 @@ def verify_models(
         a.folder = b.folder
     check_derivation(a.model, b.model)  # an unrelated pair is exit 2, not a FAILED table
     site_list = sites.find_sites(a.model, b.model)
+    check_names(
+        options.tolerance_tables(), [o.name for o in a.model.graph.output] + [s.output for s in site_list]
+    )
     result = VerifyResult(
         a.label,
         b.label,
         "sites" if options.sites else "full",
         options.seed,
-        defaults=describe_defaults() if options.atol is None or options.rtol is None else "",
+        defaults="" if options.all_defaults_overridden else describe_defaults(),
     )
     dims = DimValues(options.dims)
     if options.sites:

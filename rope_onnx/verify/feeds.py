@@ -19,6 +19,7 @@ from onnx import ModelProto, TensorProto, helper
 
 from rope_onnx.errors import InputError
 from rope_onnx.verify.dims import PAST, SEQUENCE, DimValues
+from rope_onnx.verify.feedio import cast_integers, read_arrays
 
 Dim = int | str | None  # a fixed size, a symbol, or unknown
 
@@ -166,7 +167,7 @@ def concrete(dim: Dim, dims: DimValues) -> int:
 
 def shape_of(spec: InputSpec, dims: DimValues) -> tuple[int, ...]:
     if spec.dims is None:
-        raise InputError(f"input '{spec.name}' declares no shape; pass real feeds with --inputs FEEDS.npz")
+        raise InputError(f"input '{spec.name}' declares no shape; pass real feeds with --inputs FEEDS")
     return tuple(concrete(d, dims) for d in spec.dims)
 
 
@@ -204,12 +205,13 @@ def generate(model: ModelProto, specs: list[InputSpec], dims: DimValues, seed: i
 
 
 def load_feeds(path: Path, specs: list[InputSpec]) -> Feeds:
-    """Real feeds from an ``.npz`` file, checked to fit the model (names, dtypes, shapes, symbols)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read feeds ({exc}); give an .npz written by numpy.savez") from exc
+    """Real feeds (.npz, a folder of <name>.npy, Polygraphy's JSON; :mod:`.feedio`), checked to fit the
+    model (names, dtypes, shapes, symbols); integer feeds of another integer type are cast, with a note."""
+    arrays, notes = read_arrays(path, [s.name for s in specs])
+    arrays, cast_notes = cast_integers(
+        arrays, {s.name: numpy_dtype(s.elem_type) for s in specs if s.elem_type != TensorProto.BFLOAT16}, path
+    )
+    notes += cast_notes
     names = {s.name for s in specs}
     missing, extra = sorted(names - set(arrays)), sorted(set(arrays) - names)
     if missing or extra:
@@ -245,4 +247,4 @@ def load_feeds(path: Path, specs: list[InputSpec]) -> Feeds:
         expected = base.evaluate(name) if "+" in name else None
         if expected is not None and expected != size:
             raise InputError(f"{path}: feeds give '{name}' = {size}, but its terms add up to {expected}")
-    return Feeds(arrays, symbols)
+    return Feeds(arrays, symbols, notes)

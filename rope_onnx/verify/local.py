@@ -70,7 +70,7 @@ def prove_sites(
             run = runner.runnable(piece, None, elem == TensorProto.BFLOAT16)
             label = f"{what} cut of site '{site.node}'"
             got.append(runner.run(run, side_feeds, None, [site.output], label, failure, logging.DEBUG))
-        tol = chosen_tolerance("site", elem, options.atol, options.rtol)
+        tol = chosen_tolerance("site", elem, *options.tolerances_for(site.output))
         row = compare(
             site.output,
             "site",

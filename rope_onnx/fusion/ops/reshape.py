@@ -9,32 +9,29 @@ target shape equals the input's leading dims.  Target shapes are often computed 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
-from rope_onnx.graph.folding import NotStatic, int_values
-from rope_onnx.graph.index import Dim, attr
-
-if TYPE_CHECKING:
-    from rope_onnx.fusion.trace import Tracer
+from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext
+from rope_onnx.graph.attributes import attr_int
+from rope_onnx.graph.folding import NotStatic
+from rope_onnx.graph.index import Dim
 
 
 def _same_dim(target: Dim, source: Dim, allow_zero: bool) -> bool:
     return (target == 0 and not allow_zero) or target == source
 
 
-def reshape_handler(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) -> Expr:
+def _reshape(t: TraceContext, node: NodeProto, out: str, k: int) -> Expr:
     source_dims = t.dims(node.input[0])
     if source_dims is None:
         raise NotRope(f"Reshape node '{node.name}': the input's rank is unknown")
     try:
-        target = int_values(t.index, node.input[1], t.dims)
+        target = t.fold(node.input[1])
     except NotStatic as why:
         raise NotRope(f"Reshape node '{node.name}': target shape is not static ({why})") from why
-    allow_zero = bool(attr(node, "allowzero", 0))
+    allow_zero = bool(attr_int(node, "allowzero", 0))
     shape = list(target.values)
     lead = len(shape) - k
     k_in = len(source_dims) - lead
@@ -51,7 +48,8 @@ def reshape_handler(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) 
     grid_in = value.grid.shape
     size = int(np.prod(grid_in))
     grid_out: list[int] = []
-    for i, d in enumerate(grid_target):
+    for i, entry in enumerate(grid_target):
+        d: Dim | None = entry
         if d == 0 and not allow_zero:
             d = source_dims[lead + i] if lead + i < len(source_dims) else None
         if not isinstance(d, int) or d < -1:
@@ -66,4 +64,34 @@ def reshape_handler(t: Tracer, node: NodeProto, node_id: int, out: str, k: int) 
         grid_out[grid_out.index(-1)] = size // known
     if int(np.prod(grid_out)) != size:
         raise NotRope(f"Reshape node '{node.name}' regroups {size} channels into {grid_out}")
-    return value.with_grid(value.grid.reshape(grid_out), target.nodes, frozenset({node_id}))
+    return value.with_grid(value.grid.reshape(grid_out), target.nodes)
+
+
+def _reshape_rank(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
+    return len(ctx.fold(node.input[1]).values)
+
+
+def _reshape_width(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
+    """Last dim of a Reshape's output: static, copied, or the -1 left after cancelling equal dims."""
+    source = ctx.index.dims(node.input[0])
+    target = list(ctx.fold(node.input[1]).values)
+    last = target[-1]
+    if isinstance(last, int) and last > 0:
+        return last
+    if source is None:
+        return None
+    if last == 0:
+        return ctx.width_of(node.input[0]) if len(source) == len(target) else None
+    if last != -1:
+        return None
+    remaining: list[Dim] = list(source)
+    for d in target[:-1]:
+        if d in remaining:
+            remaining.remove(d)
+        else:
+            return None
+    sizes = [d for d in remaining if isinstance(d, int)]
+    return int(np.prod(sizes, dtype=np.int64)) if len(sizes) == len(remaining) else None
+
+
+RULES = (OpRule("Reshape", trace=_reshape, rank=_reshape_rank, width=_reshape_width, anchor=True),)

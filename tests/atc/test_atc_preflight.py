@@ -6,12 +6,12 @@ import json
 
 import onnx
 from onnx import TensorProto, helper
+from test_atc_models import llm_inputs, make_model, save
+from test_atc_profiles import CONFIGS, cli
 
 from rope_onnx.atc import preflight
 from rope_onnx.atc.profile import load_profile
 from rope_onnx.io.load import load_model
-from tests.test_atc_models import llm_inputs, make_model, save
-from tests.test_atc_profiles import CONFIGS, cli
 
 TINY = "atc_configs/tiny-llama_ascend910b3.toml"
 LLAMA_310P = "atc_configs/llama2-7b_ascend310p3.toml"
@@ -195,8 +195,9 @@ def test_missing_variant_and_missing_model_are_exit_2(tmp_path):
 def test_real_fusion_output_passes_and_its_domain_form_is_refused():
     """The fusion pass's ATC form passes the graph checks; its --domain form (ONNX Runtime only) fails
     single_domain (E16005) and no_functions; the unfused graph only warns."""
+    from rope_graphs import SiteSpec, build
+
     from rope_onnx.fusion import fuse_model
-    from tests.rope_graphs import SiteSpec, build
 
     plain = build(SiteSpec())
     assert preflight.check_rope_present(plain).status == "warn"

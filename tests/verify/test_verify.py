@@ -7,34 +7,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from conftest import cli as run_cli
 from onnx import TensorProto
+from test_verify_graphs import HEAD_DIM, HEADS, VOCAB, save, tiny_llm
 
 from rope_onnx.errors import InputError
 from rope_onnx.io.load import load_model
 from rope_onnx.verify import VerifyOptions, verify_models
-from tests.test_verify_graphs import HEAD_DIM, HEADS, VOCAB, save, tiny_llm
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DTYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16, "bfloat16": TensorProto.BFLOAT16}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "rope_onnx", "verify", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    """``rope-onnx verify ARGS`` in-process (conftest.cli)."""
+    return run_cli("verify", *args, cwd=ROOT)
 
 
 def pair(tmp_path: Path, dtype: str = "float32", form: str = "half", corrupt: str = "", external=False):

@@ -12,8 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from rope_onnx.fusion import trace
-from rope_onnx.fusion import fuse_model
+from rope_onnx.fusion import fuse_model, trace
 from rope_onnx.graph import index as graph_index
 
 

@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_atc_models import llm_inputs, make_model, save
+from test_atc_profiles import cli
 
 from rope_onnx.atc import cann, errors_map
 from rope_onnx.atc.runner import run_logged
 from rope_onnx.errors import InputError
-from tests.test_atc_models import llm_inputs, make_model, save
-from tests.test_atc_profiles import cli
 
 # Ascend/ModelZoo-PyTorch issue #6 (ATC output for an ONNX model with unregistered custom ops).
 MODELZOO_ISSUE_6 = """\

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import cli
 
 from rope_onnx.kernel.native import library
 from rope_onnx.op import contract
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OP = ROOT / "custom_op"
 DT_NAMES = {"DT_FLOAT16": "float16", "DT_FLOAT": "float32", "DT_BF16": "bfloat16"}
 
@@ -163,10 +162,8 @@ def test_half_conversions_are_exact():
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "rope_onnx", *args], cwd=cwd, env=env, capture_output=True, text=True
-    )
+    """The command in-process (conftest.cli)."""
+    return cli(*args, cwd=cwd)
 
 
 def test_cli_json_line_and_output(tmp_path):

@@ -17,7 +17,7 @@ from rope_onnx.kernel.chips import CHIPS
 from rope_onnx.kernel.native import SimStats, library
 from rope_onnx.op.reference import rope
 
-KIT = Path(__file__).resolve().parent.parent / "custom_op" / "tests"
+KIT = Path(__file__).resolve().parents[2] / "custom_op" / "tests"
 CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
 
 

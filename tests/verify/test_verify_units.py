@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from test_verify_graphs import HEAD_DIM, HEADS, VOCAB, tiny_llm
 
 from rope_onnx.errors import InputError
 from rope_onnx.verify.compare import Tolerance, compare, default_tolerance
 from rope_onnx.verify.dims import DimValues, parse_dim_options
 from rope_onnx.verify.feeds import generate, input_specs, to_bfloat16_grid, vocabulary_size
 from rope_onnx.verify.runner import has_bfloat16, upcast_bfloat16
-from tests.test_verify_graphs import HEAD_DIM, HEADS, VOCAB, tiny_llm
 
 
 def test_generated_feeds_are_consistent_and_meaningful():

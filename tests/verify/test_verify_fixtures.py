@@ -5,19 +5,17 @@ cos/sin swapped, or its ``interleaved`` flipped — fails at exactly that site i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import onnx
 import pytest
+from conftest import cli
 
 from rope_onnx.io.load import load_model
 from rope_onnx.op.contract import ATTR_INTERLEAVED, attributes_of, is_rope_node
 from rope_onnx.verify import VerifyOptions, verify_models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "models" / "fixtures"
 MANIFEST = FIXTURES / "manifest.json"
 ENTRIES = [e for e in json.loads(MANIFEST.read_text()) if e.get("file")] if MANIFEST.is_file() else []
@@ -84,16 +82,9 @@ def test_cli_exit_codes_on_a_fixture(tmp_path):
     site = corrupt(fused, "swap")
     bad = tmp_path / "bad.onnx"
     onnx.save(fused, bad)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "rope_onnx", "verify", *map(str, args)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        return cli("verify", *map(str, args), cwd=ROOT)
 
     assert run(original, good).returncode == 0
     assert run(original, good, "--sites").returncode == 0

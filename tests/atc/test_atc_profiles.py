@@ -6,16 +6,16 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli as run_cli
+from test_atc_models import llm_inputs, make_model, save
 
 from rope_onnx.atc.profile import load_profile
 from rope_onnx.errors import InputError
-from tests.test_atc_models import llm_inputs, make_model, save
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "atc_configs"
 SHIPPED = sorted(CONFIGS.glob("*.toml"))
 # model class of each profile: (layers, kv_heads, head_dim, prefill has position_ids, past name pattern)
@@ -27,15 +27,8 @@ CLASSES = {
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "rope_onnx", *args],
-        cwd=ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The command in-process (conftest.cli); ``env`` adds to the environment rather than replacing it."""
+    return run_cli(*args, cwd=ROOT, env={**os.environ, **env} if env else None)
 
 
 def standin(profile: Path, variant: str, folder: Path, dtype: str = "float16") -> Path:

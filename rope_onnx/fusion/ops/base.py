@@ -1,0 +1,126 @@
+"""What one op means to the pass, as one object: :class:`OpRule`.
+
+Every op the pass knows is described by one ``OpRule`` in the module of its op family
+(:mod:`.elementwise`, :mod:`.slicing`, …); :mod:`.registry` collects them.  A rule answers up to
+four questions, each optional:
+
+- ``trace``: what a node of this op does to channel polynomials (the symbolic execution the
+  proof rests on).  It sees the tracer only through :class:`TraceContext` — read the graph,
+  evaluate inputs, note a proven rank — and returns an ``Expr``/``Scalar`` or raises ``NotRope``
+  with a precise reason.  The tracer adds the node itself to the result's node set.
+- ``rank`` / ``width``: the output's rank and static last dim where shape inference gave up.
+- ``fold``: the op on the small integer tensors exporters compute shapes and bounds with.
+- ``anchor``: whether a site may end in this op (candidates are visited from these).
+
+Adding an op (``Where``, ``CastLike`` in bounds, …) is adding one ``OpRule`` to one module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from onnx import NodeProto
+
+from rope_onnx.fusion.channels import Expr, Scalar
+from rope_onnx.graph.folding import Folder, IntValue
+from rope_onnx.graph.index import Dim, GraphIndex
+
+__all__ = [
+    "OpRule",
+    "RankOf",
+    "RankRule",
+    "ShapeContext",
+    "TraceContext",
+    "TraceRule",
+    "Value",
+    "WidthOf",
+    "WidthRule",
+]
+
+Value = Expr | Scalar
+#: Answers "what is the rank / static last dim of this tensor" for a rule's inputs (recursing).
+RankOf = Callable[[str], "int | None"]
+WidthOf = Callable[[str], "int | None"]
+
+
+@dataclass(frozen=True)
+class ShapeContext:
+    """What a rank or width rule may ask: the graph, ranks and widths of inputs, integer folding."""
+
+    index: GraphIndex
+    rank_of: RankOf
+    width_of: WidthOf
+    fold: Callable[[str], IntValue]
+
+
+class TraceContext(Protocol):
+    """The part of the tracer a trace rule may use: reads, evaluation of inputs, one note."""
+
+    @property
+    def index(self) -> GraphIndex:
+        """The read-only index of the graph being traced."""
+        ...
+
+    def eval(self, name: str, k: int) -> Value:
+        """``name`` on its trailing ``k`` axes (a leaf where it cannot be followed, at k = 1)."""
+        ...
+
+    def expr(self, name: str, k: int) -> Expr:
+        """Like :meth:`eval`, refusing a constant where a channel tensor is expected."""
+        ...
+
+    def rank(self, name: str) -> int:
+        """The rank of ``name``; raises ``NotRope`` when it is not known."""
+        ...
+
+    def dims(self, name: str) -> list[Dim] | None:
+        """The shape of ``name`` as far as the proof knows it."""
+        ...
+
+    def width(self, name: str) -> int | None:
+        """The static last dim of ``name``, or None."""
+        ...
+
+    def ints(
+        self, node: NodeProto, position: int, attribute: str | None = None
+    ) -> tuple[list[int], frozenset[int]]:
+        """A static int list from an input (or, for old opsets, an attribute) of ``node``."""
+        ...
+
+    def fold(self, name: str) -> IntValue:
+        """``name`` folded to integers, using the shapes this candidate computed."""
+        ...
+
+    def leaf(self, name: str) -> Expr:
+        """``name`` as an input of the site."""
+        ...
+
+    def leaf_name(self, value: Value) -> str | None:
+        """The tensor ``value`` is the plain leaf of, else None."""
+        ...
+
+    def prove_rank(self, name: str, rank: int) -> None:
+        """Record a rank the rule proved (shape inference may not know it)."""
+        ...
+
+
+TraceRule = Callable[[TraceContext, NodeProto, str, int], Value]
+#: Rank / width rules return None when they cannot tell; they may raise NotStatic (same meaning).
+RankRule = Callable[[ShapeContext, NodeProto, str], "int | None"]
+WidthRule = Callable[[ShapeContext, NodeProto, str], "int | None"]
+
+
+@dataclass(frozen=True)
+class OpRule:
+    """Everything the pass knows about one standard-domain op type."""
+
+    op_type: str
+    trace: TraceRule | None = None
+    rank: RankRule | None = None
+    width: WidthRule | None = None
+    fold: Folder | None = None
+    anchor: bool = False
+    #: False for ops that read only their input's shape (``Shape``): that input is no data of a site.
+    reads_values: bool = True

@@ -1,0 +1,173 @@
+"""Element-wise ops: the arithmetic of a rotation (Mul, Add, Sub, Neg), the moves that keep values
+(Identity, a Cast to the same type), and the element-wise ops the proof only needs ranks of.
+
+Exactness is the point of these rules: a product is one real ``Mul`` of two tensors, a sum one
+real ``Add``/``Sub`` of distinct terms, and only the constants ±1 are followed
+(:mod:`rope_onnx.fusion.channels` enforces it).  On integers (shapes and bounds) the same ops
+fold with ONNX's integer semantics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import numpy as np
+from onnx import NodeProto, TensorProto
+
+from rope_onnx.fusion.channels import Expr, NotRope, Scalar, add, mul, scale
+from rope_onnx.fusion.ops.base import OpRule, TraceContext, TraceRule, Value
+from rope_onnx.fusion.ops.common import broadcast_rank, broadcast_width, same_width
+from rope_onnx.graph.attributes import attr_int
+from rope_onnx.graph.folding import Folder, IntValue, NotStatic, opaque
+from rope_onnx.graph.index import Dim, GraphIndex
+
+
+def _operand(t: TraceContext, name: str, k: int) -> Value:
+    """An element-wise operand: a scalar constant, or a tensor with at least k axes."""
+    value = t.eval(name, k)  # first: evaluating may establish the rank (see branches.py)
+    if isinstance(value, Expr) and t.rank(name) < k:
+        raise NotRope(f"'{name}' has fewer axes than the channel grid")
+    return value
+
+
+def _mul(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+    a, b = (_operand(t, name, k) for name in node.input)
+    if isinstance(a, Scalar) and isinstance(b, Scalar):
+        return Scalar(a.value * b.value, a.nodes | b.nodes)
+    if isinstance(a, Expr) and isinstance(b, Expr):
+        return mul(a, b, frozenset())
+    tensor, constant = (a, b) if isinstance(b, Scalar) else (b, a)
+    assert isinstance(tensor, Expr) and isinstance(constant, Scalar)  # exactly one side is a Scalar
+    return scale(tensor, constant.value, constant.nodes)
+
+
+def _mix_of_two_inputs(t: TraceContext, a: Expr, b: Expr) -> bool:
+    """a ± b of two different plain leaves: the tracer would turn the sum into a leaf anyway.
+
+    Shortcut for the residual stream of models whose hidden size is head-sized: building the
+    sum of two hidden-wide leaves only to discard it cost milliseconds per layer.
+    """
+    names = t.leaf_name(a), t.leaf_name(b)
+    if None in names or names[0] == names[1]:
+        return False
+    try:
+        np.broadcast_shapes(a.grid.shape, b.grid.shape)
+    except ValueError:
+        return False
+    return True
+
+
+def _add_sub(sign: float) -> TraceRule:
+    def trace(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+        a, b = (_operand(t, name, k) for name in node.input)
+        if isinstance(a, Scalar) or isinstance(b, Scalar):
+            raise NotRope(f"{node.op_type} node '{node.name}' adds a constant")
+        if k == 1 and _mix_of_two_inputs(t, a, b):
+            with contextlib.suppress(NotRope):  # out's width unknown: let the general path say so
+                return t.leaf(out)
+        return add(a, b, sign, frozenset())
+
+    return trace
+
+
+def _neg(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+    value = t.eval(node.input[0], k)
+    if isinstance(value, Scalar):
+        return Scalar(-value.value, value.nodes)
+    return scale(value, -1.0, frozenset())
+
+
+def _identity(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+    return t.eval(node.input[0], k)
+
+
+def _cast(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+    source = t.index.elem_type(node.input[0])
+    if not source or attr_int(node, "to") != source:
+        raise NotRope(f"Cast node '{node.name}' changes the element type")
+    return _identity(t, node, out, k)
+
+
+# ---------------------------------------------------------------- integer folding
+FoldArg = Callable[[int], IntValue]
+
+
+def _fold_passthrough(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    data = arg(0)
+    return list(data.values), data.scalar, data.nodes
+
+
+def _fold_cast(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    if attr_int(node, "to") not in (TensorProto.INT64, TensorProto.INT32):
+        raise NotStatic(f"Cast node '{node.name}' leaves the integers")
+    return _fold_passthrough(index, node, node_id, arg)
+
+
+def _fold_arith(op: Callable[[int, int], int]) -> Folder:
+    def fold(
+        index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+    ) -> tuple[list[Dim], bool, frozenset[int]]:
+        a, b = arg(0), arg(1)
+        va, vb = list(a.values), list(b.values)
+        if len(va) != len(vb):
+            if len(va) == 1:
+                va = va * len(vb)
+            elif len(vb) == 1:
+                vb = vb * len(va)
+            else:
+                raise NotStatic(f"{node.op_type} node '{node.name}' on mismatched lengths")
+        out: list[Dim] = []
+        for k, (x, y) in enumerate(zip(va, vb, strict=True)):
+            out.append(op(x, y) if isinstance(x, int) and isinstance(y, int) else opaque(node_id, k))
+        return out, a.scalar and b.scalar, a.nodes | b.nodes
+
+    return fold
+
+
+def _int_div(x: int, y: int) -> int:
+    if y == 0:
+        raise NotStatic("division by zero in a shape computation")
+    q = abs(x) // abs(y)  # ONNX integer Div truncates toward zero
+    return q if (x >= 0) == (y >= 0) else -q
+
+
+_UNARY_RANK_ONLY = ("Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu")
+
+RULES = (
+    OpRule(
+        "Mul",
+        trace=_mul,
+        rank=broadcast_rank,
+        width=broadcast_width,
+        fold=_fold_arith(lambda x, y: x * y),
+    ),
+    OpRule(
+        "Add",
+        trace=_add_sub(1.0),
+        rank=broadcast_rank,
+        width=broadcast_width,
+        fold=_fold_arith(lambda x, y: x + y),
+        anchor=True,
+    ),
+    OpRule(
+        "Sub",
+        trace=_add_sub(-1.0),
+        rank=broadcast_rank,
+        width=broadcast_width,
+        fold=_fold_arith(lambda x, y: x - y),
+        anchor=True,
+    ),
+    OpRule("Div", rank=broadcast_rank, width=broadcast_width, fold=_fold_arith(_int_div)),
+    OpRule("Pow", rank=broadcast_rank, width=broadcast_width),
+    OpRule("Neg", trace=_neg, rank=broadcast_rank, width=same_width),
+    OpRule("Identity", trace=_identity, rank=broadcast_rank, width=same_width, fold=_fold_passthrough),
+    OpRule("Cast", trace=_cast, rank=broadcast_rank, width=same_width, fold=_fold_cast),
+    *(OpRule(op, rank=broadcast_rank, width=same_width) for op in _UNARY_RANK_ONLY),
+    OpRule("Equal", rank=broadcast_rank, fold=_fold_arith(lambda x, y: int(x == y))),
+    *(OpRule(op, rank=broadcast_rank) for op in ("Where", "Sigmoid", "Tanh", "Erf")),
+)

@@ -1,0 +1,144 @@
+"""Ops that select channels: Slice, Split, Gather (with static indices).
+
+On the channel grid they only pick and reorder polynomials, so a rotation written with two
+Slices, a Split, step-2 slices or a Gather of pairs ends as the same polynomials.  A selection
+on a leading axis (positions, heads) ends the candidate: that keeps position-dependent tables
+as inputs of the fused node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from onnx import NodeProto
+
+from rope_onnx.fusion.channels import NotRope
+from rope_onnx.fusion.grid import grid_axis, onnx_slice_indices
+from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext, Value
+from rope_onnx.fusion.ops.common import same_rank
+from rope_onnx.graph.attributes import attr_int, attr_ints
+from rope_onnx.graph.folding import IntValue, NotStatic
+from rope_onnx.graph.index import Dim, GraphIndex
+
+FoldArg = Callable[[int], IntValue]
+
+
+def _has(node: NodeProto, position: int) -> bool:
+    return len(node.input) > position and bool(node.input[position])
+
+
+# ---------------------------------------------------------------- Slice
+def _slice(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+    rank = t.rank(node.input[0])
+    value = t.expr(node.input[0], k)  # first: its channel widths help fold bounds computed from its shape
+    starts, n1 = t.ints(node, 1, "starts")
+    ends, n2 = t.ints(node, 2, "ends")
+    axes, n3 = t.ints(node, 3, "axes") if _has(node, 3) else (list(range(len(starts))), frozenset())
+    steps, n4 = t.ints(node, 4) if _has(node, 4) else ([1] * len(starts), frozenset())
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise NotRope(f"Slice node '{node.name}' has starts/ends/axes/steps of different lengths")
+    positions = [grid_axis(a, rank, k, node) for a in axes]
+    grid = value.grid
+    for pos, start, end, step in zip(positions, starts, ends, steps, strict=True):
+        grid = grid.take(onnx_slice_indices(grid.shape[pos], start, end, step), axis=pos)
+    return value.with_grid(grid, n1, n2, n3, n4)
+
+
+def _slice_width(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
+    """Width after a Slice: unchanged unless it cuts the last axis, then counted from the bounds."""
+    rank = ctx.rank_of(node.input[0])
+    axes = ctx.fold(node.input[3]).ints() if _has(node, 3) else None
+    if rank is None or axes is None:
+        return None
+    if rank - 1 not in [a % rank for a in axes]:
+        return ctx.width_of(node.input[0])
+    width = ctx.width_of(node.input[0])
+    if width is None:
+        return None
+    at = [a % rank for a in axes].index(rank - 1)
+    start = ctx.fold(node.input[1]).ints()[at]
+    end = ctx.fold(node.input[2]).ints()[at]
+    step = ctx.fold(node.input[4]).ints()[at] if _has(node, 4) else 1
+    try:
+        return len(onnx_slice_indices(width, start, end, step))
+    except NotRope:  # step 0: not a valid Slice
+        return None
+
+
+def _fold_slice(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    data = arg(0)
+    starts, ends = arg(1).ints(), arg(2).ints()
+    axes = arg(3).ints() if _has(node, 3) else [0]
+    steps = arg(4).ints() if _has(node, 4) else [1]
+    if axes not in ([0], [-1]) or steps != [1]:
+        raise NotStatic(f"Slice node '{node.name}' on a shape is not a plain 1-D slice")
+    used = data.nodes | arg(1).nodes | arg(2).nodes
+    return list(data.values[slice(starts[0], ends[0])]), False, used
+
+
+# ---------------------------------------------------------------- Split
+def _split(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+    rank = t.rank(node.input[0])
+    pos = grid_axis(attr_int(node, "axis", 0) or 0, rank, k, node)
+    value = t.expr(node.input[0], k)
+    dim = value.grid.shape[pos]
+    extra: frozenset[int] = frozenset()
+    split_attr = attr_ints(node, "split")
+    if _has(node, 1):
+        sizes, extra = t.ints(node, 1)
+    elif split_attr is not None:
+        sizes = split_attr
+    else:
+        parts = len(node.output)
+        chunk = -(-dim // parts)  # opset 18 num_outputs: ceil-sized chunks, the last one smaller
+        sizes = [min(chunk, dim - i * chunk) for i in range(parts)]
+    if sum(sizes) != dim or len(sizes) != len(node.output):
+        raise NotRope(f"Split node '{node.name}' sizes {sizes} do not cover {dim} channels")
+    which = list(node.output).index(out)
+    offset = sum(sizes[:which])
+    grid = value.grid.take(list(range(offset, offset + sizes[which])), axis=pos)
+    return value.with_grid(grid, extra)
+
+
+# ---------------------------------------------------------------- Gather
+def _gather(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
+    indices = t.index.constant(node.input[1])
+    if indices is None or not np.issubdtype(indices.dtype, np.integer):
+        raise NotRope(f"Gather node '{node.name}' has data-dependent indices")
+    k_in = k + 1 - indices.ndim
+    if k_in < 1:
+        raise NotRope(f"Gather node '{node.name}' leaves no channel axis")
+    pos = grid_axis(attr_int(node, "axis", 0) or 0, t.rank(node.input[0]), k_in, node)
+    value = t.expr(node.input[0], k_in)
+    dim = value.grid.shape[pos]
+    if np.any(indices >= dim) or np.any(indices < -dim):
+        raise NotRope(f"Gather node '{node.name}' indexes past {dim} channels")
+    grid = value.grid.take(np.where(indices < 0, indices + dim, indices), axis=pos)
+    producer = t.index.producer.get(node.input[1])
+    return value.with_grid(grid, frozenset() if producer is None else frozenset({producer}))
+
+
+def _gather_rank(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
+    data, indices = ctx.rank_of(node.input[0]), ctx.rank_of(node.input[1])
+    return None if data is None or indices is None else data - 1 + indices
+
+
+def _fold_gather(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    data, idx = arg(0), arg(1)
+    if attr_int(node, "axis", 0) != 0 or data.scalar:
+        raise NotStatic(f"Gather node '{node.name}' is not a 1-D index")
+    n = len(data.values)
+    picked = [data.values[i + n if i < 0 else i] for i in idx.ints()]
+    return picked, idx.scalar, data.nodes | idx.nodes
+
+
+RULES = (
+    OpRule("Slice", trace=_slice, rank=same_rank, width=_slice_width, fold=_fold_slice),
+    OpRule("Split", trace=_split, rank=same_rank),
+    OpRule("Gather", trace=_gather, rank=_gather_rank, fold=_fold_gather),
+)
