@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import FIXTURES, cli
+from conftest import FIXTURES, cli_subprocess
 
 from rope_onnx import fuse_file, fuse_model, verify_models
 from rope_onnx.cli.app import main
@@ -29,7 +29,7 @@ def fused(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_fuse_quiet_prints_nothing_as_a_real_process(tmp_path: Path) -> None:
-    run = cli("fuse", str(LLAMA), "-o", str(tmp_path / "f.onnx"), "-q")
+    run = cli_subprocess("fuse", str(LLAMA), "-o", str(tmp_path / "f.onnx"), "-q")
     assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
     assert (tmp_path / "f.onnx").is_file()
 
