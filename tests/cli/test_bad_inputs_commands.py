@@ -3,7 +3,7 @@
 Exit 2, a one- or two-line message naming the problem, no traceback, inputs byte-identical and
 nothing written.  These run the CLI in-process (``rope_onnx.cli.app.main``: the same argument parsing,
 error mapping and stderr text as the installed command) because 19 bad models × 3 command forms
-as subprocesses would cost a minute of CI; ``test_bad_inputs.py`` covers the process boundary.
+as subprocesses would cost a minute of CI; ``test_end_to_end.py`` covers the process boundary.
 """
 
 from __future__ import annotations

@@ -8,14 +8,14 @@ import sys
 
 import numpy as np
 import pytest
+from test_verify import pair
+from test_verify_graphs import HEAD_DIM, HEADS, VOCAB
 
 from rope_onnx.cli.app import main
 from rope_onnx.errors import InputError
 from rope_onnx.verify import VerifyOptions, verify_models
 from rope_onnx.verify.feedio import file_stem, read_arrays, save_arrays
 from rope_onnx.verify.tolerances import parse_tolerance_options
-from tests.test_verify import pair
-from tests.test_verify_graphs import HEAD_DIM, HEADS, VOCAB
 
 INPUTS = ("input_ids", "attention_mask", "position_ids", "past_key")
 OUTPUTS = ("logits", "present_key")

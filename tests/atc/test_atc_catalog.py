@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES, ROOT
+from test_atc_models import llm_inputs, make_model, save
 
 from rope_onnx.atc.catalog import resolve_profile, shipped_profiles
 from rope_onnx.cli.app import main
-from tests.test_atc_models import llm_inputs, make_model, save
 
 TINY = "tiny-llama_ascend910b3"
 OPTIMUM = "optimum-decoder_ascend910b3"

@@ -25,7 +25,7 @@ def test_every_chip_is_named_as_atc_spells_it_and_belongs_to_its_family():
 
 
 def test_atc_refuses_a_family(tmp_path, capsys):
-    from tests.test_atc_catalog import tiny_prefill
+    from test_atc_catalog import tiny_prefill
 
     model = tiny_prefill(tmp_path)
     assert (
