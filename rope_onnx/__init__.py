@@ -13,12 +13,15 @@ The library API (the command line is a thin layer over the same calls)::
 ``fuse_file`` is the whole ``rope-onnx fuse`` command (load, fuse, optionally verify, write
 atomically).  Every deliberate failure is a :class:`RopeOnnxError` carrying its exit code;
 :func:`rope` is the op's semantics in NumPy.  Importing this package does not import ONNX
-Runtime: verification imports it when it runs.
+Runtime: verification imports it when it runs.  ``rope_onnx.ir.RopeFusionPass`` runs the pass
+inside an onnx_ir / onnxscript pass pipeline (the ``ir`` extra); ``rope_onnx.schemas`` holds the
+JSON Schemas of the reports (docs/reports.md).
 """
 
 __version__ = "0.1.0"
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -55,6 +58,11 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
+
+# The library logs (progress of long steps, details at debug level) and never prints; the command
+# line routes the records (rope_onnx/cli/logs.py).  A library caller sees them once it configures
+# logging, e.g. logging.basicConfig(level=logging.INFO).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "CheckFailed",

@@ -52,5 +52,8 @@ def require_model_proto(value: object, caller: str, also: str = "") -> None:
     expected = f"an onnx.ModelProto{f' or {also}' if also else ''}"
     hint = ""
     if kind.startswith("onnx_ir"):
-        hint = "; convert an onnx_ir model with onnx_ir.serde.serialize_model(model)"
+        hint = (
+            "; convert an onnx_ir model with onnx_ir.serde.serialize_model(model), or run "
+            "rope_onnx.ir.RopeFusionPass in the onnx_ir pipeline"
+        )
     raise TypeError(f"{caller}: expected {expected}, got {kind}{hint}")

@@ -7,6 +7,8 @@ argument type must fail at the call with a TypeError, not deep inside the pass.
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +96,41 @@ def test_importing_the_package_does_not_import_onnxruntime() -> None:
     code = "import rope_onnx, sys; print('onnxruntime' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "False"
+
+
+def _readme_library_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Library API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_readme_library_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every python block of README's "Library API", executed from a copy of the repository's layout."""
+    blocks = _readme_library_blocks()
+    assert len(blocks) == 2 and "from rope_onnx import" in blocks[0] and "RopeFusionPass" in blocks[1]
+    (tmp_path / "models" / "fixtures").mkdir(parents=True)
+    shutil.copy(LLAMA, tmp_path / "models" / "fixtures" / LLAMA.name)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    assert (tmp_path / "llama_fused.onnx").is_file()
+    pytest.importorskip("onnx_ir")
+    exec(compile(blocks[1], "README.md", "exec"), {})
+    fused = onnx.load(str(tmp_path / "llama_fused_ir.onnx"), load_external_data=False)
+    assert sum(n.op_type == "RoPECustomer" for n in fused.graph.node) == 4
+    assert verify_models(LLAMA, fused).passed
+
+
+def test_the_onnx_ir_pass_is_functional_and_keeps_the_input_tensors() -> None:
+    ir = pytest.importorskip("onnx_ir")
+    from rope_onnx.ir import RopeFusionPass
+
+    model = ir.load(str(LLAMA))
+    before = {name: value.const_value for name, value in model.graph.initializers.items()}
+    fuse = RopeFusionPass()
+    result = fuse(model)
+    assert result.model is not model and result.modified and fuse.result is not None
+    assert not any(node.op_type == "RoPECustomer" for node in model.graph)  # the input is unchanged
+    kept = result.model.graph.initializers
+    assert kept and all(kept[name].const_value is before[name] for name in kept if name in before)
+    with pytest.raises(CheckFailed, match="expected 5"):
+        RopeFusionPass(expect=5)(model)

@@ -9,10 +9,11 @@ wrong model or profile is reported in a second on any machine; only then does a 
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from rope_onnx.atc import cann, errors_map, preflight
 from rope_onnx.atc.command import AtcCommand, build_command, output_stem
@@ -22,12 +23,20 @@ from rope_onnx.atc.profile import Profile, load_profile
 from rope_onnx.atc.runner import run_logged
 from rope_onnx.atc.soc import family_of
 from rope_onnx.errors import CheckFailed, InputError
-from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.load import load_model
+from rope_onnx.schemas import stamp
+
+log = logging.getLogger(__name__)
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def _warn(line: str) -> None:
+    log.warning("%s", line)
+
+
+def _echo(line: str) -> None:
+    """ATC's own output, line by line as it comes (a 7B model compiles for minutes)."""
+    log.info("%s", line, extra={"rope_onnx_raw": True})
 
 
 @dataclass
@@ -53,32 +62,36 @@ class AtcResult:
         return [c for c in self.checks if c.status == preflight.WARN]
 
     def to_json(self) -> dict:
+        """The atc report (docs/reports.md, rope_onnx/schemas/atc.schema.json)."""
         ran = self.returncode is not None
-        return {
-            "model": str(self.model),
-            "profile": str(self.profile.path),
-            "variant": self.variant,
-            "soc_version": self.soc_version,
-            "command": self.command.text,
-            "argv": self.command.argv,
-            "dry_run": self.dry_run,
-            "checks": [c.as_dict() for c in self.checks],
-            "profile_warnings": self.profile.warnings,
-            "graph_values": self.graph_values,
-            "package": str(self.package) if self.package else None,
-            "atc": {
-                "returncode": self.returncode,
-                "log": str(self.command.log_path) if ran else None,
-                "om": str(self.command.om_path) if ran and self.returncode == 0 else None,
-                "errors": [d.as_dict() for d in self.diagnoses],
+        return stamp(
+            "atc",
+            {
+                "model": str(self.model),
+                "profile": str(self.profile.path),
+                "variant": self.variant,
+                "soc_version": self.soc_version,
+                "command": self.command.text,
+                "argv": self.command.argv,
+                "dry_run": self.dry_run,
+                "checks": [c.as_dict() for c in self.checks],
+                "profile_warnings": self.profile.warnings,
+                "graph_values": self.graph_values,
+                "package": str(self.package) if self.package else None,
+                "atc": {
+                    "returncode": self.returncode,
+                    "log": str(self.command.log_path) if ran else None,
+                    "om": str(self.command.om_path) if ran and self.returncode == 0 else None,
+                    "errors": [d.as_dict() for d in self.diagnoses],
+                },
             },
-        }
+        )
 
 
-def _write_report(result: AtcResult, report: str | Path | None) -> None:
+def _write_report(result: AtcResult, report: str | Path | TextIO | None) -> None:
     if report is not None:
-        text = json.dumps(result.to_json(), indent=2) + "\n"
-        write_bytes_atomically(text.encode("utf-8"), Path(report))
+        target = Path(report) if isinstance(report, (str, Path)) else report
+        write_report(json.dumps(result.to_json(), indent=2) + "\n", target)
 
 
 def plan(
@@ -138,14 +151,18 @@ def convert(
     output: str | Path | None = None,
     soc: str | None = None,
     dry_run: bool = False,
-    report: str | Path | None = None,
+    report: str | Path | TextIO | None = None,
     overrides: Iterable[str] = (),
     atc_args: Iterable[str] = (),
-    warn: Callable[[str], None] = _stderr,
-    echo: Callable[[str], None] = _stderr,
+    warn: Callable[[str], None] = _warn,
+    echo: Callable[[str], None] = _echo,
 ) -> AtcResult:
     """Check, render and (unless ``dry_run``) run ATC.  Raises CheckFailed (exit 1) when a pre-flight
-    check or ATC itself fails, InputError (exit 2) for unusable input or no CANN."""
+    check or ATC itself fails, InputError (exit 2) for unusable input or no CANN.
+
+    ``report``: a path, or a stream the caller chose; it is written also when a check fails.  Warnings
+    and ATC's live output go to the ``rope_onnx.atc.convert`` logger unless ``warn``/``echo`` are given.
+    """
     # ATC reads every weight: a real run refuses missing data files up front (docs/conventions.md, exit 2).
     result = plan(
         model,
@@ -157,17 +174,17 @@ def convert(
         overrides=overrides,
         atc_args=atc_args,
     )
-    if report is not None:  # never overwrite an input with the report (docs/conventions.md)
+    if isinstance(report, (str, Path)):  # never overwrite an input with the report (docs/conventions.md)
         check_output_path(report, result.model)
         check_output_path(report, result.profile.path)
     result.dry_run = dry_run
     for note in result.profile.warnings:
-        warn(f"warning: {note}")
+        warn(note)
     if result.graph_values:
         read = ", ".join(f"{k} = {v}" for k, v in result.graph_values.items())
-        warn(f"note: read from the graph (the profile does not pin them): {read}")
+        log.info("note: read from the graph (the profile does not pin them): %s", read)
     for check in result.warnings:
-        warn(f"warning: {check.name}: {check.message}")
+        warn(f"{check.name}: {check.message}")
     try:
         _raise_if_failed(result)
         if not dry_run:
@@ -183,9 +200,9 @@ def _run(result: AtcResult, warn: Callable[[str], None], echo: Callable[[str], N
     result.package = cann.find_package(prof.vendor, prof.family, prof.install_path)
     om = result.command.om_path
     existed = om.exists()
-    echo(f"rope-onnx atc: {result.command.text}")
-    result.returncode, log = run_logged(result.command.argv, result.command.log_path, echo)
-    result.diagnoses = errors_map.diagnose(log)
+    log.info("running %s", result.command.text)
+    result.returncode, output = run_logged(result.command.argv, result.command.log_path, echo)
+    result.diagnoses = errors_map.diagnose(output)
     if result.returncode == 0 and om.is_file():
         return
     if om.exists() and not existed:  # a failed run leaves no half-written model behind

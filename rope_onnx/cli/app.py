@@ -4,21 +4,58 @@ No logic lives here.  Each sub-command is a module in :mod:`rope_onnx.cli` with 
 ``register(subparsers)`` function that adds its parser and sets ``run`` to a function taking
 the parsed arguments and returning an exit code; the library raises
 :class:`~rope_onnx.errors.RopeOnnxError` subclasses that carry their exit code (docs/conventions.md).
+The logging options (``-v``, ``-q``, ``--log-file``, ``--debug``) are accepted before or after the
+verb, as Polygraphy's are; :mod:`rope_onnx.cli.logs` decides where the library's log records go.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
-import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from rope_onnx import __version__
-from rope_onnx.errors import EXIT_BAD_INPUT, RopeOnnxError
+from rope_onnx.cli import logs
+from rope_onnx.errors import EXIT_BAD_INPUT, InputError, RopeOnnxError
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("fuse", "verify", "atc", "kernel_sim")
+#: Arguments of the verbs that name files the command reads (a --log-file must not be one of them).
+INPUT_ARGUMENTS = ("model", "original", "fused", "inputs", "profile")
+
+log = logging.getLogger("rope_onnx.cli")
+
+
+def add_logging_options(parser: argparse.ArgumentParser, where: int) -> None:
+    """The same four options on the top-level parser (``where`` 0) and on each verb (1).
+
+    Separate destinations per place: argparse copies a sub-parser's defaults over the values the
+    top-level parser already set, so ``-v fuse -v`` would otherwise count one ``-v``.
+    """
+    group = parser.add_argument_group("logging (before or after the command)")
+    group.add_argument(
+        "-v", "--verbose", action="count", default=0, dest=f"verbose_{where}", help="more detail on stderr"
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        dest=f"quiet_{where}",
+        help="less: -q hides the summary and progress (warnings and errors stay), -qq warnings, -qqq all",
+    )
+    group.add_argument(
+        "--log-file",
+        metavar="PATH",
+        dest=f"log_file_{where}",
+        help="also append every log record (debug level, with times) and the summary to PATH",
+    )
+    group.add_argument(
+        "--debug", action="store_true", dest=f"debug_{where}", help="show a traceback on errors"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,37 +64,62 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find, prove and fuse rotary position embedding in ONNX models for Ascend ATC.",
     )
     parser.add_argument("--version", action="version", version=f"rope-onnx {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    add_logging_options(parser, 0)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"rope_onnx.cli.{name}").register(subparsers)
+    for sub in subparsers.choices.values():
+        add_logging_options(sub, 1)
     return parser
+
+
+def _log_file(args: argparse.Namespace) -> str | None:
+    """The log file, refused when it is a file the command reads (appending would corrupt it)."""
+    path = args.log_file_1 or args.log_file_0
+    if path:
+        for name in INPUT_ARGUMENTS:
+            value = getattr(args, name, None)
+            if value and Path(value).exists() and Path(path).exists() and Path(path).samefile(value):
+                raise InputError(f"--log-file {path}: is an input of the command; choose another path")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.debug = args.debug_0 or args.debug_1
+    verbosity = args.verbose_0 + args.verbose_1 - args.quiet_0 - args.quiet_1
+    if getattr(args, "json", False):  # kernel-sim --json: the report only, as --report - -q
+        args.report, verbosity = "-", min(verbosity, -1)
+    args.console = logs.Console(verbosity, report_on_stdout=getattr(args, "report", None) == "-")
+    try:
+        with logs.session(args.command, verbosity, _log_file(args)):
+            log.debug("rope-onnx %s, argv: %s", __version__, list(argv) if argv is not None else sys.argv[1:])
+            return _run(args)
+    except InputError as error:  # the log file itself is unusable: there is no log to write to
+        print(f"rope-onnx {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args))
     except RopeOnnxError as error:
         if error.report:
-            print(error.report)
-        if args.debug:
-            traceback.print_exc()
-        print(f"rope-onnx {args.command}: error: {error}", file=sys.stderr)
+            args.console.show(error.report)
+        log.error("%s", error, exc_info=args.debug)
         return error.exit_code
     except BrokenPipeError:  # the reader (e.g. `| head`) went away; the work itself is done
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print(f"rope-onnx {args.command}: interrupted; no output was written", file=sys.stderr)
+        log.error("interrupted; no output was written")
         return 130
     except Exception as error:  # a bug: say so in one line, show the traceback only on request
-        if args.debug:
-            traceback.print_exc()
-        print(
-            f"rope-onnx {args.command}: internal error: {type(error).__name__}: {error} "
-            "(rerun with --debug and report it)",
-            file=sys.stderr,
+        log.error(
+            "internal error: %s: %s (rerun with --debug and report it)",
+            type(error).__name__,
+            error,
+            exc_info=args.debug,
         )
         return EXIT_BAD_INPUT
 

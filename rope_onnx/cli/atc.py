@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="run the pre-flight, print the atc command on stdout and stop"
     )
-    parser.add_argument("--report", help="write the JSON report here")
+    parser.add_argument(
+        "--report", metavar="REPORT.json", help="write the JSON report here ('-': stdout, the rest to stderr)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -69,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         soc=args.soc,
         dry_run=args.dry_run,
-        report=args.report,
+        report=args.console.report_target(args.report),
         overrides=args.set or (),
         atc_args=args.atc_arg or (),
     )
     if args.dry_run:
-        print(result.command.text)
+        args.console.product(result.command.text)
     else:
-        print(f"wrote {result.command.om_path} (ATC log: {result.command.log_path})")
+        args.console.show(f"wrote {result.command.om_path} (ATC log: {result.command.log_path})")
     return 0

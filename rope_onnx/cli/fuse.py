@@ -19,7 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o", "--output", help="output .onnx path (written atomically); required unless --explain"
     )
-    parser.add_argument("--report", metavar="REPORT.json", help="also write the report as JSON")
+    parser.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="also write the report as JSON ('-': on stdout, the table then goes to stderr)",
+    )
     parser.add_argument(
         "--target",
         default="atc",
@@ -78,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
         domain=args.domain or "",
         target=args.target,
         expect=args.expect,
-        report=args.report,
+        report=args.console.report_target(args.report),
         verify=verify,
         copy_data=args.copy_data,
     )
-    print(render_fuse(result))
+    args.console.show(render_fuse(result))
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.kernel.chips import describe_choices
 
 
@@ -27,26 +29,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="CHIP",
         help=f"the exact chip as ATC spells it (default Ascend910B2): {describe_choices()}",
     )
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
+    parser.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="write the JSON report here ('-': stdout, the summary to stderr)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print only the JSON report, on stdout (as --report - -q)"
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from rope_onnx.kernel.sim import simulate_file  # imported here: other commands never load it
 
+    target = args.console.report_target(args.report)
+    if isinstance(target, Path):
+        check_output_path(target, Path(args.inputs), Path(args.output))
     result = simulate_file(args.inputs, args.output, args.interleaved, args.rotary_dim, args.soc)
-    if args.json:
-        print(json.dumps(result.figures()))
-    else:
-        plan = result.plan
-        moved = result.gm_bytes_read + result.gm_bytes_written
-        print(
-            f"{plan['soc_version']}: {result.blocks} blocks, {plan['split']} split, view PQST "
-            f"{plan['view_PQST']}, tile {plan['tile_rows']} table rows, chunk {plan['chunk_rows']} x rows"
-        )
-        print(
-            f"global memory: {moved} B moved, minimum {result.min_bytes} B (x{result.traffic_ratio:.4f}); "
-            f"UB peak {result.ub_peak_bytes} of {result.ub_capacity_bytes} B"
-        )
-        print(f"max |y - reference| = {result.max_abs_err_vs_reference:g}; y written to {args.output}")
+    plan = result.plan
+    moved = result.gm_bytes_read + result.gm_bytes_written
+    args.console.show(
+        f"{plan['soc_version']}: {result.blocks} blocks, {plan['split']} split, view PQST "
+        f"{plan['view_PQST']}, tile {plan['tile_rows']} table rows, chunk {plan['chunk_rows']} x rows\n"
+        f"global memory: {moved} B moved, minimum {result.min_bytes} B (x{result.traffic_ratio:.4f}); "
+        f"UB peak {result.ub_peak_bytes} of {result.ub_capacity_bytes} B\n"
+        f"max |y - reference| = {result.max_abs_err_vs_reference:g}; y written to {args.output}"
+    )
+    if target is not None:
+        report = result.to_json(inputs=str(args.inputs), output=str(args.output))
+        write_report(json.dumps(report, indent=None if args.json else 2) + "\n", target)
     return 0

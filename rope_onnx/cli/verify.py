@@ -7,6 +7,7 @@ where); 2 unusable input (unreadable file, models that do not correspond, feeds 
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
     from rope_onnx.verify import VerifyOptions
+
+log = logging.getLogger("rope_onnx.cli")
 
 
 def add_verify_options(parser: argparse.ArgumentParser) -> None:
@@ -84,21 +87,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="prove each site locally on random tensors; needs no weights and no full run",
     )
-    parser.add_argument("--report", metavar="REPORT.json", help="write the JSON report here")
+    parser.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="write the JSON report here ('-': stdout, the table to stderr)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+    from rope_onnx.io.atomic import check_output_path, write_report
     from rope_onnx.verify import verify_models
 
     options = options_from(args)
-    report = None
-    if args.report:
-        report = check_output_path(args.report, Path(args.original))
-        check_output_path(args.report, Path(args.fused))
+    report = args.console.report_target(args.report)
+    if isinstance(report, Path):
+        check_output_path(report, Path(args.original))
+        check_output_path(report, Path(args.fused))
     result = verify_models(args.original, args.fused, options)
-    print(result.render())
+    args.console.show(result.render())
     if report is not None:
-        write_bytes_atomically(result.dumps().encode(), report)
+        write_report(result.dumps(), report)
+    if not result.passed:  # every failing exit ends with one line on stderr, also under -q
+        log.error("%s", result.verdict())
     return EXIT_OK if result.passed else EXIT_CHECK_FAILED

@@ -8,20 +8,22 @@ atomically, so a failed check or an interrupted run leaves no output behind.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from rope_onnx.errors import CheckFailed
 from rope_onnx.fusion.api import fuse_model
 from rope_onnx.fusion.report import render_fuse
 from rope_onnx.fusion.result import FuseResult
-from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.load import load_model
 from rope_onnx.io.save import save_model
 
 if TYPE_CHECKING:
     from rope_onnx.verify import VerifyOptions
+
+log = logging.getLogger(__name__)
 
 
 def fuse_file(
@@ -31,7 +33,7 @@ def fuse_file(
     domain: str = "",
     target: str = "atc",
     expect: int | None = None,
-    report: str | Path | None = None,
+    report: str | Path | TextIO | None = None,
     verify: VerifyOptions | None = None,
     copy_data: bool = False,
 ) -> FuseResult:
@@ -42,11 +44,18 @@ def fuse_file(
     mismatch raises :class:`CheckFailed`.  Either way no model is written (the JSON report still
     is, to show what was found).  An output in another folder shares the input's external data
     by hard links, or by copies with ``copy_data`` (onnx.load refuses hard-linked data files).
+    ``report`` is a path or a stream the caller chose (the CLI's ``--report -`` passes stdout).
     """
     loaded = load_model(source, need_external_data=True)
     out = check_output_path(output, loaded.path, *loaded.files)
-    report_path = check_output_path(report, loaded.path, *loaded.files, out) if report else None
+    report_to = (
+        check_output_path(report, loaded.path, *loaded.files, out)
+        if isinstance(report, (str, Path))
+        else report
+    )
+    log.debug("loaded %s: %d nodes", loaded.path, len(loaded.model.graph.node))
     result = fuse_model(loaded.model, domain, name=str(source), target=target)
+    log.debug("fused %d site(s), skipped %d candidate(s)", result.fused, len(result.skipped))
     failure = ""
     if expect is not None and result.fused != expect:
         failure = f"fused {result.fused} site(s), expected {expect}; no model was written"
@@ -56,9 +65,10 @@ def fuse_file(
         result.verification = verify_models(loaded.path, loaded.model, verify)
         if not result.verification.passed:
             failure = "the fused model does not match the original (see the table); no model was written"
-    if report_path is not None:
-        write_bytes_atomically((json.dumps(result.to_json(), indent=2) + "\n").encode(), report_path)
+    if report_to is not None:
+        write_report(json.dumps(result.to_json(), indent=2) + "\n", report_to)
     if failure:
         raise CheckFailed(failure, report=render_fuse(result))
-    save_model(loaded.model, out, loaded, share="copy" if copy_data else "link", progress=sys.stderr)
+    save_model(loaded.model, out, loaded, share="copy" if copy_data else "link")
+    log.debug("wrote %s", out)
     return result

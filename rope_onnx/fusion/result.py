@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from rope_onnx.schemas import stamp
+
 if TYPE_CHECKING:
     from rope_onnx.fusion.targets import Converted, Kept
     from rope_onnx.verify import VerifyResult
@@ -55,13 +57,17 @@ class FuseResult:
         return len(self.sites)
 
     def to_json(self) -> dict:
-        return {
-            "model": self.model,
-            "fused": self.fused,
-            "sites": [{**s.__dict__, "assumes": list(s.assumes)} for s in self.sites],
-            "skipped": [s.__dict__ for s in self.skipped],
-            "target": self.target,
-            "converted": [c.__dict__ for c in self.converted],
-            "kept": [k.__dict__ for k in self.kept],
-            **({"verify": self.verification.to_json()} if self.verification is not None else {}),
-        }
+        """The fuse report (docs/reports.md, rope_onnx/schemas/fuse.schema.json)."""
+        return stamp(
+            "fuse",
+            {
+                "model": self.model,
+                "fused": self.fused,
+                "sites": [{**s.__dict__, "assumes": list(s.assumes), "layer": s.layer} for s in self.sites],
+                "skipped": [s.__dict__ for s in self.skipped],
+                "target": self.target,
+                "converted": [c.__dict__ for c in self.converted],
+                "kept": [k.__dict__ for k in self.kept],
+                **({"verify": self.verification.to_json()} if self.verification is not None else {}),
+            },
+        )

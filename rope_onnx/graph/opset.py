@@ -88,7 +88,7 @@ def _adapt_18(model: ModelProto, node) -> None:
     axes = next((a for a in node.attribute if a.name == "axes"), None)
     if axes is None:
         return
-    name = f"{node.name or node.output[0]}/axes"
+    name = f"rope_onnx/{node.name or node.output[0]}/axes"  # the prefix marks what rope-onnx added
     used = {t.name for t in model.graph.initializer}
     while name in used:
         name += "_"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 from rope_onnx.errors import InputError
 
@@ -74,3 +75,15 @@ def _write_atomically(data: bytes, out: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_report(text: str, target: Path | TextIO) -> None:
+    """A report to a file, atomically, or to a stream the caller chose (``--report -``: stdout).
+
+    The library never picks a stream itself: a stream here is one the caller handed in.
+    """
+    if isinstance(target, Path):
+        write_bytes_atomically(text.encode("utf-8"), target)
+    else:
+        target.write(text)
+        target.flush()

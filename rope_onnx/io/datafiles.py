@@ -9,9 +9,9 @@ folder never holds half of a model.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,20 +23,22 @@ from rope_onnx.errors import InputError
 if TYPE_CHECKING:
     from rope_onnx.io.load import ExternalRef
 
+log = logging.getLogger(__name__)
+
 #: Copy in 16 MiB chunks: large enough for full disk speed, small enough to never matter for memory.
 COPY_CHUNK = 16 * 2**20
 
 
 class _Progress:
-    """A one-line progress bar on stderr for long copies (a 70B model's data is 140 GB).
-
-    On a terminal it redraws in place; otherwise (a log file, CI) it prints a line per 10%.
+    """Progress of a long copy (a 70B model's data is 140 GB): a line per 10% on the
+    ``rope_onnx.io.datafiles`` logger, or a bar on ``stream`` when the caller gives one (redrawn in
+    place on a terminal, a line per 10% otherwise).
     """
 
     def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
         self.label, self.total = label, max(total, 1)
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty()
+        self.stream = stream
+        self.tty = stream is not None and stream.isatty()
         self.started = time.monotonic()
         self.shown = -1
 
@@ -49,6 +51,9 @@ class _Progress:
         bar = "#" * (percent // 4)
         line = f"{self.label}: [{bar:<25}] {percent:3d}% {done / 2**30:.2f}/{self.total / 2**30:.2f} GiB"
         line += f" {rate:.0f} MiB/s"
+        if self.stream is None:
+            log.info("%s", line)
+            return
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         if self.tty and percent == 100:
             self.stream.write("\n")

@@ -29,7 +29,7 @@ def save_model(
 
     The output's external references are the input's, unchanged: the data files are shared
     (see :func:`rope_onnx.io.datafiles.share_data_files` for ``share``).  On any failure nothing new
-    is left in the output folder.  ``progress`` is where a copy's progress bar goes (default stderr).
+    is left in the output folder.  ``progress`` is where a copy's progress bar goes (default: log records).
     """
     if share not in ("link", "copy"):
         raise ValueError(f"share must be 'link' or 'copy', not {share!r}")

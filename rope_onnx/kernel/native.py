@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ SOURCES = (
 #: -ffp-contract=off: no fused multiply-add, so x*cos + rot*sin rounds exactly as the NumPy reference.
 FLAGS = ("-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared", "-DROPE_HOST")
 ENV_SOURCE_DIR = "ROPE_ONNX_CUSTOM_OP"
+
+log = logging.getLogger(__name__)
 
 
 class SimStats(ctypes.Structure):
@@ -103,6 +106,7 @@ def build_library() -> Path:
     if lib.is_file():
         return lib
     folder.mkdir(parents=True, exist_ok=True)
+    log.info("building the kernel simulator with %s (once; cached in %s)", cxx, folder)
     fd, tmp = tempfile.mkstemp(prefix=".librope_sim.", suffix=".so", dir=folder)
     os.close(fd)
     try:

@@ -22,6 +22,7 @@ from rope_onnx.kernel.chips import chip as chip_named
 from rope_onnx.kernel.native import SimStats, library
 from rope_onnx.op.contract import OP_TYPE, RopeAttributes
 from rope_onnx.op.reference import rope
+from rope_onnx.schemas import stamp
 
 _DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 SPLIT_NAMES = {0: "table-rows", 1: "x-rows"}
@@ -40,6 +41,8 @@ class KernelSimResult:
     blocks: int
     max_abs_err_vs_reference: float
     plan: dict
+    interleaved: int = 1
+    rotary_dim: int = 0  # as given: 0 means the whole head
 
     def figures(self) -> dict:
         return {
@@ -51,6 +54,23 @@ class KernelSimResult:
             "blocks": self.blocks,
             "max_abs_err_vs_reference": self.max_abs_err_vs_reference,
         }
+
+    def to_json(self, **paths: str) -> dict:
+        """The kernel-sim report (docs/reports.md); ``paths``: ``inputs``/``output`` when known."""
+        err = self.max_abs_err_vs_reference
+        return stamp(
+            "kernel-sim",
+            {
+                **paths,
+                "soc_version": self.plan["soc_version"],
+                "interleaved": self.interleaved,
+                "rotary_dim": self.rotary_dim,
+                **self.figures(),
+                "max_abs_err_vs_reference": err if np.isfinite(err) else str(err),
+                "traffic_ratio": self.traffic_ratio,
+                "plan": self.plan,
+            },
+        )
 
     @property
     def traffic_ratio(self) -> float:
@@ -124,6 +144,8 @@ def simulate(
         ub_capacity_bytes=target.ub_bytes,
         blocks=stats.blocks,
         max_abs_err_vs_reference=max_abs_error(y, expected),
+        interleaved=attrs.interleaved,
+        rotary_dim=rotary_dim,
         plan={
             "soc_version": target.soc_version,
             "split": SPLIT_NAMES.get(stats.split, str(stats.split)),

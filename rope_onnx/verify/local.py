@@ -9,6 +9,8 @@ decomposition cannot hide behind an equally wrong original.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from onnx import ModelProto, NodeProto, TensorProto
 
@@ -67,7 +69,7 @@ def prove_sites(
             declare_inputs(piece, types, {n: a.shape for n, a in side_feeds.items()})
             run = runner.runnable(piece, None, elem == TensorProto.BFLOAT16)
             label = f"{what} cut of site '{site.node}'"
-            got.append(runner.run(run, side_feeds, None, [site.output], label, failure))
+            got.append(runner.run(run, side_feeds, None, [site.output], label, failure, logging.DEBUG))
         tol = chosen_tolerance("site", elem, *options.tolerances_for(site.output))
         row = compare(
             site.output,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from rope_onnx.schemas import stamp
 from rope_onnx.verify.compare import Comparison
 
 
@@ -28,7 +29,8 @@ class VerifyResult:
         return [r for r in self.results if not r.passed]
 
     def to_json(self) -> dict[str, object]:
-        return {
+        """The verify report (docs/reports.md, rope_onnx/schemas/verify.schema.json)."""
+        body: dict[str, object] = {
             "original": self.original,
             "fused": self.fused,
             "passed": self.passed,
@@ -38,6 +40,7 @@ class VerifyResult:
             "notes": self.notes,
             "results": [r.to_json() for r in self.results],
         }
+        return stamp("verify", body)
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2) + "\n"
@@ -83,13 +86,16 @@ class VerifyResult:
             lines.append(
                 "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
             )
+        lines.append(self.verdict())
+        return "\n".join(lines)
+
+    def verdict(self) -> str:
+        """The table's last line: PASSED, or FAILED with the names of the failing comparisons."""
         failed = self.failures
         total = len(self.results)
         if not total:
-            lines.append("FAILED: nothing was compared")
-        elif failed:
+            return "FAILED: nothing was compared"
+        if failed:
             names = ", ".join(r.name for r in failed[:5]) + (" …" if len(failed) > 5 else "")
-            lines.append(f"FAILED: {len(failed)} of {total} comparisons out of tolerance: {names}")
-        else:
-            lines.append(f"PASSED: {total} of {total} comparisons within tolerance")
-        return "\n".join(lines)
+            return f"FAILED: {len(failed)} of {total} comparisons out of tolerance: {names}"
+        return f"PASSED: {total} of {total} comparisons within tolerance"

@@ -10,6 +10,8 @@ means reading and converting their weights here.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,12 +20,14 @@ import onnx
 from onnx import ModelProto, TensorProto, helper, numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor
 
-from rope_onnx.errors import InputError, RopeOnnxError
+from rope_onnx.errors import CheckFailed, InputError, RopeOnnxError
 from rope_onnx.graph.conventions import subgraphs
 from rope_onnx.io.load import PROTOBUF_LIMIT
 from rope_onnx.op.decomposition import runnable_copy
 
 _FOLDER_OPTION = "session.model_external_initializers_file_folder_path"
+
+log = logging.getLogger(__name__)
 
 
 def has_bfloat16(model: ModelProto) -> bool:
@@ -141,8 +145,12 @@ def run(
     outputs: list[str],
     what: str,
     failure: type[RopeOnnxError] = InputError,
+    level: int = logging.INFO,
 ) -> dict[str, np.ndarray]:
     """Run ``model`` on the CPU provider and return ``outputs`` by name.
+
+    Loading and running are logged at ``level`` (progress lines: a 7B model's session reads 9 GB
+    before it runs); the per-site cuts pass DEBUG, since they are many and quick.
 
     Failures are raised as ``failure`` naming ``what``: InputError (exit 2) when the original
     or the feeds are unusable; the caller passes CheckFailed (exit 1) for the fused side, since a
@@ -160,10 +168,18 @@ def run(
             f"{what} is over protobuf's 2 GiB limit once its bfloat16 weights are upcast in memory; "
             "verify it with --sites (needs no weights)"
         )
+    weights = sum(_nbytes(t) for t in model.graph.initializer if t.data_location == TensorProto.EXTERNAL)
+    reads = f", reading {weights / 2**30:.2f} GiB of external weights from {folder}" if weights else ""
     try:
+        started = time.monotonic()
+        log.log(level, "ONNX Runtime CPU: loading %s%s", what, reads)
         session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        loaded = time.monotonic()
+        log.log(level, "ONNX Runtime CPU: running %s", what)
         values = session.run(outputs, feeds)
+        log.debug("%s: loaded in %.2f s, ran in %.2f s", what, loaded - started, time.monotonic() - loaded)
     except Exception as exc:  # ORT raises its own exception types; keep the first line
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise failure(f"ONNX Runtime cannot run {what}: {message[:400]}") from exc
+        context = " (the original runs)" if failure is CheckFailed else ""
+        raise failure(f"ONNX Runtime cannot run {what}{context}: {message[:400]}") from exc
     return {name: np.asarray(value) for name, value in zip(outputs, values, strict=True)}

@@ -96,12 +96,15 @@ def tiny_llm(
     tables = (cos, sin)
     if fused and form == "complex":  # the pass widens half-width tables once, shared by all sites
         idx = g.const("rope_widen_idx", np.repeat(np.arange(width), 2).astype(np.int64))
-        tables = (
-            g.op("Gather", cos, idx, axis=-1, out="cos_wide"),
-            g.op("Gather", sin, idx, axis=-1, out="sin_wide"),
-        )
-    for name in ("q", "k"):
-        out = f"{name}_embed"
+        tables = ("cos_wide", "sin_wide")
+        for table, wide in zip((cos, sin), tables, strict=True):  # named as the pass names what it adds
+            g.nodes.append(
+                helper.make_node("Gather", [table, idx], [wide], name=f"rope_onnx/{wide}", axis=-1)
+            )
+    after_sites = g.count
+    for number, name in enumerate(("q", "k")):
+        g.count = 1000 * (number + 1)  # a site's nodes have their own numbers: the rest of the graph is
+        out = f"{name}_embed"  # named alike in both models, so FUSED derives from ORIGINAL (verify/derive.py)
         if fused:
             c, s = tables[::-1] if (corrupt == "swap" and name == "k") else tables
             inter = 1 if form == "complex" else 0
@@ -116,6 +119,7 @@ def tiny_llm(
             rotate_half_site(g, heads[name], cos, sin, out, HEAD_DIM // 2)
         else:
             complex_site(g, heads[name], cos, sin, out)
+    g.count = after_sites
     present = g.op("Concat", "past_key", "k_embed", axis=2, out="present_key")  # [B,H,P+S,D]
     scores = g.op("MatMul", "q_embed", g.op("Transpose", present, perm=[0, 1, 3, 2]))
     scale = g.const("scale", np.array(HEAD_DIM**-0.5, dtype=dtype), elem)
