@@ -115,7 +115,9 @@ def test_a_function_in_the_pass_domain_without_a_node_is_not_reused() -> None:
     fused = copy_of(model)
     assert fuse_model(fused, USER).fused == 1
     assert fused.functions[0].SerializeToString() == model.functions[0].SerializeToString()
-    np.testing.assert_allclose(run_as_is(fused, FEEDS)["y"], run_as_is(model, FEEDS)["y"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        run_as_is(fused, FEEDS)["y"], run_as_is(model, FEEDS)["y"], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_a_second_fusion_with_another_domain_leaves_the_first_ones_nodes() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
-from trust_graphs import D, INT64_MAX, INT64_MIN, Graph, fuse_and_check, random_feeds, reasons
+from trust_graphs import INT64_MAX, INT64_MIN, D, Graph, fuse_and_check, random_feeds, reasons
 
 FEEDS = [
     random_feeds({"x": [2, 3, 5, D], "cos": [1, 1, 5, D], "sin": [1, 1, 5, D]}, seed=1),

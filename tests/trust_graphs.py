@@ -102,7 +102,9 @@ def fuse_and_check(
         for feeds in feed_sets:
             want, got = run_model(model, feeds), run_model(fused, feeds)
             for name, value in want.items():
-                assert got[name].shape == value.shape, f"wrong fusion: '{name}' {got[name].shape} != {value.shape}"
+                assert got[name].shape == value.shape, (
+                    f"wrong fusion: '{name}' {got[name].shape} != {value.shape}"
+                )
                 np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-5, err_msg="wrong fusion")
     return result, fused
 
