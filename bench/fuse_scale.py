@@ -107,7 +107,9 @@ def _child_rope_onnx(src: str, dst: str) -> dict:
     """The steps of ``rope_onnx.fusion.pipeline.fuse_file``, timed one by one (the CLI: wall time)."""
     started = time.perf_counter()
     from rope_onnx.fusion.passes import fuse_model
-    from rope_onnx.io.modelio import check_output_path, load_model, save_model
+    from rope_onnx.io.atomic import check_output_path
+    from rope_onnx.io.load import load_model
+    from rope_onnx.io.save import save_model
 
     imported = time.perf_counter()
     loaded = load_model(src)

@@ -58,7 +58,7 @@ def main() -> int:
         print(f"    UB: {chip.ub_source}")
         print(f"    bandwidth: {chip.bandwidth_source}")
     print(
-        "- seed 48 us: seed/000_041a65d3ec88a3c8.txt (SPEC §4), measured by the article's author on its own "
+        "- seed 48 us: the article in docs/ascend.md, measured by the article's author on its own "
         "kernel, chip not stated beyond 'Ascend'"
     )
     return 0

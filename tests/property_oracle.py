@@ -6,7 +6,7 @@ For a model with ``true`` sites that must fuse and ``mutants`` that may fuse onl
 2. a model in which nothing fused is byte-identical to the input;
 3. on ONNX Runtime CPU (RoPECustomer served by the reference function), every output of the fused
    model equals the original's: float32 within 1e-6; float16 within one float16 rounding of the
-   float32 result — the fused op computes in float32 and rounds once (SPEC §2) while the original
+   float32 result — the fused op computes in float32 and rounds once (docs/op-contract.md) while the original
    rounds after every op, so the fused output is compared with the original graph evaluated in
    float32 (same ops, same order), allowing half an ulp: ``|fused - ref| <= 2**-11 |ref| + 2**-24``;
 4. fusing is deterministic (same input, same bytes) and idempotent (fusing the output again

@@ -299,7 +299,7 @@ def exercise_loader(data: bytes, path) -> None:
     """
     from rope_onnx.errors import RopeOnnxError
     from rope_onnx.fusion.passes import fuse_model
-    from rope_onnx.io.modelio import load_model
+    from rope_onnx.io.load import load_model
 
     path.write_bytes(data)
     with contextlib.suppress(RopeOnnxError):

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 from rope_onnx.atc import preflight
 from rope_onnx.atc.profile import load_profile
-from rope_onnx.io.modelio import load_model
+from rope_onnx.io.load import load_model
 from tests.test_atc_models import llm_inputs, make_model, save
 from tests.test_atc_profiles import CONFIGS, cli
 

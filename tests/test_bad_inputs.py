@@ -1,4 +1,4 @@
-"""Every bad input to ``rope-onnx fuse`` ends as SPEC §6 says.
+"""Every bad input to ``rope-onnx fuse`` ends as docs/conventions.md says.
 
 Exit 2, one or two lines on stderr saying what is wrong (no traceback unless ``--debug``), the
 input byte-identical afterwards and no output, report or temporary file left behind.  Each case
@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from rope_graphs import SiteSpec, build
 
 from rope_onnx.cli import app as cli_module
-from rope_onnx.io import modelio
+from rope_onnx.io import atomic
 
 #: Words that only a crash prints.
 CRASH_MARKERS = ("Traceback", "internal error")
@@ -302,7 +302,7 @@ def test_interrupted_write_leaves_the_old_output_whole(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(modelio.os, "replace", fail)
+    monkeypatch.setattr(atomic.os, "replace", fail)
     code = cli_module.main(["fuse", str(source), "-o", str(out)])
     stderr = capsys.readouterr().err
     assert code == (2 if failure == "disk_full" else 130)
@@ -333,10 +333,10 @@ def test_failed_write_midway_removes_the_temporary_file(
             self.handle.write(data[: len(data) // 2])
             raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(modelio.os, "fdopen", lambda fd, mode: Failing(real_fdopen(fd, mode)))
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: Failing(real_fdopen(fd, mode)))
     out = tmp_path / "fused.onnx"
-    with pytest.raises(modelio.InputError, match="nothing was written"):
-        modelio.write_bytes_atomically(b"x" * 1000, out)
+    with pytest.raises(atomic.InputError, match="nothing was written"):
+        atomic.write_bytes_atomically(b"x" * 1000, out)
     assert not out.exists() and _temp_files(tmp_path) == []
 
 

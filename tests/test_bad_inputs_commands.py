@@ -1,4 +1,4 @@
-"""The bad inputs of ``test_bad_inputs.py`` given to ``verify`` and ``atc``: the same SPEC §6 ending.
+"""``test_bad_inputs.py``'s bad inputs given to ``verify`` and ``atc``: the same ending (docs/conventions.md).
 
 Exit 2, a one- or two-line message naming the problem, no traceback, inputs byte-identical and
 nothing written.  These run the CLI in-process (``rope_onnx.cli.app.main``: the same argument parsing,
@@ -62,7 +62,7 @@ FORMS = ("verify_original", "verify_fused", "atc_dry_run")
 @pytest.mark.parametrize("case", sorted(BAD_MODELS))
 def test_verify_and_atc_refuse_bad_models_cleanly(case, form, run, pair, tmp_path: Path) -> None:
     if (case, form) == ("external_data_missing", "atc_dry_run"):
-        pytest.skip("a dry run reads no weight (SPEC §6: only where the command needs them); see below")
+        pytest.skip("a dry run reads no weight (docs/conventions.md: only where needed); see below")
     folder = tmp_path / "bad"
     folder.mkdir()
     bad = BAD_MODELS[case](folder)

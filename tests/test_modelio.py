@@ -21,8 +21,9 @@ from rope_graphs import SiteSpec, build
 
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.pipeline import fuse_file
-from rope_onnx.io import datafiles, modelio
-from rope_onnx.io.modelio import external_refs, load_model, save_model
+from rope_onnx.io import datafiles, load, save
+from rope_onnx.io.load import external_refs, load_model
+from rope_onnx.io.save import save_model
 
 WEIGHT = np.arange(32 * 32, dtype=np.float32).reshape(32, 32) / 7.0
 
@@ -187,7 +188,7 @@ def test_failed_model_write_removes_shared_data_and_folders(tmp_path: Path, monk
     def disk_full(data: bytes, out: Path) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(modelio, "write_bytes_atomically", disk_full)
+    monkeypatch.setattr(save, "write_bytes_atomically", disk_full)
     loaded = load_model(src)
     with pytest.raises(OSError):
         save_model(loaded.model, out_dir / "fused.onnx", loaded)
@@ -240,7 +241,7 @@ def test_truncated_data_is_refused(src: Path) -> None:
 
 
 def test_files_over_the_protobuf_limit_are_refused_before_reading(src: Path, monkeypatch) -> None:
-    monkeypatch.setattr(modelio, "PROTOBUF_LIMIT", 100)
+    monkeypatch.setattr(load, "PROTOBUF_LIMIT", 100)
     with pytest.raises(InputError, match="2 GiB") as refused:
         load_model(src)
     assert "external data" in str(refused.value)
@@ -248,7 +249,7 @@ def test_files_over_the_protobuf_limit_are_refused_before_reading(src: Path, mon
 
 def test_outputs_over_the_protobuf_limit_are_refused_and_nothing_written(src: Path, monkeypatch) -> None:
     loaded = load_model(src)
-    monkeypatch.setattr(modelio, "PROTOBUF_LIMIT", 100)
+    monkeypatch.setattr(save, "PROTOBUF_LIMIT", 100)
     out = src.parent / "fused.onnx"
     with pytest.raises(InputError, match="2 GiB"):
         save_model(loaded.model, out, loaded)

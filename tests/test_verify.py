@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto
 
 from rope_onnx.errors import InputError
-from rope_onnx.io.modelio import load_model
+from rope_onnx.io.load import load_model
 from rope_onnx.verify import VerifyOptions, verify_models
 from tests.test_verify_graphs import HEAD_DIM, HEADS, VOCAB, save, tiny_llm
 

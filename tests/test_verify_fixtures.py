@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from rope_onnx.io.modelio import load_model
+from rope_onnx.io.load import load_model
 from rope_onnx.op.contract import ATTR_INTERLEAVED, attributes_of, is_rope_node
 from rope_onnx.verify import VerifyOptions, verify_models
 

@@ -5,7 +5,10 @@
  *   - a plain DataCopy moves a multiple of 32 bytes (DataCopyPad, 910B only, lifts that);
  *   - the buffers a core allocates fit the chip's UB;
  *   - queue discipline (alloc -> enque -> deque -> free, depth 2 for x/y);
- *   - GM accesses stay inside the tensors, and every y element is written exactly once.
+ *   - GM accesses stay inside the tensors, and every y element is written exactly once;
+ *   - the float32 -> float16/bfloat16 Cast uses a RoundMode the chip has (ROPE_CHIP_F16_RINT: only chips
+ *     whose vconv list has f322f16r take CAST_RINT for half; bfloat16 takes CAST_RINT only), and a counted
+ *     Gather stays within its uint8_t repeat count (rope_params.h cites the CANN headers).
  * It also counts the bytes moved between global memory and UB.
  */
 #ifndef ROPE_HOST_BACKEND_H
@@ -20,6 +23,10 @@
 
 #include "../op_kernel/rope_core.h"
 #include "half_convert.h"
+
+/* Chip capabilities the backend enforces, as bits of rope_sim_run's chipFlags. */
+constexpr int ROPE_CHIP_DATA_COPY_PAD = 1;  // DataCopyPad exists (910B)
+constexpr int ROPE_CHIP_F16_RINT = 2;       // float->half Cast has CAST_RINT (vconv f322f16r; 910B yes, 310P no)
 
 struct HostGm {
     uint8_t *data[4];        // x, cos, sin, y
@@ -58,7 +65,13 @@ public:
         uint32_t bytes = 0;
     };
 
-    HostBackend(HostGm &gm, uint64_t ubCapacity, bool hasPad) : gm_(gm), cap_(ubCapacity), pad_(hasPad) {}
+    using Bf16 = RopeBf16;  // the type RopeCore rounds with CAST_RINT
+
+    HostBackend(HostGm &gm, uint64_t ubCapacity, int chipFlags)
+        : gm_(gm), cap_(ubCapacity), pad_((chipFlags & ROPE_CHIP_DATA_COPY_PAD) != 0),
+          f16Rint_((chipFlags & ROPE_CHIP_F16_RINT) != 0)
+    {
+    }
 
     void InitBuffers(const RopeUbLayout &l)
     {
@@ -159,15 +172,24 @@ public:
         gm_.bytesWritten += static_cast<uint64_t>(n) * len * sizeof(T);
     }
 
-    void CopySpan(Local<T> dst, Local<T> src, uint32_t count)
+    /* UB->UB DataCopy of n rows of len elements from element off of each row (stride elements apart). */
+    void CopyRows(Local<T> dst, uint32_t dOff, Local<T> src, uint32_t sOff, uint32_t stride, uint32_t n, uint32_t len)
     {
-        if ((static_cast<uint64_t>(count) * sizeof(T)) % ROPE_UB_BLOCK != 0) {
-            gm_.Violate("UB->UB DataCopy of a length that is not a multiple of 32 bytes");
+        if ((static_cast<uint64_t>(len) * sizeof(T)) % ROPE_UB_BLOCK != 0) {
+            gm_.Violate("UB->UB DataCopy of a row length that is not a multiple of 32 bytes");
         }
-        if (CheckRows(dst, 0, count, 1, count, "CopySpan") && CheckRows(src, 0, count, 1, count, "CopySpan")) {
-            std::memmove(&ub_[dst.off], &ub_[src.off], static_cast<uint64_t>(count) * sizeof(T));
+        if (CheckRows(dst, dOff, stride, n, len, "CopyRows") && CheckRows(src, sOff, stride, n, len, "CopyRows")) {
+            for (uint32_t r = 0; r < n; ++r) {
+                const uint64_t at = (static_cast<uint64_t>(r) * stride) * sizeof(T);
+                std::memmove(&ub_[dst.off + dOff * sizeof(T) + at], &ub_[src.off + sOff * sizeof(T) + at],
+                             static_cast<uint64_t>(len) * sizeof(T));
+            }
         }
+        moved_ += static_cast<uint64_t>(n) * len;
     }
+
+    /* Elements moved UB->UB (pass-through lanes); a test checks it is zero when rotary_dim == D. */
+    uint64_t Moved() const { return moved_; }
 
     /* ---- vector arithmetic ---- */
     template <class S> void ToFloat(Local<float> dst, Local<S> src, uint32_t count)
@@ -180,9 +202,39 @@ public:
     }
 
     template <class S>
-    void FromFloatRows(Local<S> dst, uint32_t dOff, uint32_t dS, Local<float> src, uint32_t sOff, uint32_t sS,
-                       uint32_t n, uint32_t len)
+    void ToFloatRows(Local<float> dst, uint32_t dOff, uint32_t dS, Local<S> src, uint32_t sOff, uint32_t sS,
+                     uint32_t n, uint32_t len)
     {
+        if (CheckRows(dst, dOff, dS, n, len, "Cast") && CheckRows(src, sOff, sS, n, len, "Cast")) {
+            for (uint32_t r = 0; r < n; ++r) {
+                for (uint32_t j = 0; j < len; ++j) {
+                    At(dst, dOff + r * dS + j) = HostElem<S>::Up(At(src, sOff + r * sS + j));
+                }
+            }
+        }
+    }
+
+    /* float32 -> S with RoundMode `mode`.  A mode the chip lacks is an empty assert on the device
+     * (CANN 8.1.RC1 impl/kernel_log.h:220): nothing is written, so y keeps whatever the UB held. */
+    template <class S>
+    void FromFloatRows(Local<S> dst, uint32_t dOff, uint32_t dS, Local<float> src, uint32_t sOff, uint32_t sS,
+                       uint32_t n, uint32_t len, uint32_t mode)
+    {
+        const bool bf16 = RopeSame<S, RopeBf16>::value;
+        if (bf16 && mode != ROPE_CAST_RINT) {
+            gm_.Violate("Cast float->bfloat16 with a RoundMode other than CAST_RINT (dav_c220 asserts: nothing "
+                        "is converted)");
+            return;
+        }
+        if (!bf16 && mode == ROPE_CAST_RINT && !f16Rint_) {
+            gm_.Violate("Cast float->half with RoundMode::CAST_RINT on a chip without vconv f322f16r (310P: an "
+                        "empty assert, y is never rounded back)");
+            return;
+        }
+        if (!bf16 && mode != ROPE_CAST_RINT && mode != ROPE_CAST_NONE) {
+            gm_.Violate("Cast float->half with a RoundMode that does not round to nearest even");
+            return;
+        }
         if (CheckRows(dst, dOff, dS, n, len, "Cast") && CheckRows(src, sOff, sS, n, len, "Cast")) {
             for (uint32_t r = 0; r < n; ++r) {
                 for (uint32_t j = 0; j < len; ++j) {
@@ -206,6 +258,10 @@ public:
 
     void Gather(Local<float> dst, Local<float> src, Local<uint32_t> offs, uint32_t count)
     {
+        if (count / 64 > 255) {
+            gm_.Violate("counted Gather of " + std::to_string(count) + " floats: its uint8_t repeat count wraps");
+            return;
+        }
         if (!CheckRows(dst, 0, count, 1, count, "Gather") || !CheckRows(offs, 0, count, 1, count, "Gather")) {
             return;
         }
@@ -360,6 +416,8 @@ private:
     HostGm &gm_;
     uint64_t cap_;
     bool pad_;
+    bool f16Rint_;
+    uint64_t moved_ = 0;
     std::vector<uint8_t> ub_;
     Slot xSlot_[2]{}, ySlot_[2]{}, tab_[2]{}, cosF_{}, sinF_{}, xf_{}, acc_{}, tmp_{}, offs_{};
     int xState_[2]{}, yState_[2]{}, tabState_[2]{};

@@ -17,11 +17,12 @@ struct RopeSimStats {
     uint32_t blocks, split, tileRows, chunkRows, P, Q, S, T, gatherSwap, usePad;
 };
 
-/* dtype: 0 float32, 1 float16, 2 bfloat16.  Returns 0 on success, 1 when the shapes or attributes are
- * rejected (the message says why), 2 when the kernel broke a hardware rule (a bug). */
+/* dtype: 0 float32, 1 float16, 2 bfloat16.  chipFlags: ROPE_CHIP_* bits (host_backend.h).  Returns 0 on
+ * success, 1 when the shapes or attributes are rejected (the message says why), 2 when the kernel broke a
+ * hardware rule (a bug). */
 int rope_sim_run(int dtype, const void *x, const int64_t *xShape, int xRank, const void *cosTab,
                  const int64_t *cosShape, int cosRank, const void *sinTab, const int64_t *sinShape, int sinRank,
-                 void *y, int interleaved, int rotaryDim, uint32_t cores, uint64_t ubBytes, int hasPad,
+                 void *y, int interleaved, int rotaryDim, uint32_t cores, uint64_t ubBytes, int chipFlags,
                  RopeSimStats *stats, char *err, int errLen)
 {
     std::memset(stats, 0, sizeof(*stats));
@@ -46,7 +47,7 @@ int rope_sim_run(int dtype, const void *x, const int64_t *xShape, int xRank, con
     in.interleaved = interleaved;
     in.rotaryDim = rotaryDim;
     in.eltBytes = dtype == 0 ? 4 : 2;
-    RopeChipLimits chip{cores, ubBytes, hasPad != 0};
+    RopeChipLimits chip{cores, ubBytes, (chipFlags & ROPE_CHIP_DATA_COPY_PAD) != 0};
     RopeParams p{};
     if (!RopeMakeParams(in, chip, p, e)) {
         std::snprintf(err, errLen, "%s", e.text);
@@ -69,13 +70,13 @@ int rope_sim_run(int dtype, const void *x, const int64_t *xShape, int xRank, con
     gm.yWrites.assign(xElems, 0);
     for (uint32_t b = 0; b < p.blocks; ++b) {
         if (dtype == 0) {
-            HostBackend<float> be(gm, ubBytes, hasPad != 0);
+            HostBackend<float> be(gm, ubBytes, chipFlags);
             RopeCore<HostBackend<float>, float>(be, p).Run(b);
         } else if (dtype == 1) {
-            HostBackend<RopeHalf> be(gm, ubBytes, hasPad != 0);
+            HostBackend<RopeHalf> be(gm, ubBytes, chipFlags);
             RopeCore<HostBackend<RopeHalf>, RopeHalf>(be, p).Run(b);
         } else {
-            HostBackend<RopeBf16> be(gm, ubBytes, hasPad != 0);
+            HostBackend<RopeBf16> be(gm, ubBytes, chipFlags);
             RopeCore<HostBackend<RopeBf16>, RopeBf16>(be, p).Run(b);
         }
         if (!gm.violation.empty()) {

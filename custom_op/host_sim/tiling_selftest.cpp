@@ -5,8 +5,10 @@
 #include "../op_host/rope_tiling_core.h"
 
 static int failures = 0;
+static int checks = 0;
 #define EXPECT(cond)                                                   \
     do {                                                               \
+        ++checks;                                                      \
         if (!(cond)) {                                                 \
             std::printf("FAILED line %d: %s\n", __LINE__, #cond);      \
             ++failures;                                                \
@@ -55,6 +57,20 @@ int main()
     EXPECT(!RopeMakeParams(Shapes({2, 3, 4, 8}, {3, 3, 8}, 1, 0, 4), b910, p, e));
     EXPECT(!RopeMakeParams(Shapes({2, 5, 40}, {5, 20}, 1, 20, 2), p310, p, e));
     EXPECT(RopeMakeParams(Shapes({2, 5, 40}, {5, 20}, 1, 20, 2), b910, p, e));
-    std::printf("%d passed, %d failed\n", 12 - failures, failures);
+    /* the UB plan leaves Huawei's 2 KB reserve free */
+    EXPECT(RopeMakeParams(Shapes({64, 4096, 128}, {4096, 128}, 1, 0, 2), p310, p, e));
+    EXPECT(RopeUbBytes(RopeLayout(p, 2)) <= p310.ubBytes - ROPE_UB_RESERVE);
+    EXPECT(RopeUbBytes(RopeLayout(p, 2)) > p310.ubBytes / 2);  // and still uses the rest
+    /* the counted-Gather bound: on a chip with a 1 MB UB the chunk would hold 43k floats; it is clamped
+     * to 127 rows of 128 (16256 <= 255 * 64).  The half layout with R/2 % 8 == 0 needs no Gather. */
+    const RopeChipLimits bigUb{8, 1u << 20, true};
+    EXPECT(RopeMakeParams(Shapes({4096, 128}, {4096, 128}, 1, 0, 4), bigUb, p, e));
+    EXPECT(p.gatherSwap == 1 && p.chunkRows == 127 && p.chunkRows * p.rotStride <= ROPE_GATHER_MAX_COUNT);
+    EXPECT(RopeMakeParams(Shapes({4096, 128}, {4096, 128}, 0, 0, 4), bigUb, p, e));
+    EXPECT(p.gatherSwap == 0 && p.chunkRows > 127);
+    /* partial rotary: Gather and the work rows cover the rotary lanes only */
+    EXPECT(RopeMakeParams(Shapes({1, 8, 16, 128}, {16, 64}, 1, 64, 2), b910, p, e));
+    EXPECT(p.rotStride == 64 && RopeLayout(p, 2).tmp == RopeAlign32(4ull * p.chunkRows * 64));
+    std::printf("%d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

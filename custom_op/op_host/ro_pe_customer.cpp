@@ -24,6 +24,12 @@ bool FillShape(const gert::Shape &shape, int &rank, int64_t *dims)
     return true;
 }
 
+/* GE writes an unknown-rank shape as the single dim -2 (CANN 8.1.RC1 include/graph/types.h:26, UNKNOWN_DIM_NUM). */
+bool IsUnknownRank(const gert::Shape &shape)
+{
+    return shape.GetDimNum() == 1 && shape.GetDim(0) == -2;
+}
+
 bool HasUnknownDim(const RopeShapes &in)
 {
     for (int i = 0; i < in.xRank; ++i) {
@@ -81,9 +87,10 @@ static ge::graphStatus TilingFunc(gert::TilingContext *context)
     RoPECustomerTilingData tiling;
     tiling.set_rowLen(p.rowLen);
     tiling.set_rotary(p.rotary);
-    tiling.set_half(p.half);
+    tiling.set_halfRot(p.halfRot);
     tiling.set_rowStride(p.rowStride);
     tiling.set_tabStride(p.tabStride);
+    tiling.set_rotStride(p.rotStride);
     tiling.set_interleaved(p.interleaved);
     tiling.set_gatherSwap(p.gatherSwap);
     tiling.set_P(p.P);
@@ -109,24 +116,44 @@ static ge::graphStatus TilingFunc(gert::TilingContext *context)
 namespace ge {
 static graphStatus InferShape(gert::InferShapeContext *context)
 {
-    RopeShapes in{};
-    if (!FillShape(*context->GetInputShape(0), in.xRank, in.x) ||
-        !FillShape(*context->GetInputShape(1), in.cosRank, in.cos) ||
-        !FillShape(*context->GetInputShape(2), in.sinRank, in.sin) || !ReadAttrs(context, in)) {
+    /* y has x's shape, whatever is known of it: an unknown-rank x (shape {-2}, UNKNOWN_RANK) passes
+     * through as Huawei's RotaryPositionEmbedding does (ops-transformer posembedding/
+     * rotary_position_embedding/op_host/rotary_position_embedding_infershape.cpp:39, `*yShape = *xShape`)
+     * -- the op declares DynamicRankSupportFlag(true) below -- and TilingFunc checks the real shapes. */
+    const gert::Shape *xShape = context->GetInputShape(0);
+    const gert::Shape *cosShape = context->GetInputShape(1);
+    const gert::Shape *sinShape = context->GetInputShape(2);
+    gert::Shape *yShape = context->GetOutputShape(0);
+    if (xShape == nullptr || cosShape == nullptr || sinShape == nullptr || yShape == nullptr) {
         return GRAPH_FAILED;
     }
-    RopeError err{};
-    int64_t rotary = 0;
-    if (!HasUnknownDim(in)) {
-        if (!RopeCheckShapes(in, rotary, err)) {
-            printf("RoPECustomer InferShape: %s\n", err.text);
-            return GRAPH_FAILED;  // odd rotary_dim, R > D, non-broadcastable tables, rank < 2
-        }
-    } else if (in.xRank < 2 || (in.interleaved != 0 && in.interleaved != 1) || in.rotaryDim < 0 ||
-               in.rotaryDim % 2 != 0) {
-        return GRAPH_FAILED;  // dynamic shape: check what is known now, tiling checks the rest
+    RopeShapes in{};
+    if (!ReadAttrs(context, in)) {
+        return GRAPH_FAILED;
     }
-    *context->GetOutputShape(0) = *context->GetInputShape(0);
+    if (in.interleaved != 0 && in.interleaved != 1) {
+        return GRAPH_FAILED;
+    }
+    const bool unknownRank = IsUnknownRank(*xShape) || IsUnknownRank(*cosShape) || IsUnknownRank(*sinShape);
+    if (!unknownRank) {
+        if (!FillShape(*xShape, in.xRank, in.x) || !FillShape(*cosShape, in.cosRank, in.cos) ||
+            !FillShape(*sinShape, in.sinRank, in.sin)) {
+            return GRAPH_FAILED;  // rank above 8
+        }
+        RopeError err{};
+        int64_t rotary = 0;
+        if (!HasUnknownDim(in)) {
+            if (!RopeCheckShapes(in, rotary, err)) {
+                printf("RoPECustomer InferShape: %s\n", err.text);
+                return GRAPH_FAILED;  // odd rotary_dim, R > D, non-broadcastable tables, rank < 2
+            }
+        } else if (in.xRank < 2 || in.rotaryDim < 0 || in.rotaryDim % 2 != 0) {
+            return GRAPH_FAILED;  // dynamic shape: check what is known now, tiling checks the rest
+        }
+    } else if (in.rotaryDim < 0 || in.rotaryDim % 2 != 0) {
+        return GRAPH_FAILED;
+    }
+    *yShape = *xShape;
     return GRAPH_SUCCESS;
 }
 
@@ -172,10 +199,15 @@ private:
             config.Input(in).ParamType(REQUIRED).DataType(types).Format(nd).UnknownShapeFormat(nd);
         }
         config.Output("y").ParamType(REQUIRED).DataType(types).Format(nd).UnknownShapeFormat(nd);
+        /* Kernel file and entry pinned, as Huawei's ops pin opFile (ops-transformer posembedding/
+         * rotary_position_embedding/op_host/rotary_position_embedding_def.cpp:50); CANN's build reads both
+         * keys (ops-transformer cmake/scripts/util/opdesc_parser.py:341 opInterface.value, :345 opFile.value). */
         config.DynamicCompileStaticFlag(true)
             .DynamicRankSupportFlag(true)
             .DynamicShapeSupportFlag(true)
-            .DynamicFormatFlag(false);
+            .DynamicFormatFlag(false)
+            .ExtendCfgInfo("opFile.value", "ro_pe_customer")
+            .ExtendCfgInfo("opInterface.value", "ro_pe_customer");
         this->AICore().AddConfig(soc, config);
     }
 };

@@ -7,9 +7,10 @@ namespace optiling {
 BEGIN_TILING_DATA_DEF(RoPECustomerTilingData)
 TILING_DATA_FIELD_DEF(uint32_t, rowLen);
 TILING_DATA_FIELD_DEF(uint32_t, rotary);
-TILING_DATA_FIELD_DEF(uint32_t, half);
+TILING_DATA_FIELD_DEF(uint32_t, halfRot);  // not `half`: a device-compiler type name
 TILING_DATA_FIELD_DEF(uint32_t, rowStride);
 TILING_DATA_FIELD_DEF(uint32_t, tabStride);
+TILING_DATA_FIELD_DEF(uint32_t, rotStride);
 TILING_DATA_FIELD_DEF(uint32_t, interleaved);
 TILING_DATA_FIELD_DEF(uint32_t, gatherSwap);
 TILING_DATA_FIELD_DEF(uint32_t, P);

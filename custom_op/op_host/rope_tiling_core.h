@@ -16,9 +16,22 @@ constexpr int ROPE_MAX_RANK = 8;
 
 struct RopeChipLimits {
     uint32_t cores;      // vector-capable cores a kernel may use (GetCoreNumAiv)
-    uint64_t ubBytes;    // Unified Buffer per core (GetCoreMemSize(UB))
+    uint64_t ubBytes;    // Unified Buffer per core (GetCoreMemSize(UB)); the tiling plans ubBytes - 2 KB
     bool hasDataCopyPad; // 910B family yes; 310P AI Core no (public DataCopyPad support table)
 };
+
+/* The UB the tiling may plan: all of it less Huawei's 2 KB reserve (ROPE_UB_RESERVE). */
+inline uint64_t RopeUbBudget(const RopeChipLimits &chip)
+{
+    return chip.ubBytes > ROPE_UB_RESERVE ? chip.ubBytes - ROPE_UB_RESERVE : 0;
+}
+
+/* Gather covers the rotary lanes of a whole chunk in one counted call: keep it under the uint8_t repeat
+ * limit (ROPE_GATHER_MAX_COUNT floats). */
+inline bool RopeGatherFits(const RopeParams &p)
+{
+    return !p.gatherSwap || static_cast<uint64_t>(p.chunkRows) * p.rotStride <= ROPE_GATHER_MAX_COUNT;
+}
 
 struct RopeShapes {
     int xRank, cosRank, sinRank;
@@ -145,11 +158,12 @@ inline bool RopeMakeParams(const RopeShapes &in, const RopeChipLimits &chip, Rop
     p = RopeParams{};
     p.rowLen = static_cast<uint32_t>(D);
     p.rotary = static_cast<uint32_t>(R);
-    p.half = p.rotary / 2;
+    p.halfRot = p.rotary / 2;
     p.rowStride = static_cast<uint32_t>((D + perBlock32 - 1) / perBlock32 * perBlock32);
     p.tabStride = (p.rotary + perBlock32 - 1) / perBlock32 * perBlock32;
+    p.rotStride = (p.rotary + 7) / 8 * 8;
     p.interleaved = static_cast<uint32_t>(in.interleaved);
-    p.gatherSwap = (p.interleaved || p.half % 8 != 0) ? 1 : 0;  // half-vectors need 32 B-aligned float rows
+    p.gatherSwap = (p.interleaved || p.halfRot % 8 != 0) ? 1 : 0;  // half-vectors need 32 B-aligned float rows
     p.P = static_cast<uint32_t>(v[0]);
     p.Q = static_cast<uint32_t>(v[1]);
     p.S = static_cast<uint32_t>(v[2]);
@@ -189,14 +203,15 @@ inline bool RopeMakeParams(const RopeShapes &in, const RopeChipLimits &chip, Rop
         p.perBlock = static_cast<uint32_t>(k);
         p.remainder = 0;
     }
-    /* Largest useful sizes, then fit the UB: the table tile takes at most a quarter of it. */
+    /* Largest useful sizes, then fit the UB budget: the table tile takes at most a quarter of it. */
+    const uint64_t budget = RopeUbBudget(chip);
     const uint64_t maxTile = p.split == ROPE_SPLIT_X_ROWS ? 1 : (U + p.blocks - 1) / p.blocks;
     const uint64_t maxChunk = rows;
     p.tileRows = 1;
     p.chunkRows = 1;
-    if (RopeUbBytes(RopeLayout(p, elt)) > chip.ubBytes) {
-        return RopeFail(err, "one x row of %lld channels and one table row do not fit the %lld-byte UB",
-                        (long long)D, (long long)chip.ubBytes);
+    if (RopeUbBytes(RopeLayout(p, elt)) > budget) {
+        return RopeFail(err, "one x row of %lld channels and one table row do not fit the %lld-byte UB budget",
+                        (long long)D, (long long)budget);
     }
     uint64_t lo = 1, hi = maxTile;
     while (lo < hi) {  // largest tile using <= 1/4 of the UB with a one-row chunk
@@ -204,7 +219,7 @@ inline bool RopeMakeParams(const RopeShapes &in, const RopeChipLimits &chip, Rop
         p.tileRows = static_cast<uint32_t>(mid);
         const RopeUbLayout l = RopeLayout(p, elt);
         const uint64_t tableBytes = 2ull * l.cosT + 2ull * l.cosF;
-        if (tableBytes <= chip.ubBytes / 4 && RopeUbBytes(l) <= chip.ubBytes) {
+        if (tableBytes <= budget / 4 && RopeUbBytes(l) <= budget) {
             lo = mid;
         } else {
             hi = mid - 1;
@@ -213,10 +228,10 @@ inline bool RopeMakeParams(const RopeShapes &in, const RopeChipLimits &chip, Rop
     p.tileRows = static_cast<uint32_t>(lo);
     lo = 1;
     hi = maxChunk < 4096 ? maxChunk : 4096;
-    while (lo < hi) {  // largest chunk that fits beside the tile
+    while (lo < hi) {  // largest chunk that fits beside the tile and one counted Gather
         const uint64_t mid = (lo + hi + 1) / 2;
         p.chunkRows = static_cast<uint32_t>(mid);
-        if (RopeUbBytes(RopeLayout(p, elt)) <= chip.ubBytes) {
+        if (RopeUbBytes(RopeLayout(p, elt)) <= budget && RopeGatherFits(p)) {
             lo = mid;
         } else {
             hi = mid - 1;

@@ -3,8 +3,10 @@
  * calls.  The schedule and the arithmetic are rope_core.h's, run and checked on the host by
  * host_sim/ (`rope-onnx kernel-sim`); this file is compiled only by CANN's toolchain.
  *
- * Kernel name: CANN derives it from the op type by its snake-case rule (an upper-case letter after a
- * lower-case one, or followed by a lower-case one, starts a new word): RoPECustomer -> ro_pe_customer.
+ * Kernel name: op_host/ro_pe_customer.cpp pins it with ExtendCfgInfo("opFile.value" / "opInterface.value",
+ * "ro_pe_customer") -- the form Huawei's own ops use (ops-transformer posembedding/rotary_position_embedding/
+ * op_host/rotary_position_embedding_def.cpp:50) -- instead of relying on CANN's closed op-type ->
+ * snake-case conversion (RoPECustomer -> ro_pe_customer under the default rule).
  */
 #include "kernel_operator.h"
 
@@ -21,6 +23,7 @@ template <class T>
 class AscendBackend {
 public:
     template <class E> using Local = LocalTensor<E>;
+    using Bf16 = bfloat16_t;  // the type RopeCore rounds with CAST_RINT (rope_params.h, ROPE_CAST_*)
 
     __aicore__ inline void Bind(GM_ADDR x, GM_ADDR cosTab, GM_ADDR sinTab, GM_ADDR y)
     {
@@ -130,25 +133,57 @@ public:
 #endif
     }
 
-    __aicore__ inline void CopySpan(Local<T> dst, Local<T> src, uint32_t count) { DataCopy(dst, src, count); }
+    /* UB->UB: n rows of len elements (a 32 B multiple) from element off of rows `stride` elements apart;
+     * DataCopyParams(blockCount, blockLen, srcStride, dstStride) counts 32 B blocks (CANN 8.1.RC1
+     * ascendc/include/basic_api/interface/kernel_struct_data_copy.h:29). */
+    __aicore__ inline void CopyRows(Local<T> dst, uint32_t dOff, Local<T> src, uint32_t sOff, uint32_t stride,
+                                    uint32_t n, uint32_t len)
+    {
+        const uint16_t blocks = static_cast<uint16_t>(len * sizeof(T) / ROPE_UB_BLOCK);
+        const uint16_t gap = static_cast<uint16_t>((stride - len) * sizeof(T) / ROPE_UB_BLOCK);
+        for (uint32_t r = 0; r < n; r += 4095) {  // blockCount is 12 bits
+            const uint32_t k = n - r < 4095 ? n - r : 4095;
+            DataCopy(dst[dOff + r * stride], src[sOff + r * stride],
+                     DataCopyParams(static_cast<uint16_t>(k), blocks, gap, gap));
+        }
+    }
+
+    /* T -> float32 for n rows of len lanes (the rotary lanes only when rotary_dim < D). */
+    template <class S>
+    __aicore__ inline void ToFloatRows(Local<float> dst, uint32_t dOff, uint32_t dS, Local<S> src, uint32_t sOff,
+                                       uint32_t sS, uint32_t n, uint32_t len)
+    {
+        for (uint32_t g = 0; g < len; g += FLOATS_PER_REPEAT) {
+            const uint64_t lanes = len - g < FLOATS_PER_REPEAT ? len - g : FLOATS_PER_REPEAT;
+            for (uint32_t r = 0; r < n; r += MAX_REPEAT) {
+                const uint32_t rep = n - r < MAX_REPEAT ? n - r : MAX_REPEAT;
+                UnaryRepeatParams rp(1, 1, static_cast<uint8_t>(dS * sizeof(float) / ROPE_UB_BLOCK),
+                                     static_cast<uint8_t>(sS * sizeof(S) / ROPE_UB_BLOCK));
+                Cast(dst[dOff + r * dS + g], src[sOff + r * sS + g], RoundMode::CAST_NONE, lanes,
+                     static_cast<uint8_t>(rep), rp);
+            }
+        }
+    }
 
     template <class S> __aicore__ inline void ToFloat(Local<float> dst, Local<S> src, uint32_t count)
     {
         Cast(dst, src, RoundMode::CAST_NONE, count);
     }
 
-    /* float32 -> T, round to nearest even, n rows of len lanes. */
+    /* float32 -> T, n rows of len lanes, with the RoundMode RopeCore chose (ROPE_CAST_NONE for half: the
+     * only nearest-even mode dav_m200 has; ROPE_CAST_RINT for bfloat16: dav_c220 has no CAST_NONE there). */
     template <class S>
     __aicore__ inline void FromFloatRows(Local<S> dst, uint32_t dOff, uint32_t dS, Local<float> src,
-                                         uint32_t sOff, uint32_t sS, uint32_t n, uint32_t len)
+                                         uint32_t sOff, uint32_t sS, uint32_t n, uint32_t len, uint32_t mode)
     {
+        const RoundMode round = mode == ROPE_CAST_RINT ? RoundMode::CAST_RINT : RoundMode::CAST_NONE;
         for (uint32_t g = 0; g < len; g += FLOATS_PER_REPEAT) {
             const uint64_t lanes = len - g < FLOATS_PER_REPEAT ? len - g : FLOATS_PER_REPEAT;
             for (uint32_t r = 0; r < n; r += MAX_REPEAT) {
                 const uint32_t rep = n - r < MAX_REPEAT ? n - r : MAX_REPEAT;
                 UnaryRepeatParams rp(1, 1, static_cast<uint8_t>(dS * sizeof(S) / ROPE_UB_BLOCK),
                                      static_cast<uint8_t>(sS * sizeof(float) / ROPE_UB_BLOCK));
-                Cast(dst[dOff + r * dS + g], src[sOff + r * sS + g], RoundMode::CAST_RINT, lanes,
+                Cast(dst[dOff + r * dS + g], src[sOff + r * sS + g], round, lanes,
                      static_cast<uint8_t>(rep), rp);
             }
         }
@@ -273,9 +308,10 @@ extern "C" __global__ __aicore__ void ro_pe_customer(GM_ADDR x, GM_ADDR cos, GM_
     RopeParams p;
     p.rowLen = td.rowLen;
     p.rotary = td.rotary;
-    p.half = td.half;
+    p.halfRot = td.halfRot;
     p.rowStride = td.rowStride;
     p.tabStride = td.tabStride;
+    p.rotStride = td.rotStride;
     p.interleaved = td.interleaved;
     p.gatherSwap = td.gatherSwap;
     p.P = td.P;

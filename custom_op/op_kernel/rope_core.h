@@ -3,13 +3,14 @@
  * over a backend.  The Ascend C backend (ro_pe_customer.cpp) maps each primitive to AscendC calls; the
  * host backend (host_sim/host_backend.h) executes them on arrays and checks the hardware's rules.
  *
- * Schedule (SPEC §4 defect 2): a block owns a contiguous range of unique table rows.  A tile of them is
+ * Schedule (docs/ascend.md): a block owns a contiguous range of unique table rows.  A tile of them is
  * loaded once into UB (cos, sin), then every x row that uses those rows -- all heads, all batch entries
  * the table broadcasts over -- is streamed through double-buffered queues.  x is read once, y written
  * once, each table row read once per block.
  *
- * Arithmetic (bit-exact with rope_onnx.reference.rope): float32, y = x*cos + partner(x)*sin_signed,
- * rounded once.  sin_signed is the sin tile with the rotation's minus sign applied by a masked negation
+ * Arithmetic (bit-exact with rope_onnx.op.reference.rope): float32, y = x*cos + partner(x)*sin_signed,
+ * rounded once to nearest even (CAST_NONE for half, CAST_RINT for bfloat16: rope_params.h).
+ * sin_signed is the sin tile with the rotation's minus sign applied by a masked negation
  * (even lanes for interleaved, the first half of each row for the half layout) once per tile, so
  * partner(x)*sin_signed == rot(x)*sin exactly (negation commutes with IEEE multiplication).
  */
@@ -27,6 +28,9 @@ template <class Be, class T>
 class RopeCore {
     template <class E> using Local = typename Be::template Local<E>;
     static constexpr bool F32 = RopeSame<T, float>::value;
+    /* The per-type rounding rule of the result (rope_params.h, ROPE_CAST_*): bfloat16 CAST_RINT, half
+     * CAST_NONE.  The backend names its bfloat16 type (Be::Bf16); the rule itself lives here, once. */
+    static constexpr uint32_t DOWN_CAST = RopeSame<T, typename Be::Bf16>::value ? ROPE_CAST_RINT : ROPE_CAST_NONE;
 
 public:
     ROPE_DEVICE RopeCore(Be &be, const RopeParams &p) : be_(be), p_(p) {}
@@ -48,28 +52,35 @@ public:
     }
 
 private:
-    /* Gather byte offsets for one chunk: a per-row pattern, replicated by doubling (each copy adds the
-     * distance it moved), so only `period` scalar writes are needed. */
+    /* Gather byte offsets for one chunk: entry r*rotStride + j is the byte offset in X (row stride
+     * rowStride) of the partner of rotary lane j in row r, so Gather reads and writes only rotary lanes,
+     * never the pass-through ones.  Row 0 is written by scalar stores (8 for interleaved pairs, which
+     * repeat every 8 lanes, and doubled across the row), then replicated by doubling over rows (each copy
+     * adds the rows it moved times the row stride), so only a handful of scalar writes are needed. */
     ROPE_DEVICE void BuildSwapOffsets()
     {
-        const uint32_t total = p_.chunkRows * p_.rowStride;
-        const uint32_t period = p_.interleaved ? 8u : p_.rowStride;
+        const uint32_t Rs = p_.rotStride, Dp = p_.rowStride, rows = p_.chunkRows;
+        const uint32_t first = p_.interleaved ? 8u : Rs;  // Rs is a multiple of 8
         Local<uint32_t> offs = be_.Offsets();
-        for (uint32_t j = 0; j < period && j < total; ++j) {
-            uint32_t lane = j;
+        for (uint32_t j = 0; j < first; ++j) {
+            uint32_t lane = j;  // lanes in [R, Rs) pad the row to 32 B: any in-row source will do
             if (p_.interleaved) {
                 lane = j ^ 1u;
-            } else if (j < p_.half) {
-                lane = j + p_.half;
+            } else if (j < p_.halfRot) {
+                lane = j + p_.halfRot;
             } else if (j < p_.rotary) {
-                lane = j - p_.half;
+                lane = j - p_.halfRot;
             }
             be_.SetU32(offs, j, lane * 4u);
         }
         be_.ScalarToVector();
-        for (uint32_t n = period; n < total; n *= 2) {
-            const uint32_t m = (total - n < n) ? total - n : n;
+        for (uint32_t n = first; n < Rs; n *= 2) {  // interleaved: (j ^ 1) + n == (j + n) ^ 1 for n % 8 == 0
+            const uint32_t m = (Rs - n < n) ? Rs - n : n;
             be_.AddsU32(offs, n, offs, 0, n * 4u, m);
+        }
+        for (uint32_t k = 1; k < rows; k *= 2) {
+            const uint32_t m = (rows - k < k) ? rows - k : k;
+            be_.AddsU32(offs, k * Rs, offs, 0, k * Dp * 4u, m * Rs);
         }
     }
 
@@ -173,7 +184,7 @@ private:
         if (p_.interleaved) {
             be_.NegEvenLanes(sinF_, span);
         } else {
-            be_.NegRows(sinF_, 0, p_.tabStride, rows, p_.half);
+            be_.NegRows(sinF_, 0, p_.tabStride, rows, p_.halfRot);
         }
     }
 
@@ -192,10 +203,13 @@ private:
         }
     }
 
-    /* One chunk of n contiguous x rows, block rows r0 .. r0+n-1 of a block ordered (q, s, t). */
+    /* One chunk of n contiguous x rows, block rows r0 .. r0+n-1 of a block ordered (q, s, t).  With
+     * rotary_dim < D the pass-through lanes are copied UB->UB from the 32 B block holding lane R onward
+     * and are neither cast, gathered nor multiplied; lanes [lo, R) of that copy are overwritten below. */
     ROPE_DEVICE void Chunk(uint64_t xRow, uint64_t r0, uint32_t n, uint32_t sn, uint32_t tn)
     {
-        const uint32_t D = p_.rowLen, R = p_.rotary, h = p_.half, Dp = p_.rowStride, Rp = p_.tabStride;
+        const uint32_t D = p_.rowLen, R = p_.rotary, h = p_.halfRot, Dp = p_.rowStride, Rp = p_.tabStride;
+        const uint32_t Rs = p_.rotStride;
         const uint64_t gmOff = xRow * D;
 
         Local<T> xs = be_.AllocIn();
@@ -205,7 +219,9 @@ private:
         Local<T> ys = be_.AllocOut();
 
         if (R < D) {
-            be_.CopySpan(ys, xs, n * Dp);  // pass-through channels; lanes [0, R) are overwritten below
+            const uint32_t perBlock = ROPE_UB_BLOCK / sizeof(T);
+            const uint32_t lo = R / perBlock * perBlock;
+            be_.CopyRows(ys, lo, xs, lo, Dp, n, Dp - lo);
         }
         Local<float> tmp = be_.Tmp();
         Local<float> X;
@@ -216,10 +232,14 @@ private:
         } else {
             X = be_.Xf();
             acc = be_.Acc();
-            be_.ToFloat(X, xs, n * Dp);
+            if (R == Dp) {
+                be_.ToFloat(X, xs, n * Dp);  // whole rows: one counted Cast
+            } else {
+                be_.ToFloatRows(X, 0, Dp, xs, 0, Dp, n, R);
+            }
         }
         if (p_.gatherSwap) {
-            be_.Gather(tmp, X, be_.Offsets(), n * Dp);
+            be_.Gather(tmp, X, be_.Offsets(), n * Rs);
         }
         uint64_t r = r0;
         const uint64_t rEnd = r0 + n;
@@ -244,16 +264,16 @@ private:
             const uint32_t tOff = static_cast<uint32_t>(tileRow) * Rp;
             be_.MulRows(acc, i * Dp, Dp, X, i * Dp, Dp, cosF_, tOff, tStride, kk, R);
             if (p_.gatherSwap) {
-                be_.MulRows(tmp, i * Dp, Dp, tmp, i * Dp, Dp, sinF_, tOff, tStride, kk, R);
+                be_.MulRows(tmp, i * Rs, Rs, tmp, i * Rs, Rs, sinF_, tOff, tStride, kk, R);
             } else {
-                be_.MulRows(tmp, i * Dp, Dp, X, i * Dp + h, Dp, sinF_, tOff, tStride, kk, h);
-                be_.MulRows(tmp, i * Dp + h, Dp, X, i * Dp, Dp, sinF_, tOff + h, tStride, kk, h);
+                be_.MulRows(tmp, i * Rs, Rs, X, i * Dp + h, Dp, sinF_, tOff, tStride, kk, h);
+                be_.MulRows(tmp, i * Rs + h, Rs, X, i * Dp, Dp, sinF_, tOff + h, tStride, kk, h);
             }
             r += k;
         }
-        be_.AddRows(acc, 0, Dp, acc, 0, Dp, tmp, 0, Dp, n, R);
+        be_.AddRows(acc, 0, Dp, acc, 0, Dp, tmp, 0, Rs, n, R);
         if constexpr (!F32) {
-            be_.FromFloatRows(ys, 0, Dp, acc, 0, Dp, n, R);
+            be_.FromFloatRows(ys, 0, Dp, acc, 0, Dp, n, R, DOWN_CAST);
         }
         be_.FreeIn(xs);
         be_.EnqueOut(ys);

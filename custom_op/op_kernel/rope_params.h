@@ -21,13 +21,30 @@ constexpr uint32_t ROPE_SPLIT_TABLE_ROWS = 0;
 constexpr uint32_t ROPE_SPLIT_X_ROWS = 1;
 constexpr uint32_t ROPE_UB_BLOCK = 32;   // bytes: UB address / plain DataCopy length granule
 constexpr uint32_t ROPE_MAX_REP_STRIDE = 255;  // repeat stride field of vector instructions, in 32 B blocks
+/* UB the tiling leaves unplanned, as Huawei's RoPE tiling does (ops-transformer
+ * posembedding/rotary_position_embedding/op_host/rope_rotate_half_tiling.cpp:47, UB_RESERVE_SIZE = 2 KB). */
+constexpr uint32_t ROPE_UB_RESERVE = 2048;
+/* Counted Gather splits `count` into 64-float repeats held in a uint8_t (CANN 8.1.RC1
+ * ascendc/include/basic_api/inner_interface/inner_kernel_operator_vec_gather_intf.cppm:175,
+ * `const uint8_t repeatTimes = count / elementCountSingleRepeat`): more than 255 full repeats wrap. */
+constexpr uint32_t ROPE_GATHER_MAX_COUNT = 255 * 64;
+/* float32 -> float16/bfloat16 rounding of the result (AscendC::RoundMode values, CANN 8.1.RC1
+ * basic_api/impl/utils/kernel_utils_mode.h:168).  float -> half must be CAST_NONE: dav_m200 (310P) has
+ * no CAST_RINT for it (impl/dav_m200/kernel_operator_vec_vconv_impl.h:230, an ASCENDC_ASSERT that is
+ * empty on the device, impl/kernel_log.h:220; the Ascend310P3 platform config lists no f322f16r) and
+ * CAST_NONE rounds to nearest even where precision is lost (Ascend C API reference, RoundMode).
+ * float -> bfloat16 must be CAST_RINT: dav_c220 rejects CAST_NONE there (dav_c220 vconv impl :482). */
+constexpr uint32_t ROPE_CAST_NONE = 0;
+constexpr uint32_t ROPE_CAST_RINT = 1;
 
 struct RopeParams {
     uint32_t rowLen;       // D: channels of an x row
     uint32_t rotary;       // R: rotated channels (even, <= D)
-    uint32_t half;         // R / 2
+    uint32_t halfRot;      // R / 2 (not `half`: a built-in type of the device compiler, and CANN
+                           // generates the kernel-side tiling struct from these names)
     uint32_t rowStride;    // UB stride of an x row, elements (D rounded up to 32 B)
     uint32_t tabStride;    // UB stride of a table row, elements (R rounded up to 32 B)
+    uint32_t rotStride;    // float32 work stride of the rotary lanes (R rounded up to 8 floats = 32 B)
     uint32_t interleaved;  // 1: pairs (2i, 2i+1); 0: pairs (i, i + R/2)
     uint32_t gatherSwap;   // 1: partner channels by Gather (interleaved, or half layout with R/2 % 8 != 0)
     /* Normalised view of x's leading axes: x row = ((p*Q + q)*S + s)*T + t, table row = q*T + t.
@@ -46,8 +63,9 @@ struct RopeUbLayout {
     uint32_t xSlot, ySlot;     // one slot of the double-buffered x-in / y-out queues
     uint32_t cosT, sinT;       // table tile in the I/O type
     uint32_t cosF, sinF;       // table tile in float32 (0 when the I/O type is float32)
-    uint32_t xf, acc, tmp;     // float32 work rows (xf, acc: 0 for float32 I/O)
-    uint32_t offs;             // Gather byte offsets (0 when not needed)
+    uint32_t xf, acc;          // float32 x / result rows, stride rowStride (0 for float32 I/O)
+    uint32_t tmp;              // float32 partner*sin rows, stride rotStride: rotary lanes only
+    uint32_t offs;             // Gather byte offsets, rotary lanes only (0 when not needed)
 };
 
 ROPE_DEVICE uint32_t RopeAlign32(uint64_t bytes)
@@ -69,8 +87,9 @@ ROPE_DEVICE RopeUbLayout RopeLayout(const RopeParams &p, uint32_t elt)
     l.sinF = l.cosF;
     l.xf = f32 ? 0 : RopeAlign32(xs * 4);
     l.acc = l.xf;
-    l.tmp = RopeAlign32(xs * 4);
-    l.offs = p.gatherSwap ? RopeAlign32(xs * 4) : 0;
+    const uint64_t rs = static_cast<uint64_t>(p.chunkRows) * p.rotStride;
+    l.tmp = RopeAlign32(rs * 4);
+    l.offs = p.gatherSwap ? RopeAlign32(rs * 4) : 0;
     return l;
 }
 

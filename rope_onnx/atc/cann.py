@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from rope_onnx.errors import InputError
@@ -49,11 +50,11 @@ def vendor_problems(folder: Path, family: str) -> list[str]:
     return problems
 
 
-def candidate_folders(env: dict[str, str] | None = None) -> list[Path]:
+def candidate_folders(env: Mapping[str, str] | None = None) -> list[Path]:
     """Vendor folders ATC would search, highest priority first."""
-    env = os.environ if env is None else env
-    folders = [Path(p) for p in env.get("ASCEND_CUSTOM_OPP_PATH", "").split(":") if p]
-    opp = env.get("ASCEND_OPP_PATH")
+    environ: Mapping[str, str] = os.environ if env is None else env
+    folders = [Path(p) for p in environ.get("ASCEND_CUSTOM_OPP_PATH", "").split(":") if p]
+    opp = environ.get("ASCEND_OPP_PATH")
     if opp:
         vendors = Path(opp) / "vendors"
         if vendors.is_dir():
@@ -62,11 +63,11 @@ def candidate_folders(env: dict[str, str] | None = None) -> list[Path]:
 
 
 def find_package(
-    vendor: str, family: str, install_path: Path | None = None, env: dict[str, str] | None = None
+    vendor: str, family: str, install_path: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Path:
     """The vendor folder ATC will use for RoPECustomer, or InputError saying what to install or export."""
-    env = os.environ if env is None else env
-    if not env.get("ASCEND_OPP_PATH") and not env.get("ASCEND_CUSTOM_OPP_PATH"):
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if not environ.get("ASCEND_OPP_PATH") and not environ.get("ASCEND_CUSTOM_OPP_PATH"):
         raise InputError("ASCEND_OPP_PATH is not set: source <CANN install>/set_env.sh before running ATC")
     reports = []
     for folder in candidate_folders(env):

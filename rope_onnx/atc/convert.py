@@ -20,7 +20,8 @@ from rope_onnx.atc.profile import Profile, load_profile
 from rope_onnx.atc.runner import run_logged
 from rope_onnx.atc.soc import family_of
 from rope_onnx.errors import CheckFailed, InputError
-from rope_onnx.io.modelio import check_output_path, load_model, write_bytes_atomically
+from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+from rope_onnx.io.load import load_model
 
 
 def _stderr(line: str) -> None:
@@ -129,9 +130,9 @@ def convert(
 ) -> AtcResult:
     """Check, render and (unless ``dry_run``) run ATC.  Raises CheckFailed (exit 1) when a pre-flight
     check or ATC itself fails, InputError (exit 2) for unusable input or no CANN."""
-    # ATC reads every weight: a real run refuses missing data files up front (SPEC §6, exit 2).
+    # ATC reads every weight: a real run refuses missing data files up front (docs/conventions.md, exit 2).
     result = plan(model, profile, variant=variant, output=output, soc=soc, need_weights=not dry_run)
-    if report is not None:  # never overwrite an input with the report (SPEC §6)
+    if report is not None:  # never overwrite an input with the report (docs/conventions.md)
         check_output_path(report, result.model)
         check_output_path(report, result.profile.path)
     result.dry_run = dry_run

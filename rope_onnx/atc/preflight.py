@@ -13,7 +13,7 @@ status and one sentence saying what is wrong and what to do.  Why each exists:
   ``rope-onnx verify``'s reference copy would reach ATC as an unknown op.
 - ``opset_covered``: the plugin registers ``ai.onnx::<v>::RoPECustomer`` for each v in
   ``contract.SUPPORTED_OPSETS`` only; any other default opset gives E16002.
-- ``rope_dtype``: the 310P has no bfloat16 (SPEC §2).
+- ``rope_dtype``: the 310P has no bfloat16 (docs/op-contract.md).
 - ``tables_shape``: the kernel streams cos and sin with one set of broadcast strides, so both
   tables of a node must have one shape (custom_op/README.md); a static mismatch fails here instead
   of in the op's InferShape on the NPU host.
@@ -31,12 +31,12 @@ import onnx
 from rope_onnx.atc.profile import Profile, Variant
 from rope_onnx.atc.soc import dtypes_of
 from rope_onnx.errors import InputError
+from rope_onnx.graph.conventions import all_nodes, default_opset, is_default_domain
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.io.modelio import LoadedModel
+from rope_onnx.io.load import LoadedModel
 from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE, SUPPORTED_OPSETS, attributes_of, is_rope_node
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
-DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
 @dataclass(frozen=True)
@@ -44,26 +44,15 @@ class Check:
     name: str
     status: str  # pass | warn | fail
     message: str
-    # A failure of the input itself (SPEC §6: missing external data is exit 2, not 1).
+    # A failure of the input itself (docs/conventions.md: missing external data is exit 2, not 1).
     input_problem: bool = False
 
     def as_dict(self) -> dict:
         return {"name": self.name, "status": self.status, "message": self.message}
 
 
-def _all_nodes(graph: onnx.GraphProto):
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _all_nodes(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    yield from _all_nodes(sub)
-
-
 def check_rope_present(model: onnx.ModelProto) -> Check:
-    ropes = [n for n in _all_nodes(model.graph) if is_rope_node(n)]
+    ropes = [n for n in all_nodes(model.graph) if is_rope_node(n)]
     if not ropes:
         return Check(
             "rope_present",
@@ -81,9 +70,9 @@ def check_rope_present(model: onnx.ModelProto) -> Check:
 
 def check_single_domain(model: onnx.ModelProto) -> Check:
     imports = [f"'{o.domain or 'ai.onnx'}'" for o in model.opset_import]
-    foreign = sorted({n.domain for n in _all_nodes(model.graph) if n.domain not in DEFAULT_DOMAINS})
+    foreign = sorted({n.domain for n in all_nodes(model.graph) if not is_default_domain(n.domain)})
     rope_foreign = sorted(
-        {n.domain for n in _all_nodes(model.graph) if is_rope_node(n) and n.domain not in DEFAULT_DOMAINS}
+        {n.domain for n in all_nodes(model.graph) if is_rope_node(n) and not is_default_domain(n.domain)}
     )
     if len(model.opset_import) == 1 and not foreign:
         return Check("single_domain", PASS, "all nodes in the default domain, one opset_import entry")
@@ -117,10 +106,6 @@ def check_no_functions(model: onnx.ModelProto) -> Check:
         f"({names}); ATC cannot parse them. This looks like a verification copy: convert the "
         "file written by 'rope-onnx fuse', not a reference copy",
     )
-
-
-def default_opset(model: onnx.ModelProto) -> int | None:
-    return next((o.version for o in model.opset_import if o.domain in DEFAULT_DOMAINS), None)
 
 
 def check_opset_covered(model: onnx.ModelProto) -> Check:

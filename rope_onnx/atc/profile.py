@@ -15,34 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rope_onnx.atc import shapes
-from rope_onnx.atc.soc import family_of
-from rope_onnx.errors import InputError
-
-VARIANTS = ("prefill", "decode")
-LOG_LEVELS = ("debug", "info", "warning", "error", "null")  # ATC --log
-# ATC --precision_mode / --precision_mode_v2 values (CANN ATC reference, --precision_mode and
-# --precision_mode_v2, e.g. https://www.hiascend.com/document/detail/zh/canncommercial/80RC2/...
-# /atlasatc_16_0099.html).  The *bf16 / bfloat16 modes exist on the 910B (Atlas A2) family only.
-PRECISION_MODES = (
-    "force_fp32",
-    "cube_fp16in_fp32out",
-    "force_fp16",
-    "allow_fp32_to_fp16",
-    "must_keep_origin_dtype",
-    "allow_mix_precision",
-    "allow_mix_precision_fp16",
-    "allow_mix_precision_bf16",
-    "allow_fp32_to_bf16",
+from rope_onnx.atc.options import (
+    BF16_ONLY,
+    IMPL_MODES,
+    KEEP_DTYPE_LINE,
+    KEEPS_ORIGIN,
+    LOG_LEVELS,
+    OLD_GEAR_WIDTH_LIMIT,
+    PRECISION_MODES,
+    PRECISION_MODES_V2,
+    VARIANTS,
 )
-PRECISION_MODES_V2 = ("fp16", "origin", "cube_fp16in_fp32out", "mixed_float16", "mixed_bfloat16")
-BF16_ONLY = ("allow_mix_precision_bf16", "allow_fp32_to_bf16", "mixed_bfloat16")
-# Modes that keep every op in the graph's dtype; ATC ignores --keep_dtype under them.
-KEEPS_ORIGIN = ("must_keep_origin_dtype", "origin")
-IMPL_MODES = ("high_precision", "high_performance")
-KEEP_DTYPE_LINE = "OpType::RoPECustomer"  # --keep_dtype file syntax: one OpType::<type> per line
-# Older ATC references limit a --dynamic_dims profile to 4 values ("每档最多支持任意指定4个维度",
-# Atlas 200I DK A2 23.0.RC2 ATC guide, atctool_000056); newer ones only bound the gear count.
-OLD_GEAR_WIDTH_LIMIT = 4
+from rope_onnx.atc.soc import family_of
+from rope_onnx.atc.tables import Reader, section
+from rope_onnx.errors import InputError
 
 _SECTIONS = {
     "profile": {"name", "description"},
@@ -94,40 +80,6 @@ class Profile:
     warnings: list[str] = field(default_factory=list)
 
 
-class _Reader:
-    """Typed access to one TOML table with errors that name the file and the key."""
-
-    def __init__(self, path: Path, where: str, table: dict, allowed: set[str]) -> None:
-        self.path, self.where, self.table = path, where, table
-        unknown = sorted(set(table) - allowed)
-        if unknown:
-            self.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def fail(self, key: str, problem: str):
-        raise InputError(f"{self.path}: {self.where}.{key}: {problem}")
-
-    def string(self, key: str, *, required: bool = True, choices: tuple[str, ...] = ()) -> str | None:
-        if key not in self.table:
-            if required:
-                self.fail(key, "missing (required)")
-            return None
-        value = self.table[key]
-        if not isinstance(value, str) or not value:
-            self.fail(key, f"expected a non-empty string, got {value!r}")
-        if choices and value not in choices:
-            self.fail(key, f"'{value}' is not one of: {', '.join(choices)}")
-        return value
-
-
-def _table(path: Path, data: dict, key: str, *, required: bool = True) -> dict:
-    value = data.get(key, {} if not required else None)
-    if value is None:
-        raise InputError(f"{path}: [{key}]: missing section (required)")
-    if not isinstance(value, dict):
-        raise InputError(f"{path}: [{key}]: expected a table")
-    return value
-
-
 def _read_model(path: Path, table: dict) -> dict[str, int]:
     model = {}
     for key, value in table.items():
@@ -141,7 +93,7 @@ def _read_model(path: Path, table: dict) -> dict[str, int]:
 
 def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> tuple[Variant, list[str]]:
     where = f"[variants.{name}]"
-    reader = _Reader(path, where, table, _VARIANT_KEYS)
+    reader = Reader(path, where, table, _VARIANT_KEYS)
     mode = reader.string("mode", choices=shapes.MODES)
     raw_dims = table.get("dims", {})
     if not isinstance(raw_dims, dict):
@@ -174,7 +126,7 @@ def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> 
         item_where = f"{where}.inputs[{index}]"
         if not isinstance(item, dict):
             raise InputError(f"{path}: {item_where}: expected a table {{ name = ..., shape = [...] }}")
-        item_reader = _Reader(path, item_where, item, _INPUT_KEYS)
+        item_reader = Reader(path, item_where, item, _INPUT_KEYS)
         pattern = item_reader.string("name")
         shape = item.get("shape")
         if not isinstance(shape, list) or not shape:
@@ -232,10 +184,9 @@ def load_profile(path: str | Path) -> Profile:
     for key in data:
         if key not in allowed:
             raise InputError(f"{p}: [{key}]: unknown section (allowed: {', '.join(sorted(allowed))})")
-    r = {
-        k: _Reader(p, f"[{k}]", _table(p, data, k, required=k != "log"), keys)
-        for k, keys in _SECTIONS.items()
-    }
+    r: dict[str, Reader] = {}
+    for name, keys in _SECTIONS.items():
+        r[name] = Reader(p, f"[{name}]", section(p, data, name, required=name != "log"), keys)
     soc = r["target"].string("soc_version")
     family = family_of(soc, where=f"{p}: [target].soc_version")
     prec = r["precision"]
@@ -276,8 +227,8 @@ def load_profile(path: str | Path) -> Profile:
     if not _SAFE_NAME.match(vendor):
         r["custom_op"].fail("vendor", "use letters, digits, '_', '-' and '.' only (it is a folder name)")
     install = r["custom_op"].string("install_path", required=False)
-    model = _read_model(p, _table(p, data, "model", required=False))
-    raw_variants = _table(p, data, "variants")
+    model = _read_model(p, section(p, data, "model", required=False))
+    raw_variants = section(p, data, "variants")
     warnings: list[str] = []
     variants: dict[str, Variant] = {}
     for name, table in raw_variants.items():

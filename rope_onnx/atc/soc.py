@@ -6,7 +6,7 @@ or Ascend310P3 (CANN ATC reference, ``--soc_version``:
 https://www.hiascend.com/document/detail/zh/canncommercial/63RC1/inferapplicationdev/atctool/atctool_000065.html).
 A family name ("Ascend910B", "Ascend310P") is not a chip and ATC rejects it.
 
-The custom operator package is built for two families only (SPEC §5: ``AddConfig("ascend910b")``
+The custom operator package is built for two families only (docs/ascend.md: ``AddConfig("ascend910b")``
 and ``AddConfig("ascend310p")``); its op-info file for a family lives at
 ``op_impl/ai_core/tbe/config/<family>/aic-<family>-ops-info.json`` inside the vendor folder.
 """

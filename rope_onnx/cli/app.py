@@ -3,7 +3,7 @@
 No logic lives here.  Each sub-command is a module in :mod:`rope_onnx.cli` with a
 ``register(subparsers)`` function that adds its parser and sets ``run`` to a function taking
 the parsed arguments and returning an exit code; the library raises
-:class:`~rope_onnx.errors.RopeOnnxError` subclasses that carry their exit code (SPEC §6).
+:class:`~rope_onnx.errors.RopeOnnxError` subclasses that carry their exit code (docs/conventions.md).
 """
 
 from __future__ import annotations

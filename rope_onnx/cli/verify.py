@@ -1,6 +1,6 @@
 """``rope-onnx verify ORIGINAL FUSED``: compare a fused model with its original on ONNX Runtime CPU.
 
-Exit codes (SPEC §6): 0 every comparison passed; 1 a mismatch (the table and ``--report`` say
+Exit codes (docs/conventions.md): 0 every comparison passed; 1 a mismatch (the table and ``--report`` say
 where); 2 unusable input (unreadable file, models that do not correspond, feeds that do not fit).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK, InputError
-from rope_onnx.io.modelio import check_output_path, write_bytes_atomically
+from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK
+from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
 from rope_onnx.verify import VerifyOptions, verify_models
 from rope_onnx.verify.dims import parse_dim_options
 
@@ -33,10 +33,7 @@ def add_verify_options(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> VerifyOptions:
-    for name in ("atol", "rtol"):
-        value = getattr(args, name)
-        if value is not None and not value >= 0:
-            raise InputError(f"--{name} {value}: a tolerance must be a number >= 0")
+    """The parsed flags as :class:`VerifyOptions`, which checks them itself (exit 2 when unusable)."""
     return VerifyOptions(
         atol=args.atol,
         rtol=args.rtol,

@@ -217,7 +217,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
 def fuse_model(model: ModelProto, domain: str = "", name: str = "") -> FuseResult:
     """Fuse every RoPE site of ``model`` in place.
 
-    ``domain`` "" writes the ATC form (default domain, SPEC §2); any other name writes the nodes
+    ``domain`` "" writes the ATC form (default domain, docs/op-contract.md); any other name writes the nodes
     in that domain with the reference functions embedded, runnable by ONNX Runtime as it is.
     """
     index = GraphIndex(model)

@@ -14,7 +14,9 @@ from pathlib import Path
 from rope_onnx.errors import CheckFailed
 from rope_onnx.fusion.passes import FuseResult, fuse_model
 from rope_onnx.fusion.report import render_fuse
-from rope_onnx.io.modelio import check_output_path, load_model, save_model, write_bytes_atomically
+from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+from rope_onnx.io.load import load_model
+from rope_onnx.io.save import save_model
 from rope_onnx.verify import VerifyOptions, verify_models
 
 

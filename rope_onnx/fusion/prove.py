@@ -1,4 +1,4 @@
-"""The proof: does a channel expression equal RoPECustomer's definition (SPEC §2)?
+"""The proof: does a channel expression equal RoPECustomer's definition (docs/op-contract.md)?
 
 For an output of D channels the op computes, for c < R,
 ``y[c] = x[c]·cos[c] + rot(x)[c]·sin[c]`` with ``rot(x)[c] = -x[p(c)]`` for the first channel of

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from rope_onnx.errors import InputError
 
 if TYPE_CHECKING:
-    from rope_onnx.io.modelio import ExternalRef
+    from rope_onnx.io.load import ExternalRef
 
 #: Copy in 16 MiB chunks: large enough for full disk speed, small enough to never matter for memory.
 COPY_CHUNK = 16 * 2**20

@@ -33,12 +33,20 @@ class Chip:
     cores: int  # vector-capable cores a kernel launches on (GetCoreNumAiv)
     ub_bytes: int  # Unified Buffer per core (GetCoreMemSize(UB))
     has_data_copy_pad: bool
+    # float32 -> float16 Cast with RoundMode::CAST_RINT (vconv f322f16r in the chip's platform config)
+    has_f322f16r: bool
     memory: str
     bandwidth_bytes_per_s: float
     cores_source: str
     ub_source: str
     pad_source: str
     bandwidth_source: str
+    f322f16r_source: str = ""
+
+    @property
+    def sim_flags(self) -> int:
+        """The capabilities as the host simulator's chipFlags bits (custom_op/host_sim/host_backend.h)."""
+        return int(self.has_data_copy_pad) | (int(self.has_f322f16r) << 1)
 
 
 CHIPS: dict[str, Chip] = {
@@ -48,6 +56,7 @@ CHIPS: dict[str, Chip] = {
         cores=48,
         ub_bytes=196608,
         has_data_copy_pad=True,
+        has_f322f16r=True,
         memory="HBM2e",
         bandwidth_bytes_per_s=1.6e12,
         cores_source=_PLATFORM_INI.format(
@@ -55,8 +64,9 @@ CHIPS: dict[str, Chip] = {
         ),
         ub_source=_PLATFORM_INI.format(chip="Ascend910B2", key="[AICoreSpec] ub_size=196608"),
         pad_source=_DATACOPYPAD_DOC + "; supported on Atlas A2 (910B)",
+        f322f16r_source=_PLATFORM_INI.format(chip="Ascend910B2", key="Intrinsic_vconv lists f322f16r"),
         bandwidth_source=(
-            "~1.6 TB/s HBM class, as rope-onnx SPEC §4/§5 states; Huawei publishes no per-SKU HBM bandwidth "
+            "~1.6 TB/s HBM class (rope-onnx docs/ascend.md); Huawei publishes no per-SKU HBM bandwidth "
             "for the 910B2, so this is an estimate (third-party listings range 1.2-1.6 TB/s)"
         ),
     ),
@@ -66,6 +76,7 @@ CHIPS: dict[str, Chip] = {
         cores=8,
         ub_bytes=262144,
         has_data_copy_pad=False,
+        has_f322f16r=False,
         memory="LPDDR4X",
         bandwidth_bytes_per_s=204.8e9,
         cores_source=_PLATFORM_INI.format(
@@ -73,9 +84,12 @@ CHIPS: dict[str, Chip] = {
         ),
         ub_source=_PLATFORM_INI.format(chip="Ascend310P3", key="[AICoreSpec] ub_size=262144"),
         pad_source=_DATACOPYPAD_DOC,
+        f322f16r_source=_PLATFORM_INI.format(
+            chip="Ascend310P3", key="Intrinsic_vconv lists f322f16 and f322f16o but no f322f16r"
+        ),
         bandwidth_source=(
             "Huawei Atlas 300I Pro inference card datasheet: 24 GB LPDDR4X, 204.8 GB/s (one Ascend 310P3); "
-            "rope-onnx SPEC §5"
+            "rope-onnx docs/ascend.md"
         ),
     ),
 }

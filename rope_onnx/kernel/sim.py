@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from rope_onnx.errors import CheckFailed, InputError
-from rope_onnx.io.modelio import check_output_path, write_bytes_atomically
+from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
 from rope_onnx.kernel.chips import chip as chip_named
 from rope_onnx.kernel.native import SimStats, library
 from rope_onnx.op.contract import OP_TYPE, RopeAttributes
@@ -106,7 +106,7 @@ def simulate(
         cos.ctypes.data, shape(cos), cos.ndim,
         sin.ctypes.data, shape(sin), sin.ndim,
         y.ctypes.data, attrs.interleaved, attrs.rotary_dim,
-        target.cores, target.ub_bytes, int(target.has_data_copy_pad),
+        target.cores, target.ub_bytes, target.sim_flags,
         ctypes.byref(stats), err, len(err),
     )  # fmt: skip
     message = err.value.decode(errors="replace")

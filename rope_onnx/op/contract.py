@@ -1,4 +1,4 @@
-"""The RoPECustomer operator contract (SPEC §2), in one place.
+"""The RoPECustomer operator contract (docs/op-contract.md), in one place.
 
 Everything that must agree across the project reads from here: the op name and domains, the
 attributes with their defaults and validation, the element types per chip, and the range of

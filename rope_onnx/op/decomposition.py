@@ -12,10 +12,13 @@ overload mechanism is honoured by ONNX Runtime and accepted by ``onnx.checker`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from onnx import FunctionProto, ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from rope_onnx.errors import InputError
+from rope_onnx.graph import conventions
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE, attributes_of, is_rope_node
 
@@ -31,7 +34,7 @@ class _Body:
         self.nodes: list[NodeProto] = []
         self._count = 0
 
-    def op(self, op_type: str, *inputs: str, **attrs: object) -> str:
+    def op(self, op_type: str, *inputs: str, **attrs: Any) -> str:  # ints, floats, lists, tensors
         self._count += 1
         out = f"{op_type.lower()}_{self._count}"
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
@@ -91,14 +94,15 @@ def build_function(
         attributes=["interleaved", "rotary_dim"],
     )
     function.overload = overload_key(interleaved, rotary_dim, elem_type)
-    function.doc_string = "Reference decomposition of RoPECustomer (rope-onnx); semantics: SPEC §2."
+    function.doc_string = "Reference decomposition of RoPECustomer (rope-onnx docs/op-contract.md)."
     return function
 
 
 def default_opset(model: ModelProto) -> int:
-    for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return entry.version
+    """The default-domain opset the reference functions are written in; a model without one is refused."""
+    version = conventions.default_opset(model)
+    if version is not None:
+        return version
     raise InputError("the model imports no default-domain opset; re-export it with a standard exporter")
 
 

@@ -1,4 +1,4 @@
-"""The single definition of RoPECustomer's semantics (SPEC §2), in NumPy.
+"""The single definition of RoPECustomer's semantics (docs/op-contract.md), in NumPy.
 
 Every other implementation — the ONNX function in :mod:`rope_onnx.op.decomposition`, the host
 build of the Ascend kernel, the checks in the tests — is compared against :func:`rope`.

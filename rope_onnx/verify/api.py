@@ -11,32 +11,23 @@ reference decomposition (:func:`rope_onnx.op.decomposition.runnable_copy`); file
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from onnx import ModelProto, TensorProto
 
-from rope_onnx.errors import CheckFailed, InputError
-from rope_onnx.io.modelio import LoadedModel, load_model
+from rope_onnx.errors import CheckFailed, InputError, require_model_proto
+from rope_onnx.io.load import LoadedModel, load_model
 from rope_onnx.op.contract import DTYPE_NAMES
 from rope_onnx.verify import runner, sites
 from rope_onnx.verify.compare import chosen_tolerance, compare, describe_defaults
 from rope_onnx.verify.dims import DimValues
 from rope_onnx.verify.feeds import generate, input_specs, load_feeds
 from rope_onnx.verify.local import prove_sites
+from rope_onnx.verify.options import VerifyOptions
 from rope_onnx.verify.report import VerifyResult
 
 ModelSource = LoadedModel | ModelProto | str | os.PathLike
-
-
-@dataclass
-class VerifyOptions:
-    atol: float | None = None  # None: the per-dtype default (compare.OUTPUT_/SITE_TOLERANCES)
-    rtol: float | None = None
-    seed: int = 0
-    dims: dict[str, int] = field(default_factory=dict)  # symbol -> value (--dim NAME=VALUE)
-    inputs: Path | None = None  # real feeds (.npz) for the full run
-    sites: bool = False  # per-site local proof only (no weights needed)
 
 
 @dataclass
@@ -58,6 +49,8 @@ def _side(source: ModelSource, need_weights: bool, fallback_folder: Path | None,
                         "next to the model, or verify with --sites (needs no weights)"
                     )
         return _Side(source.model, source.folder, str(source.path))
+    if not isinstance(source, (str, os.PathLike)):
+        require_model_proto(source, "verify_models", also="a path or a LoadedModel")
     loaded = load_model(source, need_external_data=need_weights)
     return _Side(loaded.model, loaded.folder, str(loaded.path))
 
@@ -151,8 +144,9 @@ def verify_models(
     2); a mismatch is not an exception: see ``result.passed``.
     """
     options = options or VerifyOptions()
-    if options.sites and options.inputs:
-        raise InputError("--inputs feeds a full run; --sites proves each site on random tensors: choose one")
+    if not isinstance(options, VerifyOptions):
+        raise TypeError(f"verify_models: options must be a VerifyOptions, not {type(options).__name__}")
+    options.validate()
     need = not options.sites
     a = _side(original, need, None, "original (in memory)")
     b = _side(fused, need, a.folder, "fused (in memory)")

@@ -8,7 +8,7 @@ smallest ``atol`` that would have passed with the ``rtol`` used.
 
 Default tolerances are per element type, and differ between a model's final outputs and a
 site's own output.  For float16/bfloat16 the fused op computes in float32 and rounds ONCE
-(SPEC §2) where the original graph rounds after every Mul/Add/Neg, so the two may differ by a
+(docs/op-contract.md) where the original graph rounds after every Mul/Add/Neg, so the two may differ by a
 unit in the last place of the site's dtype (NumPy, |x| ~ N(0,1), fp16: up to 2e-3), and such
 differences grow through the layers that follow.  Measured (2026-11, onnxruntime 1.32 CPU, the
 exported fixtures of models/fixtures fused by the library pass, seed 0): float32 outputs and
@@ -73,7 +73,7 @@ def describe_defaults() -> str:
 
 @dataclass
 class Comparison:
-    """One row of the report (field names are the JSON keys of SPEC/issue 3)."""
+    """One row of the report (field names are the verify report's JSON keys)."""
 
     name: str
     kind: str  # "output" | "site"

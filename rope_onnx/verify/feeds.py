@@ -179,6 +179,7 @@ def generate(model: ModelProto, specs: list[InputSpec], dims: DimValues, seed: i
     arrays: dict[str, np.ndarray] = {}
     for spec in specs:
         shape, dtype, role = shape_of(spec, dims), numpy_dtype(spec.elem_type), spec.role
+        array: np.ndarray
         if role == "ids":
             vocab = vocabulary_size(model, spec.name)
             if vocab is None:

@@ -55,9 +55,11 @@ def prove_sites(
             (fused, "the fused", CheckFailed),
         ):
             piece, extra = cut(side, site.output, site.cut_inputs, site.node, shape_of, input_names)
-            if extra and model_feeds is None:  # shape-only inputs (e.g. Shape(input_ids) of unknown dims)
-                model_feeds = generate(original, model_inputs, dims, options.seed)
-            side_feeds = {**feeds, **{n: model_feeds.arrays[n] for n in extra}} if extra else feeds
+            side_feeds = feeds
+            if extra:  # shape-only inputs (e.g. Shape(input_ids) of unknown dims)
+                if model_feeds is None:
+                    model_feeds = generate(original, model_inputs, dims, options.seed)
+                side_feeds = {**feeds, **{n: model_feeds.arrays[n] for n in extra}}
             types = {
                 **{n: specs[n].elem_type for n in site.cut_inputs},
                 **{n: _type(original, n) for n in extra},

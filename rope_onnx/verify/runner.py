@@ -10,6 +10,7 @@ means reading and converting their weights here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from onnx import ModelProto, TensorProto, helper, numpy_helper
 from onnx.external_data_helper import load_external_data_for_tensor
 
 from rope_onnx.errors import InputError, RopeOnnxError
-from rope_onnx.io.modelio import PROTOBUF_LIMIT
+from rope_onnx.graph.conventions import subgraphs
+from rope_onnx.io.load import PROTOBUF_LIMIT
 from rope_onnx.op.decomposition import runnable_copy
 
 _FOLDER_OPTION = "session.model_external_initializers_file_folder_path"
@@ -56,18 +58,15 @@ def _upcast_graph(graph: onnx.GraphProto) -> None:
     _upcast_nodes(graph.node)
 
 
-def _upcast_nodes(nodes) -> None:
+def _upcast_nodes(nodes: Iterable[onnx.NodeProto]) -> None:
     for node in nodes:
         for attr in node.attribute:
             if attr.name == "to" and attr.type == onnx.AttributeProto.INT and attr.i == TensorProto.BFLOAT16:
                 attr.i = TensorProto.FLOAT
             elif attr.type == onnx.AttributeProto.TENSOR:
                 _upcast_tensor(attr.t)
-            elif attr.type == onnx.AttributeProto.GRAPH:
-                _upcast_graph(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for sub in attr.graphs:
-                    _upcast_graph(sub)
+        for sub in subgraphs(node):
+            _upcast_graph(sub)
 
 
 def upcast_bfloat16(model: ModelProto, folder: Path | None) -> None:

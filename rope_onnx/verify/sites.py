@@ -189,7 +189,7 @@ def site_shapes(
         return dims.resolve(d) if isinstance(d, str) else None
 
     x_shape = [value(d) for d in x.dims]
-    shapes: dict[str, tuple[int, ...]] = {}
+    partial: dict[str, tuple[int | None, ...]] = {}  # None: x's size at the aligned axis
     for name in (site.cos, site.sin):
         spec = specs.get(name)
         if spec is None or spec.dims is None:
@@ -219,19 +219,19 @@ def site_shapes(
                 size = x_size
             table[-k] = size
         last = value(spec.dims[-1]) or head_widths.get(name) or site.rotary_dim or x_shape[-1]
-        shapes[name] = (*table[:-1], last)
+        partial[name] = (*table[:-1], last)
     x_final = tuple(OTHER if d is None else d for d in x_shape)
-    shapes = {
+    tables = {
         n: tuple(x_final[len(x_final) - len(s) + i] if d is None else d for i, d in enumerate(s))
-        for n, s in shapes.items()
+        for n, s in partial.items()
     }
-    return {site.x: x_final, **shapes}
+    return {site.x: x_final, **tables}
 
 
 def random_inputs(
     site: Site, specs: dict[str, InputSpec], shapes: dict[str, tuple[int, ...]], rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """x ~ N(0, 1); tables ~ U(-1, 1): arbitrary tables, since the op is exact for any (SPEC §2)."""
+    """x ~ N(0, 1); tables ~ U(-1, 1): arbitrary: the op is exact for any tables (docs/op-contract.md)."""
     arrays = {}
     for name in site.cut_inputs:
         shape, elem = shapes[name], specs[name].elem_type

@@ -1,6 +1,6 @@
 /*
  * ATC ONNX parser plugin for RoPECustomer.  Released ATC parsers look a default-domain node up as
- * "ai.onnx::<opset>::RoPECustomer" (SPEC §5), so one key is registered per opset 11 .. 28 -- the
+ * "ai.onnx::<opset>::RoPECustomer" (docs/ascend.md), so one key is registered per opset 11 .. 28 -- the
  * range rope_onnx.contract.SUPPORTED_OPSETS declares; a test keeps the two equal.
  *
  * Attributes arrive as one JSON string attribute named "attribute".  GE's serialisation omits an int

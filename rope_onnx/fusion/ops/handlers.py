@@ -5,7 +5,7 @@ caller treats as channels, and returns the tensor as an :class:`~rope_onnx.fusio
 :class:`~rope_onnx.fusion.channels.Scalar`).  It raises ``NotRope`` with a precise reason for anything it
 cannot model exactly.  Leading axes (batch, heads, positions) are never touched by a handler: an
 op that acts on them ends the candidate there, which is what keeps position-dependent tables as
-inputs of the fused node (SPEC §4.7).
+inputs of the fused node (docs/op-contract.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,116 @@
+/*
+ * C++ self-test of the kernel core on the host backend (ctest, and tests/test_custom_op.py builds it with
+ * g++): the per-chip float32 -> float16/bfloat16 rounding rule, the pass-through lanes that are never
+ * moved when rotary_dim == D and moved once otherwise, and the counted-Gather bound of the tiling.
+ *
+ * The cast rule is tested the way the defect would have shown: a backend that names half as its
+ * "bfloat16" type makes RopeCore choose CAST_RINT for half -- what the kernel did before -- and the
+ * 310P backend must flag it, while the 910B backend (whose vconv list has f322f16r) accepts it.
+ */
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../op_host/rope_tiling_core.h"
+#include "host_backend.h"
+
+static int failures = 0;
+static int checks = 0;
+#define EXPECT(...)                                                    \
+    do {                                                               \
+        ++checks;                                                      \
+        if (!(__VA_ARGS__)) {                                          \
+            std::printf("FAILED line %d: %s\n", __LINE__, #__VA_ARGS__); \
+            ++failures;                                                \
+        }                                                              \
+    } while (0)
+
+/* Backends that pick the wrong rounding mode: RopeCore rounds Be::Bf16 with CAST_RINT, all else CAST_NONE. */
+template <class T> struct RintForHalf : HostBackend<T> {
+    using HostBackend<T>::HostBackend;
+    using Bf16 = RopeHalf;
+};
+struct NoBf16 {};
+template <class T> struct NoneForBf16 : HostBackend<T> {
+    using HostBackend<T>::HostBackend;
+    using Bf16 = NoBf16;
+};
+
+struct Run {
+    std::string violation;
+    uint64_t moved = 0;
+    RopeParams p{};
+};
+
+/* x [rows, D] with tables [rows, R] (one table row per x row), all inputs 0x3c00 (1.0 in half). */
+template <template <class> class Be, class T>
+static Run RunKernel(uint32_t rows, uint32_t D, uint32_t R, int interleaved, const RopeChipLimits &chip, int flags)
+{
+    Run out;
+    RopeShapes in{};
+    in.xRank = in.cosRank = in.sinRank = 2;
+    in.x[0] = in.cos[0] = in.sin[0] = rows;
+    in.x[1] = D;
+    in.cos[1] = in.sin[1] = R;
+    in.interleaved = interleaved;
+    in.rotaryDim = R;
+    in.eltBytes = sizeof(T);
+    RopeError err{};
+    if (!RopeMakeParams(in, chip, out.p, err)) {
+        out.violation = std::string("tiling refused: ") + err.text;
+        return out;
+    }
+    std::vector<uint16_t> x(static_cast<size_t>(rows) * D * sizeof(T) / 2, 0x3c00), c(rows * R * sizeof(T) / 2, 0x3c00),
+        s(rows * R * sizeof(T) / 2, 0x3c00), y(x.size(), 0);
+    HostGm gm;
+    gm.data[ROPE_GM_X] = reinterpret_cast<uint8_t *>(x.data());
+    gm.data[ROPE_GM_COS] = reinterpret_cast<uint8_t *>(c.data());
+    gm.data[ROPE_GM_SIN] = reinterpret_cast<uint8_t *>(s.data());
+    gm.data[ROPE_GM_Y] = reinterpret_cast<uint8_t *>(y.data());
+    gm.elems[ROPE_GM_X] = gm.elems[ROPE_GM_Y] = static_cast<uint64_t>(rows) * D;
+    gm.elems[ROPE_GM_COS] = gm.elems[ROPE_GM_SIN] = static_cast<uint64_t>(rows) * R;
+    gm.yWrites.assign(gm.elems[ROPE_GM_X], 0);
+    for (uint32_t b = 0; b < out.p.blocks && gm.violation.empty(); ++b) {
+        Be<T> be(gm, chip.ubBytes, flags);
+        RopeCore<Be<T>, T>(be, out.p).Run(b);
+        out.moved += be.Moved();
+    }
+    out.violation = gm.violation;
+    return out;
+}
+
+int main()
+{
+    const RopeChipLimits b910{48, 196608, true}, p310{8, 262144, false};
+    const int f910 = ROPE_CHIP_DATA_COPY_PAD | ROPE_CHIP_F16_RINT, f310 = 0;
+
+    /* the rule: half with CAST_NONE everywhere, bfloat16 with CAST_RINT */
+    EXPECT(RunKernel<HostBackend, RopeHalf>(64, 128, 128, 1, p310, f310).violation.empty());
+    EXPECT(RunKernel<HostBackend, RopeHalf>(64, 128, 128, 0, b910, f910).violation.empty());
+    EXPECT(RunKernel<HostBackend, RopeBf16>(64, 128, 128, 1, b910, f910).violation.empty());
+    /* the old kernel: CAST_RINT for half breaks on the 310P only */
+    const Run bad = RunKernel<RintForHalf, RopeHalf>(64, 128, 128, 1, p310, f310);
+    EXPECT(bad.violation.find("CAST_RINT") != std::string::npos);
+    EXPECT(RunKernel<RintForHalf, RopeHalf>(64, 128, 128, 1, b910, f910).violation.empty());
+    /* bfloat16 with CAST_NONE has no instruction on dav_c220 */
+    EXPECT(!RunKernel<NoneForBf16, RopeBf16>(64, 128, 128, 1, b910, f910).violation.empty());
+
+    /* pass-through lanes: never moved when R == D; moved from the 32 B block holding lane R otherwise */
+    EXPECT(RunKernel<HostBackend, RopeHalf>(64, 128, 128, 1, b910, f910).moved == 0);
+    const Run part = RunKernel<HostBackend, RopeHalf>(64, 128, 64, 1, b910, f910);
+    EXPECT(part.violation.empty() && part.moved == 64ull * (128 - 64));
+    const Run odd = RunKernel<HostBackend, float>(64, 128, 36, 0, b910, f910);  // lane 36 inside block 32..39
+    EXPECT(odd.violation.empty() && odd.moved == 64ull * (128 - 32));
+    EXPECT(odd.p.rotStride == 40 && odd.p.gatherSwap == 1);
+
+    /* counted Gather: a chunk never exceeds 255 repeats of 64 floats, and the UB keeps its 2 KB reserve */
+    const Run big = RunKernel<HostBackend, float>(4096, 128, 128, 1, p310, f310);
+    EXPECT(big.violation.empty());
+    EXPECT(static_cast<uint64_t>(big.p.chunkRows) * big.p.rotStride <= ROPE_GATHER_MAX_COUNT);
+    EXPECT(RopeUbBytes(RopeLayout(big.p, 4)) <= p310.ubBytes - ROPE_UB_RESERVE);
+    const Run wide = RunKernel<HostBackend, float>(4096, 2040, 2040, 1, b910, f910);
+    EXPECT(wide.violation.empty() && wide.p.chunkRows >= 1);
+
+    std::printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,176 @@
+"""Structure checks on a freshly parsed model, before the pass trusts it (docs/conventions.md).
+
+Everything here reads only the graph: weight tensors have their byte counts checked, never
+their contents, and external data is left to :mod:`rope_onnx.io.load`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import Message
+from onnx import ModelProto, TensorProto, checker, helper, numpy_helper
+
+from rope_onnx.errors import InputError
+from rope_onnx.graph.conventions import default_opset, is_default_domain, walk_graphs
+from rope_onnx.op.contract import MAX_OPSET, MIN_OPSET
+
+#: Inline tensors up to this many elements are decoded when loading (the pass reads only such small
+#: constants); larger ones only have their raw byte count checked.
+_DECODE_LIMIT = 4096
+#: Element types packed several to a byte (their raw size is not count × itemsize).
+_SUB_BYTE_TYPES = frozenset(
+    getattr(TensorProto, name)
+    for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
+    if hasattr(TensorProto, name)
+)
+
+
+def all_tensors(model: ModelProto) -> Iterator[TensorProto]:
+    """Initializers and Constant-node tensors, in every subgraph, that may carry external data."""
+    for graph in walk_graphs(model.graph):
+        yield from graph.initializer
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    yield attr.t
+
+
+def check_versions(path: Path, model: ModelProto) -> None:
+    """An IR version this onnx reads and a default-domain opset in the supported range."""
+    if model.ir_version > onnx.IR_VERSION:
+        raise InputError(
+            f"{path}: IR version {model.ir_version} is newer than this onnx reads ({onnx.IR_VERSION}); "
+            "re-export with an older IR version or upgrade rope-onnx"
+        )
+    opset = default_opset(model)
+    if opset is None:
+        raise InputError(f"{path}: the model imports no default-domain opset; is it an ONNX model?")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise InputError(
+            f"{path}: default-domain opset {opset} is outside the supported range "
+            f"{MIN_OPSET}..{MAX_OPSET}; re-export with an opset in that range"
+        )
+
+
+def _strings_decode(message: Message) -> bool:
+    """False when some string field holds bytes that are not UTF-8.
+
+    protobuf's parser does not validate proto2 strings: it hands invalid ones back as ``bytes``,
+    which fail later, far from the file, when a name is copied into a new node.  Tensor payloads
+    are bytes or numbers, never strings, so this walk never touches weight data.
+    """
+    for field, value in message.ListFields():
+        values = value if field.is_repeated else (value,)
+        if field.type == field.TYPE_MESSAGE:
+            if not all(_strings_decode(item) for item in values):
+                return False
+        elif field.type == field.TYPE_STRING and any(isinstance(item, bytes) for item in values):
+            return False
+    return True
+
+
+def _check_tensor(path: Path, tensor: TensorProto) -> None:
+    """An inline tensor must have a known element type and exactly the data its shape declares."""
+    if tensor.data_location == TensorProto.EXTERNAL:
+        return  # checked by load.check_external; its bytes are never read
+    where = f"{path}: tensor '{tensor.name}'"
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+    except KeyError:
+        raise InputError(
+            f"{where} has unknown element type {tensor.data_type}; the file is corrupt"
+        ) from None
+    if any(d < 0 for d in tensor.dims):
+        raise InputError(f"{where} has a negative dimension {list(tensor.dims)}; the file is corrupt")
+    count = math.prod(tensor.dims)
+    if count > _DECODE_LIMIT:  # a weight: the pass never reads it; check the raw size without a copy
+        packed = tensor.data_type in _SUB_BYTE_TYPES
+        if tensor.raw_data and not packed and len(tensor.raw_data) != count * dtype.itemsize:
+            raise InputError(
+                f"{where} holds {len(tensor.raw_data)} bytes, its shape {list(tensor.dims)} needs "
+                f"{count * dtype.itemsize}; the file is corrupt"
+            )
+        return
+    try:
+        numpy_helper.to_array(tensor)  # small tensors are the ones the pass reads: decode them
+    except (ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{where} does not hold the data its shape declares ({first}); the file is corrupt"
+        ) from exc
+
+
+def _checker_context(model: ModelProto) -> checker.C.CheckerContext:
+    ctx = checker.C.CheckerContext()
+    ctx.ir_version = model.ir_version
+    ctx.opset_imports = {o.domain: o.version for o in model.opset_import}
+    return ctx
+
+
+def _check_order(path: Path, graph: onnx.GraphProto) -> None:
+    """Each tensor has one producer, and every node reads only tensors defined before it.
+
+    ONNX requires graphs in topological order; the pass rewrites in node order and follows
+    producers, so a cycle or a duplicate definition would make it loop or rewrite the wrong node.
+    """
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    for node in graph.node:
+        missing = [name for name in node.input if name and name not in defined]
+        if missing:
+            raise InputError(
+                f"{path}: node '{node.name}' ({node.op_type}) reads '{missing[0]}' before it is defined "
+                "(graph not in topological order, a cycle, or a dangling input); fix or re-export the model"
+            )
+        for name in node.output:
+            if name in defined:
+                raise InputError(f"{path}: tensor '{name}' is defined twice; the file is corrupt")
+            if name:
+                defined.add(name)
+
+
+def _has_subgraph(node: onnx.NodeProto, model: ModelProto) -> bool:
+    """A graph-typed attribute that the op's schema declares as one (If, Loop, Scan bodies)."""
+    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    if not any(a.type in graph_types for a in node.attribute):
+        return False
+    try:
+        schema = onnx.defs.get_schema(node.op_type, default_opset(model) or 0, "")
+    except onnx.defs.SchemaError:
+        return False  # check_node reports the missing op
+    declared = {name for name, a in schema.attributes.items() if a.type in graph_types}
+    return any(a.name in declared for a in node.attribute if a.type in graph_types)
+
+
+def check_structure(path: Path, model: ModelProto) -> None:
+    """Structural validity the pass relies on, without running the full checker.
+
+    ``onnx.checker.check_model`` is not usable here: a fused model has RoPECustomer in the default
+    domain (docs/op-contract.md), which the checker rejects by design. So: every string is UTF-8, every inline
+    tensor decodes, the nodes are in topological order with one producer per tensor, and every
+    default-domain node that ONNX defines satisfies its schema (required
+    attributes, input/output counts).  Nodes with subgraphs are left to their consumers (the
+    checker cannot see the outer scope of a lone node; the pass never enters subgraphs).
+    """
+    if not _strings_decode(model):
+        raise InputError(f"{path}: holds names that are not valid UTF-8; the file is corrupt")
+    for tensor in all_tensors(model):
+        _check_tensor(path, tensor)
+    _check_order(path, model.graph)
+    ctx = _checker_context(model)
+    for node in model.graph.node:
+        if not is_default_domain(node.domain) or not onnx.defs.has(node.op_type):
+            continue
+        if _has_subgraph(node, model):
+            continue
+        try:
+            checker.check_node(node, ctx)
+        except checker.ValidationError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{path}: node '{node.name}' ({node.op_type}) is invalid: {first} Fix or re-export the model."
+            ) from exc
