@@ -17,6 +17,7 @@ import numpy as np
 from onnx import NodeProto
 
 from rope_onnx.graph.index import Dim, GraphIndex, attr
+from rope_onnx.graph.intmath import INT_TYPES, cast_int, checked
 
 
 class NotStatic(Exception):
@@ -102,7 +103,10 @@ def _gather(index, node, node_id, arg):
     if attr(node, "axis", 0) != 0 or data.scalar:
         raise NotStatic(f"Gather node '{node.name}' is not a 1-D index")
     n = len(data.values)
-    picked = [data.values[i + n if i < 0 else i] for i in idx.ints()]
+    wanted = idx.ints()
+    if any(not -n <= i < n for i in wanted):
+        raise NotStatic(f"Gather node '{node.name}' reads index {wanted} of a value of length {n}")
+    picked = [data.values[i + n if i < 0 else i] for i in wanted]
     return picked, idx.scalar, data.nodes | idx.nodes
 
 
@@ -111,7 +115,7 @@ def _slice(index, node, node_id, arg):
     starts, ends = arg(1).ints(), arg(2).ints()
     axes = arg(3).ints() if len(node.input) > 3 and node.input[3] else [0]
     steps = arg(4).ints() if len(node.input) > 4 and node.input[4] else [1]
-    if axes not in ([0], [-1]) or steps != [1]:
+    if axes not in ([0], [-1]) or steps != [1] or len(starts) != 1 or len(ends) != 1:
         raise NotStatic(f"Slice node '{node.name}' on a shape is not a plain 1-D slice")
     used = data.nodes | arg(1).nodes | arg(2).nodes
     return list(data.values[slice(starts[0], ends[0])]), False, used
@@ -159,8 +163,16 @@ def _arith(op: Callable[[int, int], int]):
                 raise NotStatic(f"{node.op_type} node '{node.name}' on mismatched lengths")
         out: list[Dim] = []
         for k, (x, y) in enumerate(zip(va, vb, strict=True)):
-            both_int = isinstance(x, int) and isinstance(y, int)
-            out.append(op(x, y) if both_int else _opaque(node_id, k))
+            if not (isinstance(x, int) and isinstance(y, int)):
+                out.append(_opaque(node_id, k))
+                continue
+            value = checked(op(x, y))
+            if value is None:  # ONNX defines no value outside int64 (runtimes wrap): unknown
+                raise NotStatic(
+                    f"{node.op_type} node '{node.name}': {x} {node.op_type} {y} is outside int64, "
+                    "so ONNX defines no value for it"
+                )
+            out.append(value)
         return out, a.scalar and b.scalar, a.nodes | b.nodes
 
     return fold
@@ -170,15 +182,25 @@ def _int_div(x: int, y: int) -> int:
     if y == 0:
         raise NotStatic("division by zero in a shape computation")
     q = abs(x) // abs(y)  # ONNX integer Div truncates toward zero
-    return q if (x >= 0) == (y >= 0) else -q
+    return q if (x >= 0) == (y >= 0) else -q  # INT64_MIN // -1 leaves int64: the caller checks
 
 
 def _cast(index, node, node_id, arg):
-    from onnx import TensorProto
+    """int→int Casts keep the low bits (ONNX): int32 of 2**32 + 1 is 1.
 
-    if attr(node, "to") not in (TensorProto.INT64, TensorProto.INT32):
+    A dim symbol stays itself through a cast to a 32- or 64-bit type (no tensor has 2**31
+    elements on one axis); through a narrower one it could wrap, so it becomes opaque.
+    """
+    to = attr(node, "to")
+    if to not in INT_TYPES:
         raise NotStatic(f"Cast node '{node.name}' leaves the integers")
-    return _passthrough(index, node, node_id, arg)
+    data = arg(0)
+    bits = INT_TYPES[int(to)][0]  # type: ignore[call-overload]
+    values: list[Dim] = [
+        cast_int(v, int(to)) if isinstance(v, int) else (v if bits >= 32 else _opaque(node_id, k))  # type: ignore[call-overload]
+        for k, v in enumerate(data.values)
+    ]
+    return values, data.scalar, data.nodes
 
 
 #: Shape is folded in int_values itself: it needs the caller's dims hint.
