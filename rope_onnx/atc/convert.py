@@ -22,6 +22,7 @@ from rope_onnx.atc.soc import family_of
 from rope_onnx.errors import CheckFailed, InputError
 from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
 from rope_onnx.io.load import load_model
+from rope_onnx.io.targets import STDOUT
 
 
 def _stderr(line: str) -> None:
@@ -72,7 +73,9 @@ class AtcResult:
 
 
 def _write_report(result: AtcResult, report: str | Path | None) -> None:
-    if report is not None:
+    if report is not None and str(report) == STDOUT:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
+    elif report is not None:
         text = json.dumps(result.to_json(), indent=2) + "\n"
         write_bytes_atomically(text.encode("utf-8"), Path(report))
 
@@ -85,6 +88,7 @@ def plan(
     output: str | Path | None = None,
     soc: str | None = None,
     need_weights: bool = False,
+    report: str | Path | None = None,
 ) -> AtcResult:
     """Load and check everything that needs no CANN; never raises for a failed graph check (see
     ``result.failed``), only for unusable input (InputError)."""
@@ -102,7 +106,12 @@ def plan(
     loaded = load_model(model, need_external_data=need_weights)
     stem = output_stem(loaded.path, prof, chosen, output)
     command = build_command(loaded.path, prof, chosen, soc_version, stem)
-    check_output_path(command.om_path, loaded.path)
+    # every path this command (or ATC for it) writes, against the model, its data files, the profile
+    protected = [*loaded.files, prof.path]
+    check_output_path(command.om_path, loaded.path, *protected)
+    check_output_path(command.log_path, loaded.path, *protected, command.om_path)
+    if report is not None and str(report) != STDOUT:
+        check_output_path(report, loaded.path, *protected, command.om_path, command.log_path)
     checks = preflight.run_checks(loaded, prof, chosen, soc_version, family)
     return AtcResult(loaded.path, prof, variant, soc_version, command, checks, dry_run=True)
 
@@ -131,10 +140,9 @@ def convert(
     """Check, render and (unless ``dry_run``) run ATC.  Raises CheckFailed (exit 1) when a pre-flight
     check or ATC itself fails, InputError (exit 2) for unusable input or no CANN."""
     # ATC reads every weight: a real run refuses missing data files up front (docs/conventions.md, exit 2).
-    result = plan(model, profile, variant=variant, output=output, soc=soc, need_weights=not dry_run)
-    if report is not None:  # never overwrite an input with the report (docs/conventions.md)
-        check_output_path(report, result.model)
-        check_output_path(report, result.profile.path)
+    result = plan(
+        model, profile, variant=variant, output=output, soc=soc, need_weights=not dry_run, report=report
+    )
     result.dry_run = dry_run
     for note in result.profile.warnings:
         warn(f"warning: {note}")

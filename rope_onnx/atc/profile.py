@@ -40,6 +40,10 @@ _SECTIONS = {
 }
 _VARIANT_KEYS = {"description", "mode", "dims", "inputs"}
 _INPUT_KEYS = {"name", "shape", "repeat"}
+#: Characters ATC's --input_shape / --dynamic_dims syntax splits on ("name:dims;name:dims", "1,2").
+ATC_SEPARATORS = ":,;"
+#: More inputs than any exported model has (a 100-layer KV-cache graph has ~200).
+MAX_INPUTS = 100_000
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -118,6 +122,11 @@ def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> 
     def flush() -> None:
         # Layer by layer, as exporters order them: past.0.key, past.0.value, past.1.key, ...
         if group_repeat:
+            if len(inputs) + model[group_repeat] * len(group) > MAX_INPUTS:
+                raise InputError(
+                    f"{path}: {where}.inputs: 'repeat = \"{group_repeat}\"' expands to more than "
+                    f"{MAX_INPUTS} inputs ({group_repeat} = {model[group_repeat]}); no model has that many"
+                )
             for i in range(model[group_repeat]):
                 inputs.extend(shapes.InputShape(n.replace("{i}", str(i)), d) for n, d in group)
         group.clear()
@@ -128,6 +137,11 @@ def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> 
             raise InputError(f"{path}: {item_where}: expected a table {{ name = ..., shape = [...] }}")
         item_reader = Reader(path, item_where, item, _INPUT_KEYS)
         pattern = item_reader.string("name")
+        bad = sorted(set(pattern or "") & set(ATC_SEPARATORS))
+        if bad:  # ATC splits --input_shape on these: the name would become another input
+            item_reader.fail(
+                "name", f"holds {', '.join(map(repr, bad))}, which ATC's --input_shape splits on"
+            )
         shape = item.get("shape")
         if not isinstance(shape, list) or not shape:
             item_reader.fail("shape", "expected a non-empty list of dimensions")
@@ -178,6 +192,8 @@ def load_profile(path: str | Path) -> Profile:
         raise InputError(f"{p}: no such profile; the shipped ones are in atc_configs/")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except RecursionError as exc:  # tomllib recurses once per nested array/table level
+        raise InputError(f"{p}: nests arrays or tables too deeply to be an ATC profile") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not valid TOML ({exc})") from exc
     allowed = set(_SECTIONS) | {"model", "variants"}

@@ -13,16 +13,30 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from rope_onnx import __version__
+from rope_onnx.cli.signals import Terminated, terminate_as_interrupt
 from rope_onnx.errors import EXIT_BAD_INPUT, RopeOnnxError
+from rope_onnx.printable import printable
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("fuse", "verify", "atc", "kernel_sim")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors kept to two lines (the error and where to get help).
+
+    The stock message reprints the whole usage, which wraps over many lines for ``fuse``; the
+    one-or-two-line rule of docs/conventions.md holds for usage errors too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nTry '{self.prog} --help'.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rope-onnx",
         description="Find, prove and fuse rotary position embedding in ONNX models for Ascend ATC.",
     )
@@ -37,17 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args))
+        with terminate_as_interrupt():
+            return int(args.run(args))
     except RopeOnnxError as error:
         if error.report:
             print(error.report)
         if args.debug:
             traceback.print_exc()
-        print(f"rope-onnx {args.command}: error: {error}", file=sys.stderr)
+        print(f"rope-onnx {args.command}: error: {printable(str(error))}", file=sys.stderr)
         return error.exit_code
     except BrokenPipeError:  # the reader (e.g. `| head`) went away; the work itself is done
         sys.stderr.close()
         return 0
+    except Terminated as stop:  # SIGTERM/SIGHUP: cleaned up like Ctrl-C, exit as the signal would
+        print(
+            f"rope-onnx {args.command}: terminated (signal {stop.signum}); no output was written",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print(f"rope-onnx {args.command}: interrupted; no output was written", file=sys.stderr)
         return 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rope_onnx.atc import convert
 
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="run the pre-flight, print the atc command on stdout and stop"
     )
-    parser.add_argument("--report", help="write the JSON report here")
+    parser.add_argument("--report", help="write the JSON report here ('-': on stdout)")
     parser.set_defaults(run=run)
 
 
@@ -45,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         report=args.report,
     )
+    human = sys.stderr if args.report == "-" else sys.stdout  # '-': the JSON report owns stdout
     if args.dry_run:
-        print(result.command.text)
+        print(result.command.text, file=human)
     else:
-        print(f"wrote {result.command.om_path} (ATC log: {result.command.log_path})")
+        print(f"wrote {result.command.om_path} (ATC log: {result.command.log_path})", file=human)
     return 0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rope_onnx.cli.verify import add_verify_options, options_from
 from rope_onnx.fusion.pipeline import fuse_file
 from rope_onnx.fusion.report import render_fuse
+from rope_onnx.io.targets import STDOUT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="input .onnx model (never modified; weights stay on disk)")
     parser.add_argument("-o", "--output", required=True, help="output .onnx path (written atomically)")
-    parser.add_argument("--report", metavar="REPORT.json", help="also write the report as JSON")
+    parser.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="also write the report as JSON ('-': on stdout, the table on stderr)",
+    )
     parser.add_argument(
         "--domain",
         default="",
@@ -36,10 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "exits 1 and writes nothing (tolerance, seed and dim options as for `rope-onnx verify`)",
     )
     parser.add_argument(
-        "--copy-data",
+        "--link-data",
         action="store_true",
-        help="when OUT is in another folder, copy the external data files instead of hard-linking them "
-        "(onnx.load refuses data files with more than one link; ONNX Runtime reads both)",
+        help="when OUT is in another folder, hard-link the external data files instead of copying them "
+        "(instant, no extra disk; but onnx.load then refuses BOTH models: it rejects data files with more "
+        "than one link)",
+    )
+    parser.add_argument(
+        "--copy-data", action="store_true", help="copy the data files into OUT's folder (the default)"
     )
     add_verify_options(parser)
     parser.set_defaults(run=run)
@@ -54,7 +64,15 @@ def run(args: argparse.Namespace) -> int:
         expect=args.expect,
         report=args.report,
         verify=verify,
-        copy_data=args.copy_data,
+        link_data=args.link_data and not args.copy_data,
     )
-    print(render_fuse(result))
+    print(render_fuse(result), file=sys.stderr if args.report == STDOUT else sys.stdout)
+    if result.linked:
+        print(
+            f"rope-onnx fuse: note: hard-linked {len(result.linked)} data file(s) "
+            f"({', '.join(result.linked[:3])}); "
+            "onnx.load (onnx >= 1.21) refuses data files with more than one link, for the input and "
+            "the output alike, until one side's links are removed; ONNX Runtime and ATC read them",
+            file=sys.stderr,
+        )
     return 0

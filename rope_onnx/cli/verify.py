@@ -7,10 +7,13 @@ where); 2 unusable input (unreadable file, models that do not correspond, feeds 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK
 from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
+from rope_onnx.io.load import load_model
+from rope_onnx.io.targets import STDOUT
 from rope_onnx.verify import VerifyOptions, verify_models
 from rope_onnx.verify.dims import parse_dim_options
 
@@ -60,18 +63,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="prove each site locally on random tensors; needs no weights and no full run",
     )
-    parser.add_argument("--report", metavar="REPORT.json", help="write the JSON report here")
+    parser.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="write the JSON report here ('-': on stdout, the table on stderr)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     options = options_from(args)
     report = None
-    if args.report:
-        report = check_output_path(args.report, Path(args.original))
-        check_output_path(args.report, Path(args.fused))
-    result = verify_models(args.original, args.fused, options)
-    print(result.render())
+    need = not options.sites
+    original = load_model(args.original, need_external_data=need)
+    fused = load_model(args.fused, need_external_data=need)
+    if args.report and args.report != STDOUT:  # never over an input model or any of its data files
+        report = check_output_path(args.report, original.path, *original.files, *fused.files)
+    result = verify_models(original, fused, options)
+    print(result.render(), file=sys.stderr if args.report == STDOUT else sys.stdout)
     if report is not None:
         write_bytes_atomically(result.dumps().encode(), report)
+    elif args.report == STDOUT:
+        sys.stdout.write(result.dumps())
     return EXIT_OK if result.passed else EXIT_CHECK_FAILED

@@ -68,6 +68,7 @@ class FuseResult:
     sites: list[Site] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
     verification: VerifyResult | None = None  # set by pipeline.fuse_file(..., verify=...)
+    linked: list[str] = field(default_factory=list)  # data files fuse_file hard-linked (link_data)
 
     @property
     def fused(self) -> int:

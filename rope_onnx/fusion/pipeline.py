@@ -17,6 +17,7 @@ from rope_onnx.fusion.report import render_fuse
 from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
 from rope_onnx.io.load import load_model
 from rope_onnx.io.save import save_model
+from rope_onnx.io.targets import STDOUT
 from rope_onnx.verify import VerifyOptions, verify_models
 
 
@@ -28,19 +29,28 @@ def fuse_file(
     expect: int | None = None,
     report: str | Path | None = None,
     verify: VerifyOptions | None = None,
-    copy_data: bool = False,
+    link_data: bool = False,
+    copy_data: bool = True,
 ) -> FuseResult:
     """Load ``source`` (graph only), fuse, and write ``output`` atomically; the input is untouched.
 
     With ``expect`` set, a different number of fused sites raises :class:`CheckFailed`; with
     ``verify`` set, the fused model is compared with ``source`` on ONNX Runtime first and a
     mismatch raises :class:`CheckFailed`.  Either way no model is written (the JSON report still
-    is, to show what was found).  An output in another folder shares the input's external data
-    by hard links, or by copies with ``copy_data`` (onnx.load refuses hard-linked data files).
+    is, to show what was found; ``report="-"`` prints it on stdout).  An output beside the input
+    shares its data files by reference; one in another folder gets its own copies, or hard links
+    with ``link_data`` (which onnx.load then refuses, for the input too; ``copy_data`` is the
+    default and kept for callers that pass it).
     """
     loaded = load_model(source, need_external_data=True)
     out = check_output_path(output, loaded.path, *loaded.files)
-    report_path = check_output_path(report, loaded.path, *loaded.files, out) if report else None
+    to_stdout = report is not None and str(report) == STDOUT
+    copies = [out.parent / ref.location for ref in loaded.external]  # the data files the output gets
+    report_path = (
+        check_output_path(report, loaded.path, *loaded.files, out, *copies)
+        if report is not None and not to_stdout
+        else None
+    )
     result = fuse_model(loaded.model, domain, name=str(source))
     failure = ""
     if expect is not None and result.fused != expect:
@@ -49,9 +59,14 @@ def fuse_file(
         result.verification = verify_models(loaded.path, loaded.model, verify)
         if not result.verification.passed:
             failure = "the fused model does not match the original (see the table); no model was written"
+    text = json.dumps(result.to_json(), indent=2) + "\n"
     if report_path is not None:
-        write_bytes_atomically((json.dumps(result.to_json(), indent=2) + "\n").encode(), report_path)
+        write_bytes_atomically(text.encode(), report_path)
+    elif to_stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
     if failure:
         raise CheckFailed(failure, report=render_fuse(result))
-    save_model(loaded.model, out, loaded, share="copy" if copy_data else "link", progress=sys.stderr)
+    shared = save_model(loaded.model, out, loaded, share="link" if link_data else "copy", progress=sys.stderr)
+    result.linked = list(shared.linked)
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rope_onnx.fusion.passes import FuseResult
+from rope_onnx.printable import printable
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -16,11 +17,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def render_fuse(result: FuseResult) -> str:
     """One row per fused site, then the skipped candidates with their reasons."""
-    lines = [f"{result.model}: fused {result.fused} RoPE site(s), skipped {len(result.skipped)} candidate(s)"]
+    lines = [
+        f"{printable(result.model)}: fused {result.fused} RoPE site(s), "
+        f"skipped {len(result.skipped)} candidate(s)"
+    ]
     if result.sites:
         rows = [
             [
-                s.output,
+                printable(s.output),
                 s.layer,
                 "interleaved" if s.interleaved else "half",
                 str(s.rotary_dim),
@@ -37,7 +41,7 @@ def render_fuse(result: FuseResult) -> str:
         lines.append("no RoPE site was found: the output is the input graph unchanged")
     if result.skipped:
         lines.append("skipped candidates:")
-        lines += [f"  {s.at}: {s.reason}" for s in result.skipped]
+        lines += [f"  {printable(s.at)}: {printable(s.reason)}" for s in result.skipped]
     if result.verification is not None:
         lines += ["", result.verification.render()]
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from rope_onnx.printable import printable
 from rope_onnx.verify.compare import Comparison
 
 
@@ -92,4 +93,4 @@ class VerifyResult:
             lines.append(f"FAILED: {len(failed)} of {total} comparisons out of tolerance: {names}")
         else:
             lines.append(f"PASSED: {total} of {total} comparisons within tolerance")
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)  # names may hold control characters
