@@ -106,7 +106,7 @@ def _child_onnxscript(src: str, dst: str) -> dict:
 def _child_rope_onnx(src: str, dst: str) -> dict:
     """The steps of ``rope_onnx.fusion.pipeline.fuse_file``, timed one by one (the CLI: wall time)."""
     started = time.perf_counter()
-    from rope_onnx.fusion.passes import fuse_model
+    from rope_onnx.fusion import fuse_model
     from rope_onnx.io.atomic import check_output_path
     from rope_onnx.io.load import load_model
     from rope_onnx.io.save import save_model

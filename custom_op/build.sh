@@ -19,14 +19,23 @@ while [ $# -gt 0 ]; do
     esac
 done
 cann=${ASCEND_HOME_PATH:-${ASCEND_CANN_PACKAGE_PATH:-/usr/local/Ascend/ascend-toolkit/latest}}
+# CANN's environment scripts are not `set -u` clean: <version>/bin/setenv.bash sources
+# runtime/bin/setenv.bash, whose line 10 reads `param_mult_ver=$1` with no argument (CANN 8.1.RC1,
+# public copy github.com/leideng/CANN-8.1.RC1 @551ed27c), so nounset (and errexit: the scripts are not
+# written for it either) is lifted around the source only; a broken environment is caught just below.
+# The toolkit-wide set_env.sh sits one level above <version>/latest (ascend-toolkit/set_env.sh).
 if [ -f "$cann/bin/setenv.bash" ]; then
-    source "$cann/bin/setenv.bash"
-elif [ -f "$cann/set_env.sh" ]; then
-    source "$cann/set_env.sh"
+    env_script="$cann/bin/setenv.bash"
+elif [ -f "$cann/../set_env.sh" ]; then
+    env_script="$cann/../set_env.sh"
 else
     echo "build.sh: no CANN toolkit at '$cann'; install CANN and set ASCEND_HOME_PATH" >&2
     exit 2
 fi
+set +eu
+# shellcheck disable=SC1090
+source "$env_script"
+set -eu
 command -v msopgen >/dev/null || { echo "build.sh: msopgen not on PATH after sourcing CANN's environment" >&2; exit 2; }
 
 project="$here/build_project"
@@ -36,7 +45,7 @@ msopgen gen -i "$here/ro_pe_customer.json" -f onnx -c "ai_core-$soc" -lan cpp -o
 rm -f "$project"/framework/onnx_plugin/*.cc "$project"/framework/onnx_plugin/*.cpp
 cp "$here"/op_host/*.cpp "$here"/op_host/*.h "$project/op_host/"
 cp "$here"/op_kernel/*.cpp "$here"/op_kernel/*.h "$project/op_kernel/"
-cp "$here"/framework/onnx_plugin/*.cc "$project/framework/onnx_plugin/"
+cp "$here"/framework/onnx_plugin/*.cc "$here"/framework/onnx_plugin/*.h "$project/framework/onnx_plugin/"
 python3 - "$project/CMakePresets.json" "$here/CMakePresets.json" "$cann" "$vendor" <<'PY'
 import json, sys
 generated, ours, cann, vendor = sys.argv[1:]

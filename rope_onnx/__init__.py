@@ -19,7 +19,7 @@ Runtime: verification imports it when it runs.
 __version__ = "0.1.0"
 
 from rope_onnx.errors import CheckFailed, InputError, RopeOnnxError
-from rope_onnx.fusion.passes import FuseResult, Site, Skip, fuse_model
+from rope_onnx.fusion import FuseResult, Site, Skip, fuse_model
 from rope_onnx.fusion.pipeline import fuse_file
 from rope_onnx.io.load import LoadedModel, load_model
 from rope_onnx.op.contract import RopeAttributes

@@ -84,7 +84,7 @@ def run_atheris(harness: Harness, libfuzzer_args: list[str]) -> None:
     for number, data in enumerate(seed_models()):
         (corpus / f"seed{number}.onnx").write_bytes(data)
     with atheris.instrument_imports():
-        import rope_onnx.fusion.passes
+        import rope_onnx.fusion
         import rope_onnx.io.load  # noqa: F401
     if not any(a.startswith("-artifact_prefix=") for a in libfuzzer_args):
         harness.crashes.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import onnx
 from conftest import run_model
 from onnx import TensorProto, helper, numpy_helper
 
-from rope_onnx.fusion.passes import FuseResult, fuse_model
+from rope_onnx.fusion import FuseResult, fuse_model
 
 #: float16's unit roundoff (half an ulp at 1.0) and half its smallest subnormal step.
 FP16_HALF_ULP = 2.0**-11

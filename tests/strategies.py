@@ -298,7 +298,7 @@ def exercise_loader(data: bytes, path) -> None:
     Only :class:`~rope_onnx.errors.RopeOnnxError` may escape; anything else is a crash.
     """
     from rope_onnx.errors import RopeOnnxError
-    from rope_onnx.fusion.passes import fuse_model
+    from rope_onnx.fusion import fuse_model
     from rope_onnx.io.load import load_model
 
     path.write_bytes(data)

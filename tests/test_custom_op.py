@@ -42,6 +42,9 @@ def test_kernel_name_rule_examples_and_files():
     assert name == "ro_pe_customer"
     assert (OP / "op_host" / f"{name}.cpp").is_file()
     assert (OP / "op_host" / f"{name}_tiling.h").is_file()
+    host = (OP / "op_host" / f"{name}.cpp").read_text()
+    for key in ("opFile.value", "opInterface.value"):  # pinned, not left to the name rule
+        assert f'.ExtendCfgInfo("{key}", "{name}")' in host
     kernel = (OP / "op_kernel" / f"{name}.cpp").read_text()
     assert re.search(
         rf'extern "C" __global__ __aicore__ void {name}\(GM_ADDR x, GM_ADDR cos, GM_ADDR sin, GM_ADDR y,',
@@ -50,11 +53,18 @@ def test_kernel_name_rule_examples_and_files():
 
 
 def test_plugin_registers_one_key_per_supported_opset():
+    from rope_onnx.atc.kernel_choice import BUILTIN_GE_TYPE, BUILTIN_OP_TYPE
+
     plugin = (OP / "framework" / "onnx_plugin" / "ro_pe_customer_plugin.cc").read_text()
-    assert f'REGISTER_CUSTOM_OP("{contract.OP_TYPE}")' in plugin
-    keys = re.findall(r'"ai\.onnx::(\d+)::(\w+)"', plugin)
-    assert {name for _, name in keys} == {contract.OP_TYPE}
-    assert sorted(int(v) for v, _ in keys) == list(contract.SUPPORTED_OPSETS)
+    assert "nlohmann" not in plugin.replace("nlohmann/json.hpp to plugin authors", "")
+    registered = re.findall(r'REGISTER_CUSTOM_OP\("(\w+)"\)(.*?)ImplyType', plugin, re.S)
+    ge_types = {ge: body for ge, body in registered}
+    assert set(ge_types) == {contract.OP_TYPE, BUILTIN_GE_TYPE}
+    for ge_type, onnx_type in ((contract.OP_TYPE, contract.OP_TYPE), (BUILTIN_GE_TYPE, BUILTIN_OP_TYPE)):
+        keys = re.findall(r'"ai\.onnx::(\d+)::(\w+)"', ge_types[ge_type])
+        assert {name for _, name in keys} == {onnx_type}
+        assert sorted(int(v) for v, _ in keys) == list(contract.SUPPORTED_OPSETS)
+    assert 'opDest.SetAttr("mode", attrs.interleaved);' in plugin
     for attr in (contract.ATTR_INTERLEAVED, contract.ATTR_ROTARY_DIM):
         assert f'"{attr}"' in plugin
     assert f"DEFAULT_INTERLEAVED = {contract.DEFAULT_INTERLEAVED};" in plugin
@@ -93,6 +103,7 @@ def test_tiling_fields_match_the_kernel_params():
         params.index("struct RopeParams {") : params.index("};", params.index("struct RopeParams {"))
     ]
     fields = [f for line in re.findall(r"uint32_t ([^;]+);", body) for f in re.split(r",\s*", line)]
+    assert "half" not in fields  # a built-in type of the device compiler; CANN generates a struct from these
     tiling = (OP / "op_host" / "ro_pe_customer_tiling.h").read_text()
     assert re.findall(r"TILING_DATA_FIELD_DEF\(uint32_t, (\w+)\)", tiling) == fields
     kernel = (OP / "op_kernel" / "ro_pe_customer.cpp").read_text()

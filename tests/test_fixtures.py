@@ -15,7 +15,7 @@ import onnx
 import pytest
 from conftest import FIXTURES
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 
 ENTRIES = [e for e in json.loads((FIXTURES / "manifest.json").read_text()) if e.get("file")]
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_model
 from rope_graphs import MUTATIONS, STILL_ROPE, SiteSpec, build, feeds
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 
 HALF = SiteSpec()
 INTERLEAVED = SiteSpec(interleaved=True, split="step2")

@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from rope_graphs import _G, SiteSpec, _interleave, build
 from strategies import exercise_loader, mutated_models
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 
 EXAMPLES = int(os.environ.get("ROPE_ONNX_FUZZ_EXAMPLES", "150"))
 SHORT = settings(
@@ -69,7 +69,7 @@ resource.setrlimit(resource.RLIMIT_DATA, (2**30, 2**30))  # 1 GiB: the pass need
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 ints = lambda name, *v: numpy_helper.from_array(np.array(v, dtype=np.int64), name)
 nodes = [
     helper.make_node("Reshape", ["x", "target"], ["wide"]),  # declared [B, 3, L, 2**40]: never runs

@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from rope_onnx.fusion import trace
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 from rope_onnx.graph import index as graph_index
 
 

@@ -20,7 +20,7 @@ from property_oracle import WrongFusion, check, copy_of
 from rope_graphs import SiteSpec, build, feeds
 from strategies import Lookalike, RopeCase, lookalike_feeds, lookalike_graphs, rope_cases
 
-from rope_onnx.fusion.passes import FuseResult, fuse_model
+from rope_onnx.fusion import FuseResult, fuse_model
 from rope_onnx.fusion.pipeline import fuse_file
 
 #: Examples per property in CI (overridable for a longer local run).

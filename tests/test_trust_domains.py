@@ -18,7 +18,7 @@ import pytest
 from onnx import TensorProto, helper
 from trust_graphs import D, copy_of, plain_site, random_feeds
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 from rope_onnx.fusion.pipeline import fuse_file
 from rope_onnx.op.contract import REFERENCE_DOMAIN
 from rope_onnx.op.decomposition import overload_key

@@ -26,7 +26,7 @@ from test_bad_inputs import CRASH_MARKERS, _good_model
 from trust_graphs import D, Graph, copy_of
 
 from rope_onnx.cli import app
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 from rope_onnx.fusion.pipeline import fuse_file
 
 PROFILE = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not ENTRIES, reason="models/fixtures/manifest.js
 
 
 def fused_copy(path: Path):
-    from rope_onnx.fusion.passes import fuse_model
+    from rope_onnx.fusion import fuse_model
 
     loaded = load_model(path)
     fused = onnx.ModelProto()

@@ -8,7 +8,7 @@ import onnx
 import pytest
 from rope_graphs import SiteSpec, build
 
-from rope_onnx.fusion.passes import fuse_model
+from rope_onnx.fusion import fuse_model
 from rope_onnx.verify import VerifyOptions, verify_models
 
 SPECS = {

@@ -14,7 +14,7 @@ import onnx
 from conftest import run_model
 from onnx import TensorProto, helper, numpy_helper
 
-from rope_onnx.fusion.passes import FuseResult, fuse_model
+from rope_onnx.fusion import FuseResult, fuse_model
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)

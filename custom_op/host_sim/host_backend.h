@@ -85,8 +85,11 @@ public:
             xSlot_[i] = {take(l.xSlot), l.xSlot};
             ySlot_[i] = {take(l.ySlot), l.ySlot};
         }
-        tab_[0] = {take(l.cosT), l.cosT};
-        tab_[1] = {take(l.sinT), l.sinT};
+        tabBufs_ = l.tabBufs;
+        for (uint32_t b = 0; b < l.tabBufs; ++b) {
+            tab_[0][b] = {take(l.cosT), l.cosT};
+            tab_[1][b] = {take(l.sinT), l.sinT};
+        }
         cosF_ = {take(l.cosF), l.cosF};
         sinF_ = {take(l.sinF), l.sinF};
         xf_ = {take(l.xf), l.xf};
@@ -112,24 +115,61 @@ public:
     void EnqueOut(Local<T> t) { Move(yState_, ySlot_, t, 1, 2, "y-out enque"); }
     Local<T> DequeOut() { return Pop(yState_, ySlot_, "y-out"); }
     void FreeOut(Local<T> t) { Move(yState_, ySlot_, t, 3, 0, "y-out free"); }
+    /* table queues: tabBufs slots each, first in first out (TQue semantics) */
     Local<T> AllocTable(int i)
     {
-        if (tabState_[i] != 0) {
-            gm_.Violate("table buffer allocated twice");
+        for (uint32_t b = 0; b < tabBufs_; ++b) {
+            if (tabState_[i][b] == 0) {
+                tabState_[i][b] = 1;
+                uint32_t live = 0;
+                for (uint32_t k = 0; k < tabBufs_; ++k) {
+                    live += tabState_[i][k] != 0 ? 1u : 0u;
+                }
+                tablesPeak_ = live > tablesPeak_ ? live : tablesPeak_;
+                return {tab_[i][b].off, tab_[i][b].bytes};
+            }
         }
-        tabState_[i] = 1;
-        return {tab_[i].off, tab_[i].bytes};
+        gm_.Violate("table queue: more tiles allocated than its buffers");
+        return {tab_[i][0].off, tab_[i][0].bytes};
     }
-    void EnqueTable(int i, Local<T>) { tabState_[i] = 2; }
+    void EnqueTable(int i, Local<T> t)
+    {
+        for (uint32_t b = 0; b < tabBufs_; ++b) {
+            if (tab_[i][b].off == t.off && tabState_[i][b] == 1) {
+                tabState_[i][b] = 2;
+                tabSeq_[i][b] = ++seq_;
+                return;
+            }
+        }
+        gm_.Violate("table enque of a tensor not allocated");
+    }
     template <class E> Local<E> DequeTable(int i)
     {
-        if (tabState_[i] != 2) {
-            gm_.Violate("table dequeued before enque");
+        int pick = -1;
+        for (uint32_t b = 0; b < tabBufs_; ++b) {
+            if (tabState_[i][b] == 2 && (pick < 0 || tabSeq_[i][b] < tabSeq_[i][pick])) {
+                pick = static_cast<int>(b);
+            }
         }
-        tabState_[i] = 3;
-        return {tab_[i].off, tab_[i].bytes};
+        if (pick < 0) {
+            gm_.Violate("table dequeued before enque");
+            return {tab_[i][0].off, tab_[i][0].bytes};
+        }
+        tabState_[i][pick] = 3;
+        return {tab_[i][pick].off, tab_[i][pick].bytes};
     }
-    void FreeTable(int i, Local<T>) { tabState_[i] = 0; }
+    void FreeTable(int i, Local<T> t)
+    {
+        for (uint32_t b = 0; b < tabBufs_; ++b) {
+            if (tab_[i][b].off == t.off && tabState_[i][b] == 3) {
+                tabState_[i][b] = 0;
+                return;
+            }
+        }
+        gm_.Violate("table free of a tensor not dequeued");
+    }
+    /* Most table tiles resident at once (loaded or in use), for the double-buffering test. */
+    uint32_t TablesInFlight() const { return tablesPeak_; }
 
     Local<float> CosF() { return {cosF_.off, cosF_.bytes}; }
     Local<float> SinF() { return {sinF_.off, sinF_.bytes}; }
@@ -419,8 +459,10 @@ private:
     bool f16Rint_;
     uint64_t moved_ = 0;
     std::vector<uint8_t> ub_;
-    Slot xSlot_[2]{}, ySlot_[2]{}, tab_[2]{}, cosF_{}, sinF_{}, xf_{}, acc_{}, tmp_{}, offs_{};
-    int xState_[2]{}, yState_[2]{}, tabState_[2]{};
+    Slot xSlot_[2]{}, ySlot_[2]{}, tab_[2][2]{}, cosF_{}, sinF_{}, xf_{}, acc_{}, tmp_{}, offs_{};
+    int xState_[2]{}, yState_[2]{}, tabState_[2][2]{};
+    uint64_t tabSeq_[2][2]{}, seq_ = 0;
+    uint32_t tabBufs_ = 1, tablesPeak_ = 0;
 };
 
 #endif  // ROPE_HOST_BACKEND_H

@@ -39,6 +39,7 @@ template <class T> struct NoneForBf16 : HostBackend<T> {
 struct Run {
     std::string violation;
     uint64_t moved = 0;
+    uint32_t tables = 0;  // most cos tiles resident at once in any block
     RopeParams p{};
 };
 
@@ -74,6 +75,7 @@ static Run RunKernel(uint32_t rows, uint32_t D, uint32_t R, int interleaved, con
         Be<T> be(gm, chip.ubBytes, flags);
         RopeCore<Be<T>, T>(be, out.p).Run(b);
         out.moved += be.Moved();
+        out.tables = be.TablesInFlight() > out.tables ? be.TablesInFlight() : out.tables;
     }
     out.violation = gm.violation;
     return out;
@@ -111,6 +113,15 @@ int main()
     const Run wide = RunKernel<HostBackend, float>(4096, 2040, 2040, 1, b910, f910);
     EXPECT(wide.violation.empty() && wide.p.chunkRows >= 1);
 
+    /* cos/sin double buffering: a block with several tiles holds two (the next loads during this one);
+     * a block whose range is one tile keeps one buffer and its UB for x */
+    const Run many = RunKernel<HostBackend, RopeHalf>(4800, 1024, 1024, 1, b910, f910);  // 100 rows a block
+    EXPECT(many.violation.empty() && many.p.tableBufs == 2 && many.tables == 2);
+    EXPECT(many.p.tileRows < 100);
+    const Run one = RunKernel<HostBackend, RopeHalf>(480, 128, 128, 1, b910, f910);  // 10 rows a block
+    EXPECT(one.violation.empty() && one.p.tableBufs == 1 && one.tables == 1);
+    const Run decode = RunKernel<HostBackend, RopeHalf>(8, 128, 128, 1, b910, f910);
+    EXPECT(decode.violation.empty() && decode.p.tableBufs == 1);
     std::printf("%d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

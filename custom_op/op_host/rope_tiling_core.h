@@ -136,6 +136,45 @@ inline bool RopeNormalise(const RopeShapes &in, uint64_t view[4], RopeError &err
     return true;
 }
 
+/* Largest tile (at most a quarter of the UB budget for the tables), then the largest chunk beside it
+ * that also keeps one counted Gather within its repeat limit. */
+inline bool RopeFitTiles(RopeParams &p, uint32_t elt, uint64_t budget, uint64_t maxTile, uint64_t maxChunk,
+                         uint64_t D, RopeError &err)
+{
+    p.tileRows = 1;
+    p.chunkRows = 1;
+    if (RopeUbBytes(RopeLayout(p, elt)) > budget) {
+        return RopeFail(err, "one x row of %lld channels and one table row do not fit the %lld-byte UB budget",
+                        (long long)D, (long long)budget);
+    }
+    uint64_t lo = 1, hi = maxTile;
+    while (lo < hi) {
+        const uint64_t mid = (lo + hi + 1) / 2;
+        p.tileRows = static_cast<uint32_t>(mid);
+        const RopeUbLayout l = RopeLayout(p, elt);
+        const uint64_t tableBytes = static_cast<uint64_t>(l.tabBufs) * (l.cosT + l.sinT) + 2ull * l.cosF;
+        if (tableBytes <= budget / 4 && RopeUbBytes(l) <= budget) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    p.tileRows = static_cast<uint32_t>(lo);
+    lo = 1;
+    hi = maxChunk < 4096 ? maxChunk : 4096;
+    while (lo < hi) {
+        const uint64_t mid = (lo + hi + 1) / 2;
+        p.chunkRows = static_cast<uint32_t>(mid);
+        if (RopeUbBytes(RopeLayout(p, elt)) <= budget && RopeGatherFits(p)) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    p.chunkRows = static_cast<uint32_t>(lo);
+    return true;
+}
+
 /* Full tiling: fills params; false with a reason when the shape cannot be served. */
 inline bool RopeMakeParams(const RopeShapes &in, const RopeChipLimits &chip, RopeParams &p, RopeError &err)
 {
@@ -203,41 +242,17 @@ inline bool RopeMakeParams(const RopeShapes &in, const RopeChipLimits &chip, Rop
         p.perBlock = static_cast<uint32_t>(k);
         p.remainder = 0;
     }
-    /* Largest useful sizes, then fit the UB budget: the table tile takes at most a quarter of it. */
-    const uint64_t budget = RopeUbBudget(chip);
+    /* Two table buffers when a block may need more than one tile; fit, and if one tile then covers the
+     * whole range, fit again with one buffer (more room for x). */
+    p.tableBufs = p.split == ROPE_SPLIT_TABLE_ROWS && (p.perBlock + (p.remainder ? 1 : 0)) > 1 ? 2 : 1;
     const uint64_t maxTile = p.split == ROPE_SPLIT_X_ROWS ? 1 : (U + p.blocks - 1) / p.blocks;
-    const uint64_t maxChunk = rows;
-    p.tileRows = 1;
-    p.chunkRows = 1;
-    if (RopeUbBytes(RopeLayout(p, elt)) > budget) {
-        return RopeFail(err, "one x row of %lld channels and one table row do not fit the %lld-byte UB budget",
-                        (long long)D, (long long)budget);
+    if (!RopeFitTiles(p, elt, RopeUbBudget(chip), maxTile, rows, D, err)) {
+        return false;
     }
-    uint64_t lo = 1, hi = maxTile;
-    while (lo < hi) {  // largest tile using <= 1/4 of the UB with a one-row chunk
-        const uint64_t mid = (lo + hi + 1) / 2;
-        p.tileRows = static_cast<uint32_t>(mid);
-        const RopeUbLayout l = RopeLayout(p, elt);
-        const uint64_t tableBytes = 2ull * l.cosT + 2ull * l.cosF;
-        if (tableBytes <= budget / 4 && RopeUbBytes(l) <= budget) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
+    if (p.tableBufs == 2 && p.tileRows >= maxTile) {
+        p.tableBufs = 1;
+        return RopeFitTiles(p, elt, RopeUbBudget(chip), maxTile, rows, D, err);
     }
-    p.tileRows = static_cast<uint32_t>(lo);
-    lo = 1;
-    hi = maxChunk < 4096 ? maxChunk : 4096;
-    while (lo < hi) {  // largest chunk that fits beside the tile and one counted Gather
-        const uint64_t mid = (lo + hi + 1) / 2;
-        p.chunkRows = static_cast<uint32_t>(mid);
-        if (RopeUbBytes(RopeLayout(p, elt)) <= budget && RopeGatherFits(p)) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    p.chunkRows = static_cast<uint32_t>(lo);
     return true;
 }
 

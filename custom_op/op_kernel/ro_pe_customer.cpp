@@ -37,8 +37,8 @@ public:
     {
         pipe_.InitBuffer(inQ_, 2, l.xSlot);   // double buffering: copy-in of chunk i+1 overlaps compute of i
         pipe_.InitBuffer(outQ_, 2, l.ySlot);
-        pipe_.InitBuffer(cosQ_, 1, l.cosT);
-        pipe_.InitBuffer(sinQ_, 1, l.sinT);
+        pipe_.InitBuffer(cosQ_, l.tabBufs, l.cosT);  // 2: the next tile loads while this one is used
+        pipe_.InitBuffer(sinQ_, l.tabBufs, l.sinT);
         if (l.cosF != 0) {
             pipe_.InitBuffer(cosF_, l.cosF);
             pipe_.InitBuffer(sinF_, l.sinF);
@@ -292,7 +292,7 @@ private:
     TPipe pipe_;
     TQue<QuePosition::VECIN, 2> inQ_;
     TQue<QuePosition::VECOUT, 2> outQ_;
-    TQue<QuePosition::VECIN, 1> cosQ_, sinQ_;
+    TQue<QuePosition::VECIN, 2> cosQ_, sinQ_;
     TBuf<TPosition::VECCALC> cosF_, sinF_, xf_, acc_, tmp_, offs_;
     GlobalTensor<T> gm_[4];
 };
@@ -325,6 +325,7 @@ extern "C" __global__ __aicore__ void ro_pe_customer(GM_ADDR x, GM_ADDR cos, GM_
     p.tileRows = td.tileRows;
     p.chunkRows = td.chunkRows;
     p.usePad = td.usePad;
+    p.tableBufs = td.tableBufs;
     AscendBackend<DTYPE_X> be;
     be.Bind(x, cos, sin, y);
     RopeCore<AscendBackend<DTYPE_X>, DTYPE_X> core(be, p);

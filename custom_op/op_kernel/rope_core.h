@@ -84,46 +84,82 @@ private:
         }
     }
 
-    ROPE_DEVICE void RunTableRows(uint32_t block)
+    /* One tile of a block's table-row range: whole q slices (per p the x rows form one contiguous block
+     * ordered (q, s, t)) or part of one q slice (per (p, s) a run of nt consecutive x rows). */
+    struct Tile {
+        uint64_t u, q, t, n;  // first table row; its q and t; nq (whole) or nt (part)
+        uint32_t rows;
+        bool whole;
+    };
+
+    ROPE_DEVICE Tile TileAt(uint64_t u, uint64_t end) const
     {
         const uint64_t tRows = p_.T;
-        const uint64_t extra = block < p_.remainder ? block : p_.remainder;
-        uint64_t u = static_cast<uint64_t>(block) * p_.perBlock + extra;
-        const uint64_t end = u + p_.perBlock + (block < p_.remainder ? 1 : 0);
-        while (u < end) {
-            const uint64_t q = u / tRows;
-            const uint64_t t = u % tRows;
-            if (t == 0 && end - u >= tRows && p_.tileRows >= tRows) {
-                /* whole q slices: per p, the x rows form one contiguous block ordered (q, s, t) */
-                uint64_t nq = (end - u) / tRows;
-                if (nq > p_.tileRows / tRows) {
-                    nq = p_.tileRows / tRows;
-                }
-                const uint32_t rows = static_cast<uint32_t>(nq * tRows);
-                LoadTile(u, rows);
-                for (uint64_t p = 0; p < p_.P; ++p) {
-                    StreamBlock(((p * p_.Q + q) * p_.S) * tRows, nq * p_.S * tRows, p_.S, p_.T);
-                }
-                FreeTile();
-                u += rows;
-            } else {
-                /* part of one q slice: per (p, s), a run of nt consecutive x rows */
-                uint64_t nt = tRows - t;
-                if (nt > end - u) {
-                    nt = end - u;
-                }
-                if (nt > p_.tileRows) {
-                    nt = p_.tileRows;
-                }
-                LoadTile(u, static_cast<uint32_t>(nt));
-                for (uint64_t p = 0; p < p_.P; ++p) {
-                    for (uint64_t s = 0; s < p_.S; ++s) {
-                        StreamBlock(((p * p_.Q + q) * p_.S + s) * tRows + t, nt, 1, static_cast<uint32_t>(nt));
-                    }
-                }
-                FreeTile();
-                u += nt;
+        Tile k{u, u / tRows, u % tRows, 0, 0, false};
+        if (k.t == 0 && end - u >= tRows && p_.tileRows >= tRows) {
+            k.n = (end - u) / tRows;
+            if (k.n > p_.tileRows / tRows) {
+                k.n = p_.tileRows / tRows;
             }
+            k.rows = static_cast<uint32_t>(k.n * tRows);
+            k.whole = true;
+        } else {
+            k.n = tRows - k.t;
+            if (k.n > end - u) {
+                k.n = end - u;
+            }
+            if (k.n > p_.tileRows) {
+                k.n = p_.tileRows;
+            }
+            k.rows = static_cast<uint32_t>(k.n);
+        }
+        return k;
+    }
+
+    ROPE_DEVICE void StreamTile(const Tile &k)
+    {
+        const uint64_t tRows = p_.T;
+        for (uint64_t p = 0; p < p_.P; ++p) {
+            if (k.whole) {
+                StreamBlock(((p * p_.Q + k.q) * p_.S) * tRows, k.n * p_.S * tRows, p_.S, p_.T);
+                continue;
+            }
+            for (uint64_t s = 0; s < p_.S; ++s) {
+                StreamBlock(((p * p_.Q + k.q) * p_.S + s) * tRows + k.t, k.n, 1, static_cast<uint32_t>(k.n));
+            }
+        }
+    }
+
+    /* With two table buffers (p_.tableBufs == 2) the next tile's cos/sin copy-in is issued before the
+     * current tile is used, so MTE2 loads it while the vector unit streams x through the current one. */
+    ROPE_DEVICE void RunTableRows(uint32_t block)
+    {
+        const uint64_t extra = block < p_.remainder ? block : p_.remainder;
+        const uint64_t start = static_cast<uint64_t>(block) * p_.perBlock + extra;
+        const uint64_t end = start + p_.perBlock + (block < p_.remainder ? 1 : 0);
+        if (start >= end) {
+            return;
+        }
+        Tile cur = TileAt(start, end);
+        IssueTile(cur.u, cur.rows);
+        while (true) {
+            const uint64_t next = cur.u + cur.rows;
+            Tile ahead{};
+            if (next < end && p_.tableBufs == 2) {
+                ahead = TileAt(next, end);
+                IssueTile(ahead.u, ahead.rows);
+            }
+            UseTile(cur.rows);
+            StreamTile(cur);
+            FreeTile();
+            if (next >= end) {
+                break;
+            }
+            if (p_.tableBufs != 2) {
+                ahead = TileAt(next, end);
+                IssueTile(ahead.u, ahead.rows);
+            }
+            cur = ahead;
         }
     }
 
@@ -162,13 +198,25 @@ private:
 
     ROPE_DEVICE void LoadTile(uint64_t u, uint32_t rows)
     {
+        IssueTile(u, rows);
+        UseTile(rows);
+    }
+
+    /* cos/sin rows [u, u + rows) into the next free table buffers (copy-in only). */
+    ROPE_DEVICE void IssueTile(uint64_t u, uint32_t rows)
+    {
         const uint64_t R = p_.rotary;
-        cosT_ = be_.AllocTable(0);
-        sinT_ = be_.AllocTable(1);
-        be_.CopyIn(cosT_, ROPE_GM_COS, u * R, rows, p_.rotary, p_.tabStride);
-        be_.CopyIn(sinT_, ROPE_GM_SIN, u * R, rows, p_.rotary, p_.tabStride);
-        be_.EnqueTable(0, cosT_);
-        be_.EnqueTable(1, sinT_);
+        Local<T> c = be_.AllocTable(0);
+        Local<T> s = be_.AllocTable(1);
+        be_.CopyIn(c, ROPE_GM_COS, u * R, rows, p_.rotary, p_.tabStride);
+        be_.CopyIn(s, ROPE_GM_SIN, u * R, rows, p_.rotary, p_.tabStride);
+        be_.EnqueTable(0, c);
+        be_.EnqueTable(1, s);
+    }
+
+    /* The oldest issued tile becomes the current one: float32 copies, the rotation's sign. */
+    ROPE_DEVICE void UseTile(uint32_t rows)
+    {
         cosT_ = be_.template DequeTable<T>(0);
         sinT_ = be_.template DequeTable<T>(1);
         const uint32_t span = rows * p_.tabStride;

@@ -57,11 +57,14 @@ struct RopeParams {
     uint32_t tileRows;     // table rows resident in UB at once
     uint32_t chunkRows;    // x rows per streamed chunk (one DMA in, one DMA out)
     uint32_t usePad;       // 1: DataCopyPad exists on this chip (910B); 0: plain 32 B-granular DataCopy only
+    uint32_t tableBufs;    // cos/sin tiles resident at once: 2 when a block has more than one tile
+                           // (the next tile loads while the current one is used), else 1
 };
 
 struct RopeUbLayout {
     uint32_t xSlot, ySlot;     // one slot of the double-buffered x-in / y-out queues
-    uint32_t cosT, sinT;       // table tile in the I/O type
+    uint32_t cosT, sinT;       // one table tile in the I/O type (tabBufs of each)
+    uint32_t tabBufs;
     uint32_t cosF, sinF;       // table tile in float32 (0 when the I/O type is float32)
     uint32_t xf, acc;          // float32 x / result rows, stride rowStride (0 for float32 I/O)
     uint32_t tmp;              // float32 partner*sin rows, stride rotStride: rotary lanes only
@@ -83,6 +86,7 @@ ROPE_DEVICE RopeUbLayout RopeLayout(const RopeParams &p, uint32_t elt)
     l.ySlot = l.xSlot;
     l.cosT = RopeAlign32(ts * elt);
     l.sinT = l.cosT;
+    l.tabBufs = p.tableBufs == 2 ? 2 : 1;
     l.cosF = f32 ? 0 : RopeAlign32(ts * 4);
     l.sinF = l.cosF;
     l.xf = f32 ? 0 : RopeAlign32(xs * 4);
@@ -93,10 +97,11 @@ ROPE_DEVICE RopeUbLayout RopeLayout(const RopeParams &p, uint32_t elt)
     return l;
 }
 
-/* Double buffering: two slots each for x-in and y-out (TQue depth 2). */
+/* Double buffering: two slots each for x-in and y-out (TQue depth 2), tabBufs for cos and sin. */
 ROPE_DEVICE uint64_t RopeUbBytes(const RopeUbLayout &l)
 {
-    return 2ull * l.xSlot + 2ull * l.ySlot + l.cosT + l.sinT + l.cosF + l.sinF + l.xf + l.acc + l.tmp + l.offs;
+    return 2ull * l.xSlot + 2ull * l.ySlot + static_cast<uint64_t>(l.tabBufs) * (l.cosT + l.sinT) + l.cosF + l.sinF +
+           l.xf + l.acc + l.tmp + l.offs;
 }
 
 #endif  // ROPE_PARAMS_H

@@ -20,6 +20,9 @@ status and one sentence saying what is wrong and what to do.  Why each exists:
 - ``profile_inputs``: ``--input_shape`` names must be graph inputs (E10016), ranks must match
   (E10049), fixed sizes must agree, and every graph input with a free size needs a shape.
 - ``external_data``: ATC reads the weights; a missing data file fails late (E10041).
+- ``kernel[<node>]``: one row per fused node saying which kernel it gets -- the custom
+  ``ro_pe_customer`` or Huawei's built-in RotaryPositionEmbedding for a node marked ``RoPEBuiltin``
+  (:mod:`rope_onnx.atc.kernel_choice`); a marked node the built-in op cannot serve fails.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 
 import onnx
 
+from rope_onnx.atc import kernel_choice
 from rope_onnx.atc.profile import Profile, Variant
 from rope_onnx.atc.soc import dtypes_of
 from rope_onnx.errors import InputError
@@ -52,7 +56,8 @@ class Check:
 
 
 def check_rope_present(model: onnx.ModelProto) -> Check:
-    ropes = [n for n in all_nodes(model.graph) if is_rope_node(n)]
+    builtin = kernel_choice.BUILTIN_OP_TYPE
+    ropes = [n for n in all_nodes(model.graph) if is_rope_node(n) or n.op_type == builtin]
     if not ropes:
         return Check(
             "rope_present",
@@ -266,4 +271,5 @@ def run_checks(loaded: LoadedModel, profile: Profile, variant: Variant, soc: str
         check_tables_shape(model, index),
         check_profile_inputs(model, variant, profile),
         check_external_data(loaded),
+        *kernel_choice.check_kernels(model, family, variant, index),
     ]

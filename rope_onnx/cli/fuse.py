@@ -1,4 +1,4 @@
-"""``rope-onnx fuse IN.onnx -o OUT.onnx``: parse arguments, call :func:`rope_onnx.fusion.passes.fuse_file`."""
+"""``rope-onnx fuse IN.onnx -o OUT.onnx``: parse arguments, call :func:`rope_onnx.fusion.fuse_file`."""
 
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from rope_onnx.errors import CheckFailed
-from rope_onnx.fusion.passes import FuseResult, fuse_model
+from rope_onnx.fusion.api import fuse_model
 from rope_onnx.fusion.report import render_fuse
+from rope_onnx.fusion.result import FuseResult
 from rope_onnx.io.atomic import check_output_path, write_bytes_atomically
 from rope_onnx.io.load import load_model
 from rope_onnx.io.save import save_model

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rope_onnx.fusion.passes import FuseResult
+from rope_onnx.fusion.result import FuseResult
 from rope_onnx.printable import printable
 
 

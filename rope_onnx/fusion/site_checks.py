@@ -1,0 +1,82 @@
+"""Shape and element-type checks a proven channel computation must also pass to become a site.
+
+The proof (:mod:`rope_onnx.fusion.prove`) only sees the channel axes; these checks look at the
+leading dims (the tables must broadcast into x exactly as RoPECustomer does, proven axis by axis in
+:mod:`rope_onnx.fusion.dimproof`) and at element types.
+"""
+
+from __future__ import annotations
+
+from rope_onnx.fusion.channels import Expr
+from rope_onnx.fusion.dimproof import DimProver, table_axis_problem
+from rope_onnx.fusion.prove import Proof
+from rope_onnx.fusion.trace import Tracer
+from rope_onnx.graph.index import GraphIndex
+from rope_onnx.op.contract import DTYPE_NAMES
+
+#: Head dims of real models are 64-256; wider channel axes (hidden states) are not candidates.
+MAX_HEAD_DIM = 1024
+
+
+def data_inputs(index: GraphIndex, nodes: frozenset[int]) -> set[str]:
+    """Tensors whose values flow into the site (not constants, not only read for their shape)."""
+    produced = {o for n in nodes for o in index.nodes[n].output}
+    return {
+        name
+        for n in nodes
+        if index.nodes[n].op_type != "Shape"
+        for name in index.nodes[n].input
+        if name and name not in produced and index.constant(name) is None
+    }
+
+
+def head_sized(dims: list) -> bool:
+    """A channel axis a head could have (an unknown width: let the proof decide)."""
+    return bool(dims) and (not isinstance(dims[-1], int) or 2 <= dims[-1] <= MAX_HEAD_DIM)
+
+
+def sums_products(expr: Expr) -> bool:
+    """Some channel adds a product to something else: the shape of a rotation, worth a report."""
+    return any(len(poly) >= 2 and any(len(m) == 2 for m in poly) for poly in expr.grid.flat)
+
+
+def _same_dims(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
+
+
+def check_site(
+    index: GraphIndex, tracer: Tracer, output: str, proof: Proof, inputs: set[str], prover: DimProver
+) -> tuple[str, list[str]]:
+    """Shapes and element types a proven channel computation must also satisfy.
+
+    Returns (reason, assumptions): reason is '' when the site is accepted.  Nothing is assumed
+    any more (the list stays for the report's ``assumes`` field, always empty): every table axis
+    is proven to broadcast as RoPECustomer does (:mod:`rope_onnx.fusion.dimproof`) or the site is
+    skipped.
+    """
+    source, y_dims = tracer.leaf_dims(proof.x), index.dims(output)
+    if source is None or len(source) < 2:
+        return f"x '{proof.x}' must have a known rank >= 2", []
+    if proof.x_offset + proof.head_dim > source[-1]:
+        return (
+            f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
+            [],
+        )
+    x_dims = [*source[:-1], proof.head_dim]  # the channel window the site rotates
+    same_output = y_dims is not None and _same_dims(y_dims, x_dims)
+    if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
+        return f"cannot prove the output has x's shape {x_dims}", []
+    for table in (proof.cos, proof.sin):
+        dims = tracer.leaf_dims(table)
+        if dims is None:
+            if same_output:
+                continue
+            return f"table '{table}' has an unknown rank; cannot prove it broadcasts into x {x_dims}", []
+        problem = table_axis_problem(table, dims, x_dims, prover.dims(table), prover.dims(proof.x))
+        if problem:
+            return problem, []
+    types = {index.elem_type(n) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
+    if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
+        names = sorted(DTYPE_NAMES.get(t, str(t)) for t in types)
+        return f"element types {names} are not one of float16/float32/bfloat16", []
+    return "", []
