@@ -198,9 +198,10 @@ def test_model_input_names_that_would_split_an_atc_option_are_refused(run, tmp_p
 def test_terminal_control_characters_are_escaped_in_the_table(run, tmp_path: Path) -> None:
     model = _good_model()
     evil = "y\x1b]0;owned\x07\x1b[2J"
+    site = next(n for n in model.graph.node if n.op_type == "Identity").input[0]  # the site's output
     for node in model.graph.node:
-        node.output[:] = [evil if o == "y" else o for o in node.output]
-    model.graph.output[0].name = evil
+        node.output[:] = [evil if o == site else o for o in node.output]
+        node.input[:] = [evil if i == site else i for i in node.input]
     path = tmp_path / "m.onnx"
     path.write_bytes(model.SerializeToString())
     result = run("fuse", path, "-o", tmp_path / "f.onnx", "--report", tmp_path / "r.json")
@@ -341,7 +342,8 @@ def _with_sparse(model: onnx.ModelProto, name: str, width: int) -> onnx.ModelPro
     indices = numpy_helper.from_array(np.array([0, width - 1], np.int64), f"{name}_indices")
     model.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [width]))
     model.graph.node.append(helper.make_node("Add", ["x", name], ["z"], name="reads_sparse"))
-    model.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    x_dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    model.graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, x_dims))
     return model
 
 
