@@ -19,6 +19,11 @@ where x's is 1, and the original's output would have 5 rows where RoPECustomer's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from onnx import NodeProto
+
 from rope_onnx.graph.folding import NotStatic, int_values
 from rope_onnx.graph.index import Dim, GraphIndex, attr
 
@@ -32,10 +37,16 @@ _BROADCAST = frozenset({"Mul", "Add", "Sub", "Div", "Pow"})
 _MAX_DEPTH = 48
 
 
-def _broadcast(a: Dims, b: Dims) -> Dims:
-    rank = max(len(a), len(b))
-    a = [1] * (rank - len(a)) + a
-    b = [1] * (rank - len(b)) + b
+def _attr(node: NodeProto, name: str, default: Any = None) -> Any:
+    return attr(node, name, default)
+
+
+def _broadcast(first: Sequence[Dim | None], second: Sequence[Dim | None]) -> Dims:
+    rank = max(len(first), len(second))
+    a: Dims = [1] * (rank - len(first))
+    a += first
+    b: Dims = [1] * (rank - len(second))
+    b += second
     out: Dims = []
     for x, y in zip(a, b, strict=True):
         if x == 1:
@@ -94,7 +105,7 @@ class DimProver:
             return None if a is None or b is None else _broadcast(a, b)
         if op == "Unsqueeze":
             data = arg(0)
-            axes = self._ints(ins[1]) if len(ins) > 1 else attr(node, "axes")
+            axes = self._ints(ins[1]) if len(ins) > 1 else _attr(node, "axes")
             if data is None or axes is None or not all(isinstance(a, int) for a in axes):
                 return None
             rank = len(data) + len(axes)
@@ -113,7 +124,7 @@ class DimProver:
             if any(p is None for p in parts) or len({len(p) for p in parts if p is not None}) != 1:
                 return None
             rank = len(parts[0] or [])
-            axis = int(attr(node, "axis", 0)) % rank if rank else 0
+            axis = int(_attr(node, "axis", 0)) % rank if rank else 0
             out = []
             for k in range(rank):
                 column = [p[k] for p in parts if p is not None]
@@ -127,11 +138,11 @@ class DimProver:
             data, indices = arg(0), arg(1)
             if data is None or indices is None or not data:
                 return None
-            axis = int(attr(node, "axis", 0)) % len(data)
+            axis = int(_attr(node, "axis", 0)) % len(data)
             return [*data[:axis], *indices, *data[axis + 1 :]]
         if op == "Transpose":
             data = arg(0)
-            perm = attr(node, "perm")
+            perm = _attr(node, "perm")
             if data is None:
                 return None
             order = list(perm) if perm else list(range(len(data) - 1, -1, -1))
@@ -141,7 +152,7 @@ class DimProver:
             if data is None or not data:
                 return None
             if op == "Split":
-                cut = [int(attr(node, "axis", 0))]
+                cut = [int(_attr(node, "axis", 0))]
             else:
                 axes = self._ints(ins[3]) if len(ins) > 3 and ins[3] else list(range(len(data)))
                 if axes is None or not all(isinstance(a, int) for a in axes):
@@ -153,7 +164,7 @@ class DimProver:
             return out
         if op == "Reshape":
             data, shape = arg(0), self._ints(ins[1])
-            if shape is None or (0 in shape and (data is None or attr(node, "allowzero", 0))):
+            if shape is None or (0 in shape and (data is None or _attr(node, "allowzero", 0))):
                 return None
             return [
                 None if v == -1 else (data[k] if v == 0 and data is not None and k < len(data) else v)
@@ -166,7 +177,11 @@ class DimProver:
 
 
 def table_axis_problem(
-    table: str, t_dims: Dims, x_dims: list[Dim], proven_t: Dims | None, proven_x: Dims | None
+    table: str,
+    t_dims: Sequence[Dim | None],
+    x_dims: Sequence[Dim],
+    proven_t: Dims | None,
+    proven_x: Dims | None,
 ) -> str:
     """'' when ``table`` broadcasts into x's leading dims exactly as RoPECustomer does, else why not."""
     if len(t_dims) > len(x_dims):

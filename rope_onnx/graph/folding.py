@@ -192,12 +192,12 @@ def _cast(index, node, node_id, arg):
     elements on one axis); through a narrower one it could wrap, so it becomes opaque.
     """
     to = attr(node, "to")
-    if to not in INT_TYPES:
+    if not isinstance(to, int) or to not in INT_TYPES:
         raise NotStatic(f"Cast node '{node.name}' leaves the integers")
     data = arg(0)
-    bits = INT_TYPES[int(to)][0]  # type: ignore[call-overload]
+    bits = INT_TYPES[to][0]
     values: list[Dim] = [
-        cast_int(v, int(to)) if isinstance(v, int) else (v if bits >= 32 else _opaque(node_id, k))  # type: ignore[call-overload]
+        cast_int(v, to) if isinstance(v, int) else (v if bits >= 32 else _opaque(node_id, k))
         for k, v in enumerate(data.values)
     ]
     return values, data.scalar, data.nodes
