@@ -50,6 +50,17 @@ def check_target(output: str | os.PathLike[str], protected: Iterable[Path], what
         mode = None
     except OSError as exc:
         raise InputError(f"{out}: cannot inspect the {what} path ({exc.strerror or exc})") from exc
+    for number, item in enumerate(protected):  # the first is the command's own input model
+        if _same(out, item):
+            if item.suffix == ".onnx" or number == 0:
+                raise InputError(
+                    f"{out}: {what} equals the input '{item.name}'; inputs are never modified, "
+                    "choose another path"
+                )
+            raise InputError(
+                f"{out}: is an input's external data file '{item.name}'; writing there would destroy "
+                f"the weights, choose another {what} path"
+            )
     if mode is not None and stat.S_ISDIR(mode):
         raise InputError(f"{out}: is a directory; give a file name for the {what}")
     if mode is not None and not stat.S_ISREG(mode):
@@ -57,16 +68,6 @@ def check_target(output: str | os.PathLike[str], protected: Iterable[Path], what
         raise InputError(
             f"{out}: is {kind}, not a regular file; refusing to replace it — choose another {what} path"
         )
-    for item in protected:
-        if _same(out, item):
-            if item.suffix == ".onnx":
-                raise InputError(
-                    f"{out}: {what} equals an input model; inputs are never modified, choose another path"
-                )
-            raise InputError(
-                f"{out}: is an input's external data file '{item.name}'; writing there would destroy "
-                f"the weights, choose another {what} path"
-            )
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"{folder}: {what} folder does not exist; create it first")
