@@ -69,7 +69,7 @@ def test_the_reference_is_exported() -> None:
 
 
 #: Entry points that take a ModelProto; fuse_model joins once rope_onnx.fusion calls require_model_proto.
-TAKES_A_MODEL = [verify_models]
+TAKES_A_MODEL = [verify_models, lambda model, _: fuse_model(model)]
 
 
 @pytest.mark.parametrize("call", TAKES_A_MODEL)

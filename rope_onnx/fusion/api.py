@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from onnx import ModelProto
 
+from rope_onnx.errors import require_model_proto
 from rope_onnx.fusion.candidates import find_sites
 from rope_onnx.fusion.result import FuseResult, Site
 from rope_onnx.fusion.rewrite import apply_sites
@@ -18,6 +19,7 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "") -> FuseResul
     ``domain`` "" writes the ATC form (default domain, docs/op-contract.md); any other name writes the nodes
     in that domain with the reference functions embedded, runnable by ONNX Runtime as it is.
     """
+    require_model_proto(model, "fuse_model")
     index = GraphIndex(model)
     proven, skipped = find_sites(model, index)
     removed = apply_sites(model, index, proven, domain) if proven else []

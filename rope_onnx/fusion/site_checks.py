@@ -57,6 +57,8 @@ def check_site(
     source, y_dims = tracer.leaf_dims(proof.x), index.dims(output)
     if source is None or len(source) < 2:
         return f"x '{proof.x}' must have a known rank >= 2", []
+    if not isinstance(source[-1], int):  # a symbolic width: the window read cannot be checked
+        return f"the channel width of x '{proof.x}' is not statically known ({source[-1]})", []
     if proof.x_offset + proof.head_dim > source[-1]:
         return (
             f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
