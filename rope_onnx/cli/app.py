@@ -54,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with terminate_as_interrupt():
             return int(args.run(args))
     except RopeOnnxError as error:
-        if error.report:
-            print(error.report)
+        if error.report:  # with --report - the JSON owns stdout: the table goes to stderr
+            print(error.report, file=sys.stderr if getattr(args, "report", None) == "-" else sys.stdout)
         if args.debug:
             traceback.print_exc()
         print(f"rope-onnx {args.command}: error: {printable(str(error))}", file=sys.stderr)
