@@ -52,7 +52,7 @@ def check_target(output: str | os.PathLike[str], protected: Iterable[Path], what
         raise InputError(f"{out}: cannot inspect the {what} path ({exc.strerror or exc})") from exc
     for number, item in enumerate(protected):  # the first is the command's own input model
         if _same(out, item):
-            if item.suffix == ".onnx" or number == 0:
+            if item.suffix in (".onnx", ".toml") or number == 0:  # a model or a profile
                 raise InputError(
                     f"{out}: {what} equals the input '{item.name}'; inputs are never modified, "
                     "choose another path"
