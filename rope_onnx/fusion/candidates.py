@@ -16,6 +16,7 @@ from dataclasses import replace
 from onnx import ModelProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
+from rope_onnx.fusion.dimproof import DimProver
 from rope_onnx.fusion.ops.registry import ANCHOR_OPS
 from rope_onnx.fusion.prove import prove
 from rope_onnx.fusion.result import Skip
@@ -30,6 +31,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
     """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
     tracer = Tracer(index)
     reach = product_reach(index)  # a candidate with no Mul in the tracer's reach computes no rotation
+    prover = DimProver(index)
     proven: list[ProvenSite] = []
     skipped: list[Skip] = []
     claimed: set[int] = set()
@@ -51,7 +53,9 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
             continue
         try:
             proof = prove(expr, tracer.leaf_names)
-            reason, assumptions = check_site(index, tracer, output, proof, data_inputs(index, expr.nodes))
+            reason, assumptions = check_site(
+                index, tracer, output, proof, data_inputs(index, expr.nodes), prover
+            )
         except NotRope as why:
             reason, assumptions = str(why), []
         if reason:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable
 
 import numpy as np
-from onnx import NodeProto, TensorProto
+from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope, Scalar, add, mul, scale
 from rope_onnx.fusion.ops.base import OpRule, TraceContext, TraceRule, Value
@@ -21,6 +21,7 @@ from rope_onnx.fusion.ops.common import broadcast_rank, broadcast_width, same_wi
 from rope_onnx.graph.attributes import attr_int
 from rope_onnx.graph.folding import Folder, IntValue, NotStatic, opaque
 from rope_onnx.graph.index import Dim, GraphIndex
+from rope_onnx.graph.intmath import INT_TYPES, cast_int, checked
 
 
 def _operand(t: TraceContext, name: str, k: int) -> Value:
@@ -103,9 +104,21 @@ def _fold_passthrough(
 def _fold_cast(
     index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
 ) -> tuple[list[Dim], bool, frozenset[int]]:
-    if attr_int(node, "to") not in (TensorProto.INT64, TensorProto.INT32):
+    """int→int Casts keep the low bits (ONNX): int32 of 2**32 + 1 is 1.
+
+    A dim symbol stays itself through a cast to a 32- or 64-bit type (no tensor has 2**31
+    elements on one axis); through a narrower one it could wrap, so it becomes opaque.
+    """
+    to = attr_int(node, "to")
+    if to is None or to not in INT_TYPES:
         raise NotStatic(f"Cast node '{node.name}' leaves the integers")
-    return _fold_passthrough(index, node, node_id, arg)
+    data = arg(0)
+    bits = INT_TYPES[to][0]
+    values: list[Dim] = [
+        cast_int(v, to) if isinstance(v, int) else (v if bits >= 32 else opaque(node_id, k))
+        for k, v in enumerate(data.values)
+    ]
+    return values, data.scalar, data.nodes
 
 
 def _fold_arith(op: Callable[[int, int], int]) -> Folder:
@@ -123,7 +136,16 @@ def _fold_arith(op: Callable[[int, int], int]) -> Folder:
                 raise NotStatic(f"{node.op_type} node '{node.name}' on mismatched lengths")
         out: list[Dim] = []
         for k, (x, y) in enumerate(zip(va, vb, strict=True)):
-            out.append(op(x, y) if isinstance(x, int) and isinstance(y, int) else opaque(node_id, k))
+            if not (isinstance(x, int) and isinstance(y, int)):
+                out.append(opaque(node_id, k))
+                continue
+            value = checked(op(x, y))
+            if value is None:  # ONNX defines no value outside int64 (runtimes wrap): unknown
+                raise NotStatic(
+                    f"{node.op_type} node '{node.name}': {x} {node.op_type} {y} is outside int64, "
+                    "so ONNX defines no value for it"
+                )
+            out.append(value)
         return out, a.scalar and b.scalar, a.nodes | b.nodes
 
     return fold
@@ -133,7 +155,7 @@ def _int_div(x: int, y: int) -> int:
     if y == 0:
         raise NotStatic("division by zero in a shape computation")
     q = abs(x) // abs(y)  # ONNX integer Div truncates toward zero
-    return q if (x >= 0) == (y >= 0) else -q
+    return q if (x >= 0) == (y >= 0) else -q  # INT64_MIN // -1 leaves int64: the caller checks
 
 
 _UNARY_RANK_ONLY = ("Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu")
