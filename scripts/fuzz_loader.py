@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Long fuzzing run of the model loader and the fusion pass (CI runs tests/test_fuzz_loader.py).
+"""Long fuzzing run of the model loader and the fusion pass (CI runs tests/io/test_fuzz_loader.py).
 
 Every input goes through what ``rope-onnx fuse`` does with a file: ``load_model`` (graph only,
 validated) then ``fuse_model``.  Only ``RopeOnnxError`` (the clean exit-2/exit-1 errors) may

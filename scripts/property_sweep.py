@@ -28,9 +28,9 @@ def _run_share(kind: str, examples: int, seed: int) -> dict:
     """Run ``examples`` draws of one generator under hypothesis seed ``seed``; count outcomes."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
-    from property_oracle import WrongFusion, check
+    from property_oracle import WrongFusion, check, check_trust
     from rope_graphs import build, feeds
-    from strategies import lookalike_feeds, lookalike_graphs, rope_cases
+    from strategies import lookalike_feeds, lookalike_graphs, rope_cases, trust_cases
 
     counts: Counter[str] = Counter()
     failures: list[dict] = []
@@ -70,6 +70,17 @@ def _run_share(kind: str, examples: int, seed: int) -> dict:
             data = [feeds(case.spec, length=1, seed=1), feeds(case.spec, batch=2, length=4, seed=2)]
             judge(repr(case), lambda: check(build(case.spec), data, case.true_sites, case.mutant_sites))
 
+    elif kind == "trust":
+
+        @hypothesis_seed(seed)
+        @config
+        @given(trust_cases())
+        def sweep(case) -> None:
+            judge(
+                f"Trust({case.describe}, domain={case.domain!r}, user_node={case.user_node!r})",
+                lambda: check_trust(case),
+            )
+
     else:
 
         @hypothesis_seed(seed)
@@ -89,10 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--json", metavar="FILE", help="also write the summary and failures as JSON")
+    parser.add_argument(
+        "--kinds",
+        default="sites,lookalikes,trust",
+        help="generators to run, comma-separated: sites, lookalikes, trust (hostile facts, issue 11)",
+    )
     args = parser.parse_args(argv)
     start = time.monotonic()
     shares = []
-    for kind in ("sites", "lookalikes"):
+    kinds = [k for k in args.kinds.split(",") if k]
+    for kind in kinds:
         for worker in range(args.workers):
             n = args.examples // args.workers + (worker < args.examples % args.workers)
             shares.append((kind, n, args.seed + worker))
@@ -101,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - start
     failures = [f for r in results for f in r["failures"]]
     summary = {}
-    for kind in ("sites", "lookalikes"):
+    for kind in kinds:
         total: Counter[str] = Counter()
         for r in results:
             if r["kind"] == kind:

@@ -64,7 +64,8 @@ def cli(
     A subprocess per call cost most of the suite's time (interpreter start plus numpy/onnx/onnxruntime
     imports); in-process the command shares the already imported library. The result has the
     ``returncode``/``stdout``/``stderr`` of a CompletedProcess so assertions read as for a real run.
-    Nothing leaks into the next test: the working directory, os.environ, the root logger's handlers and
+    Nothing leaks into the next test: the working directory, os.environ, the root and ``rope_onnx``
+    loggers and
     sys.stdout/sys.stderr are restored, and argparse's SystemExit (usage errors, ``--version``) becomes
     the exit code a shell would see. ``env`` replaces the whole environment, as subprocess's ``env`` does.
     """
@@ -72,8 +73,8 @@ def cli(
 
     out, err = _Stream(), _Stream()
     saved_cwd, saved_env = os.getcwd(), dict(os.environ)
-    root_logger = logging.getLogger()
-    saved_handlers, saved_level = list(root_logger.handlers), root_logger.level
+    loggers = [logging.getLogger(), logging.getLogger("rope_onnx")]  # the root and the package's own
+    saved_logs = [(logger, list(logger.handlers), logger.level, logger.propagate) for logger in loggers]
     try:
         os.chdir(cwd or ROOT)
         if env is not None:
@@ -95,8 +96,10 @@ def cli(
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        root_logger.handlers[:] = saved_handlers
-        root_logger.setLevel(saved_level)
+        for logger, handlers, level, propagate in saved_logs:
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            logger.propagate = propagate
     return subprocess.CompletedProcess(["rope-onnx", *args], returncode, out.getvalue(), err.getvalue())
 
 

@@ -134,3 +134,36 @@ def _has_fp16(model: onnx.ModelProto) -> bool:
         info.type.tensor_type.elem_type == TensorProto.FLOAT16
         for info in (*graph.input, *graph.output, *graph.value_info)
     )
+
+
+def check_trust(case) -> Outcome:
+    """The oracle for :func:`strategies.trust_cases`: the expected outcome, exact fusions on every
+    feed set the original accepts, and a pre-existing RoPECustomer node and its function kept."""
+    fused = copy_of(case.model)
+    result = fuse_model(fused, case.domain)
+    if case.expect == "fuse" and result.fused != 1:
+        raise WrongFusion(
+            f"{case.describe}: a provable site did not fuse ({[s.reason for s in result.skipped]})"
+        )
+    if case.expect == "refuse" and result.fused:
+        raise WrongFusion(f"{case.describe}: fused a site whose facts are unknown or false")
+    if any(site.assumes for site in result.sites):
+        raise WrongFusion(f"{case.describe}: a fusion rests on an assumption")
+    if case.user_node is not None:
+        before = next(n for n in case.model.graph.node if n.name == "users_own")
+        after = next(n for n in fused.graph.node if n.name == "users_own")
+        if after.SerializeToString() != before.SerializeToString():
+            raise WrongFusion(f"{case.describe}: the model's own RoPECustomer node was changed")
+        kept = {f.SerializeToString() for f in fused.functions}
+        if not all(f.SerializeToString() in kept for f in case.model.functions):
+            raise WrongFusion(f"{case.describe}: a model-local function was changed")
+    if result.fused:
+        for feeds in case.feed_sets:
+            try:
+                want = run_model(case.model, feeds)
+            except Exception:  # the original refuses these feeds (e.g. 4 positions against 1): skip
+                continue
+            got = run_model(fused, feeds)
+            for name, value in want.items():
+                _compare(f"{case.describe}: {name}", got[name], value, None)
+    return Outcome(result.fused, len(result.skipped), 0)

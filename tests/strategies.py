@@ -304,3 +304,120 @@ def exercise_loader(data: bytes, path) -> None:
     path.write_bytes(data)
     with contextlib.suppress(RopeOnnxError):
         fuse_model(load_model(path).model)
+
+
+# ------------------------------------------------------------------ hostile facts (issue 11)
+@dataclass(frozen=True)
+class TrustCase:
+    """One hand-built site whose bound, table shape or neighbours are written the hostile way.
+
+    ``expect``: "fuse" (the site is exactly RoPE and provably so), "refuse" (a fact the proof
+    needs is unknown or false), or "either" (may fuse, but only exactly).  ``user_node``: the
+    domain of a RoPECustomer the model already holds (None: none), which must survive untouched.
+    """
+
+    model: onnx.ModelProto
+    feed_sets: tuple
+    expect: str
+    domain: str
+    user_node: str | None
+    describe: str
+
+
+_INT_TYPES = {"int8": (8, 3), "uint8": (8, 2), "int16": (16, 5), "uint16": (16, 4), "int32": (32, 6)}
+
+
+@st.composite
+def trust_cases(draw: st.DrawFn) -> TrustCase:
+    """Wrapping integer bounds, int64 overflow, broadcasting tables with other symbols, overridable
+    tables and pre-existing RoPECustomer nodes/functions, each with the outcome ONNX implies."""
+    from trust_graphs import INT64_MAX, D, Graph
+
+    g = Graph()
+    kind = draw(st.sampled_from(("wrap_mid", "wrap_table", "overflow", "tables", "tables", "plain")))
+    expect, describe = "fuse", kind
+    mid = None
+    cos = "cos"
+    if kind == "wrap_mid":  # Cast(8 + k * 2**bits, to=T) is 8: must fuse
+        name = draw(st.sampled_from(sorted(_INT_TYPES)))
+        bits, onnx_type = _INT_TYPES[name]
+        k = draw(st.integers(-3, 3))
+        value = 8 + k * 2**bits
+        describe = f"mid = Cast({value}, {name})"
+        mid = g.op("Cast", [g.op("Cast", [g.const([value])], to=onnx_type)], to=7)
+    elif kind == "wrap_table":  # cos[..., :Cast(w + k * 2**bits)]: the table is w wide in ONNX
+        name = draw(st.sampled_from(sorted(_INT_TYPES)))
+        bits, onnx_type = _INT_TYPES[name]
+        width = draw(st.sampled_from((1, 2, 8, D)))
+        value = width + draw(st.integers(1, 3)) * 2**bits
+        describe = f"cos end = Cast({value}, {name}) = {width}"
+        end = g.op("Cast", [g.op("Cast", [g.const([value])], to=onnx_type)], to=7)
+        cos = g.last_slice("cos", g.const([0]), end)
+        expect = "fuse" if width == D else "either"
+    elif kind == "overflow":
+        op = draw(st.sampled_from(("Add", "Mul", "Sub")))
+        a, b = {"Add": (INT64_MAX, INT64_MAX), "Mul": (2**32, 2**32), "Sub": (-(2**63), INT64_MAX)}[op]
+        fix = draw(st.sampled_from((8, 16, 1)))
+        wrapped = ((a + b if op == "Add" else a * b if op == "Mul" else a - b) + 2**63) % 2**64 - 2**63
+        target = g.op("Add", [g.op(op, [g.const([a]), g.const([b])]), g.const([fix - wrapped])])
+        describe = f"{op} overflow wrapping to {fix}"
+        if draw(st.booleans()):
+            mid = target
+        else:
+            cos = g.last_slice("cos", g.const([0]), target)
+        expect = "refuse"
+    x_dims: list = ["B", draw(st.sampled_from((3, 1, "H"))), "L", D]
+    table: list = [1, 1, "L", D]
+    if kind == "tables":
+        table = [
+            draw(st.sampled_from((1, "B", "C"))),
+            draw(st.sampled_from((1, x_dims[1], "G"))),
+            draw(st.sampled_from((1, "L", "P"))),
+            D,
+        ]
+        if draw(st.booleans()):
+            table = table[draw(st.integers(1, 2)) :]
+        offset = len(x_dims) - len(table)
+        ok = all(
+            t == 1 or t == d or (isinstance(d, int) and d >= 2 and isinstance(t, str))
+            for t, d in zip(table[:-1], x_dims[offset:-1], strict=False)
+        )
+        expect = "fuse" if ok else "refuse"
+        describe = f"x {x_dims} table {table}"
+    y = g.rope("x", cos, "sin", mid=mid)
+    g.nodes.append(helper.make_node("Identity", [y], ["y"], name="out"))
+    model = g.model([("x", x_dims), ("cos", table), ("sin", table)], ["y"])
+    domain = draw(st.sampled_from(("", "", "user.rope", "rope_onnx.reference")))
+    user_node = draw(st.sampled_from((None, None, "", "user.rope", "rope_onnx.reference")))
+    if user_node is not None:
+        node = helper.make_node(
+            "RoPECustomer", ["x", "cos", "sin"], ["z"], name="users_own", domain=user_node
+        )
+        node.overload = draw(st.sampled_from(("", "i0_r16_float32", "i0_r16_float32_2")))
+        model.graph.node.append(node)
+        model.graph.output.append(helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None))
+        if user_node:
+            model.opset_import.append(helper.make_opsetid(user_node, 1))
+            function = helper.make_function(
+                user_node,
+                "RoPECustomer",
+                ["x", "cos", "sin"],
+                ["y"],
+                [helper.make_node("Sub", ["x", "cos"], ["y"])],
+                [helper.make_opsetid("", 17)],
+            )
+            function.overload = node.overload
+            model.functions.append(function)
+        model.ir_version = 10
+    sizes = {"B": (1, 2), "H": (1, 3), "L": (1, 4), "C": (1, 2), "G": (1, 3), "P": (1, 4)}
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    feed_sets = []
+    for pick in range(4):
+        values = {s: v[pick % 2] if pick < 2 else v[(pick + i) % 2] for i, (s, v) in enumerate(sizes.items())}
+        feed_sets.append(
+            {
+                name: rng.standard_normal([values.get(d, d) for d in dims]).astype(np.float32)
+                for name, dims in (("x", x_dims), ("cos", table), ("sin", table))
+            }
+        )
+    return TrustCase(model, tuple(feed_sets), expect, domain, user_node, describe)

@@ -1,5 +1,5 @@
 /*
- * C++ self-test of the kernel core on the host backend (ctest, and tests/test_custom_op.py builds it with
+ * C++ self-test of the kernel core on the host backend (ctest, and tests/kernel/test_custom_op.py builds it with
  * g++): the per-chip float32 -> float16/bfloat16 rounding rule, the pass-through lanes that are never
  * moved when rotary_dim == D and moved once otherwise, and the counted-Gather bound of the tiling.
  *

@@ -6,9 +6,10 @@ Each case holds x, cos, sin and the expected y of :func:`rope_onnx.op.reference.
 definition, docs/op-contract.md), stored as raw little-endian bits (bfloat16 as uint16), plus the
 attributes and the chips it is meant for.  The shapes cover decode (L = 1), prefill, partial rotary,
 interleaved and half layouts, float16 / bfloat16 / float32 and the table broadcasts the fuser emits
-([L, R], [1, 1, L, R], [B, 1, L, R], [B, L, 1, R]).  On the development machine the vectors are only
-cross-checked against the g++ host build of the kernel for each chip (tests/test_device_kit.py); they were
-NOT run on an NPU here -- run_on_device.py does that on an Ascend host (docs/device-check.md).
+([L, R], [1, 1, L, R], [B, 1, L, R], [B, L, 1, R]).  On the development machine the vectors are
+only cross-checked against the g++ host build of the kernel for each chip
+(tests/kernel/test_device_kit.py); they were NOT run on an NPU here -- run_on_device.py does that
+on an Ascend host (docs/device-check.md).
 """
 
 from __future__ import annotations

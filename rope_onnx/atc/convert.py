@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from rope_onnx.atc.soc import family_of
 from rope_onnx.errors import CheckFailed, InputError
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.load import load_model
+from rope_onnx.io.targets import STDOUT
 from rope_onnx.schemas import stamp
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,8 @@ class AtcResult:
 
 def _write_report(result: AtcResult, report: str | Path | TextIO | None) -> None:
     if report is not None:
+        if isinstance(report, (str, Path)) and str(report) == STDOUT:
+            report = sys.stdout
         target = Path(report) if isinstance(report, (str, Path)) else report
         write_report(json.dumps(result.to_json(), indent=2) + "\n", target)
 
@@ -104,6 +108,7 @@ def plan(
     need_weights: bool = False,
     overrides: Iterable[str] = (),
     atc_args: Iterable[str] = (),
+    report: str | Path | TextIO | None = None,
 ) -> AtcResult:
     """Load and check everything that needs no CANN; never raises for a failed graph check (see
     ``result.failed``), only for unusable input (InputError).
@@ -127,7 +132,12 @@ def plan(
     fitted = fit(chosen, loaded.model, prof.model)  # inputs by role, sizes the profile leaves to the graph
     stem = output_stem(loaded.path, prof, fitted.variant, output)
     command = build_command(loaded.path, prof, fitted.variant, soc_version, stem, extra)
-    check_output_path(command.om_path, loaded.path)
+    # every path this command (or ATC for it) writes, against the model, its data files, the profile
+    protected = [*loaded.files, prof.path]
+    check_output_path(command.om_path, loaded.path, *protected)
+    check_output_path(command.log_path, loaded.path, *protected, command.om_path)
+    if isinstance(report, (str, Path)) and str(report) != STDOUT:
+        check_output_path(report, loaded.path, *protected, command.om_path, command.log_path)
     checks = preflight.run_checks(loaded, prof, fitted.variant, soc_version, family, fitted.problems)
     result = AtcResult(loaded.path, prof, variant, soc_version, command, checks, dry_run=True)
     result.graph_values = fitted.values
@@ -173,10 +183,8 @@ def convert(
         need_weights=not dry_run,
         overrides=overrides,
         atc_args=atc_args,
+        report=report,
     )
-    if isinstance(report, (str, Path)):  # never overwrite an input with the report (docs/conventions.md)
-        check_output_path(report, result.model)
-        check_output_path(report, result.profile.path)
     result.dry_run = dry_run
     for note in result.profile.warnings:
         warn(note)

@@ -23,7 +23,11 @@ from typing import TYPE_CHECKING
 import onnx
 
 from rope_onnx.atc.shapes import GRAPH_SYMBOLS, DimValue, InputShape
+from rope_onnx.errors import InputError
 from rope_onnx.verify.feeds import role_of
+
+#: More inputs than any exported model has (a 100-layer KV-cache graph has ~200).
+MAX_INPUTS = 100_000
 
 if TYPE_CHECKING:
     from rope_onnx.atc.profile import Variant
@@ -177,6 +181,7 @@ def fit(variant: Variant, model: onnx.ModelProto | None, pinned: dict[str, int])
                 group.append(entries[index])
             patterns = [e.name or "" for e in group]
             count = pinned[entry.repeat] if entry.repeat in pinned else layers_for(patterns)
+            _bound_inputs(len(bound) + count * len(group), entry.repeat, count)
             for i in range(count):
                 bound.extend(bind((e.name or "").replace("{i}", str(i)), e.dims) for e in group)
         else:
@@ -198,10 +203,20 @@ def _expand_literal(variant: Variant, pinned: dict[str, int]) -> Fit:
             index += 1
             group.append(entries[index])
         count = pinned.get(repeat, 0) if repeat else 1
+        _bound_inputs(len(inputs) + count * len(group), repeat or "", count)
         for i in range(count):
             inputs.extend(InputShape((e.name or "").replace("{i}", str(i)), e.dims) for e in group)
         index += 1
     return Fit(replace(variant, inputs=inputs))
+
+
+def _bound_inputs(total: int, repeat: str, count: int) -> None:
+    """Refuse a profile whose repeats expand to more inputs than any model has (10**9 would hang)."""
+    if total > MAX_INPUTS:
+        raise InputError(
+            f"profile inputs: 'repeat = \"{repeat}\"' ({repeat} = {count}) expands to more than "
+            f"{MAX_INPUTS} inputs; no model has that many"
+        )
 
 
 def _count(pattern: str, graph: dict[str, list[int | None] | None]) -> int:

@@ -46,6 +46,8 @@ _SECTIONS = {
 }
 _VARIANT_KEYS = {"description", "mode", "dims", "inputs"}
 _INPUT_KEYS = {"name", "role", "shape", "repeat", "optional"}
+#: Characters ATC's --input_shape / --dynamic_dims syntax splits on ("name:dims;name:dims", "1,2").
+ATC_SEPARATORS = ":,;"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -128,6 +130,11 @@ def _read_variant(path: Path, name: str, table: dict, model: dict[str, int]) -> 
         role = item_reader.string("role", required=False, choices=ROLES)
         if (pattern is None) == (role is None):
             item_reader.fail("name", "give exactly one of name (the graph input) and role (matched by name)")
+        bad = sorted(set(pattern or "") & set(ATC_SEPARATORS))
+        if bad:  # ATC splits --input_shape on these: the name would become another input
+            item_reader.fail(
+                "name", f"holds {', '.join(map(repr, bad))}, which ATC's --input_shape splits on"
+            )
         shape = item.get("shape")
         if not isinstance(shape, list) or not shape:
             item_reader.fail("shape", "expected a non-empty list of dimensions")
@@ -184,6 +191,8 @@ def load_profile(path: str | Path, overrides: Iterable[str] = ()) -> Profile:
         raise InputError(f"{p}: no such profile (rope-onnx atc --list-profiles shows the shipped ones)")
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except RecursionError as exc:  # tomllib recurses once per nested array/table level
+        raise InputError(f"{p}: nests arrays or tables too deeply to be an ATC profile") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not valid TOML ({exc})") from exc
     data = apply_overrides(data, parse_set_options(overrides), str(p))

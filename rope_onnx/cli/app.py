@@ -16,10 +16,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rope_onnx import __version__
 from rope_onnx.cli import logs
+from rope_onnx.cli.signals import Terminated, terminate_as_interrupt
 from rope_onnx.errors import EXIT_BAD_INPUT, InputError, RopeOnnxError
+from rope_onnx.printable import printable
 
 #: Sub-command modules, in the order ``--help`` lists them.
 COMMANDS = ("fuse", "verify", "atc", "kernel_sim")
@@ -58,8 +61,19 @@ def add_logging_options(parser: argparse.ArgumentParser, where: int) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors kept to two lines (the error and where to get help).
+
+    The stock message reprints the whole usage, which wraps over many lines for ``fuse``; the
+    one-or-two-line rule of docs/conventions.md holds for usage errors too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nTry '{self.prog} --help'.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rope-onnx",
         description="Find, prove and fuse rotary position embedding in ONNX models for Ascend ATC.",
     )
@@ -102,15 +116,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        return int(args.run(args))
+        with terminate_as_interrupt():
+            return int(args.run(args))
     except RopeOnnxError as error:
         if error.report:
             args.console.show(error.report)
-        log.error("%s", error, exc_info=args.debug)
+        log.error("%s", printable(str(error)), exc_info=args.debug)
         return error.exit_code
     except BrokenPipeError:  # the reader (e.g. `| head`) went away; the work itself is done
         sys.stderr.close()
         return 0
+    except Terminated as stop:  # SIGTERM/SIGHUP: cleaned up like Ctrl-C, exit as the signal would
+        print(
+            f"rope-onnx {args.command}: terminated (signal {stop.signum}); no output was written",
+            file=sys.stderr,
+        )
+        return 128 + stop.signum
     except KeyboardInterrupt:
         log.error("interrupted; no output was written")
         return 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from rope_onnx.cli.verify import add_verify_options, options_from
 from rope_onnx.errors import InputError
@@ -47,10 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "exits 1 and writes nothing (tolerance, seed and dim options as for `rope-onnx verify`)",
     )
     parser.add_argument(
-        "--copy-data",
+        "--link-data",
         action="store_true",
-        help="when OUT is in another folder, copy the external data files instead of hard-linking them "
-        "(onnx.load refuses data files with more than one link; ONNX Runtime reads both)",
+        help="when OUT is in another folder, hard-link the external data files instead of copying them "
+        "(instant, no extra disk; but onnx.load then refuses BOTH models: it rejects data files with more "
+        "than one link)",
+    )
+    parser.add_argument(
+        "--copy-data", action="store_true", help="copy the data files into OUT's folder (the default)"
     )
     parser.add_argument(
         "--explain",
@@ -84,7 +89,15 @@ def run(args: argparse.Namespace) -> int:
         expect=args.expect,
         report=args.console.report_target(args.report),
         verify=verify,
-        copy_data=args.copy_data,
+        link_data=args.link_data and not args.copy_data,
     )
     args.console.show(render_fuse(result))
+    if result.linked:
+        logging.getLogger("rope_onnx.cli").warning(
+            "hard-linked %d data file(s) (%s); onnx.load (onnx >= 1.21) refuses data files with more than "
+            "one link, for the input and the output alike, until one side's links are removed; ONNX Runtime "
+            "and ATC read them",
+            len(result.linked),
+            ", ".join(result.linked[:3]),
+        )
     return 0

@@ -97,14 +97,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rope_onnx.io.atomic import check_output_path, write_report
+    from rope_onnx.io.load import load_model
     from rope_onnx.verify import verify_models
 
     options = options_from(args)
+    need = not options.sites  # --sites needs only the graphs
+    original = load_model(args.original, need_external_data=need)
+    fused = load_model(args.fused, need_external_data=need)
     report = args.console.report_target(args.report)
-    if isinstance(report, Path):
-        check_output_path(report, Path(args.original))
-        check_output_path(report, Path(args.fused))
-    result = verify_models(args.original, args.fused, options)
+    if isinstance(report, Path):  # never over an input model or any of its data files
+        report = check_output_path(report, original.path, *original.files, *fused.files)
+    result = verify_models(original, fused, options)
     args.console.show(result.render())
     if report is not None:
         write_report(result.dumps(), report)

@@ -10,7 +10,7 @@ from rope_onnx.fusion.candidates import find_sites
 from rope_onnx.fusion.result import FuseResult, Site, Skip
 from rope_onnx.fusion.rewrite import apply_sites
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.op.contract import DTYPE_NAMES
+from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE
 from rope_onnx.op.decomposition import embed_reference
 
 
@@ -60,5 +60,8 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
             )
         )
     if domain and target == "atc" and (proven or converted):
-        embed_reference(model, domain, elem_types)
+        # only the pass's own nodes move into the domain: RoPECustomer nodes already there stay
+        outputs = {site.output for site in proven} | {c.output for c in converted}
+        ours = [n for n in model.graph.node if n.op_type == OP_TYPE and n.output and n.output[0] in outputs]
+        embed_reference(model, domain, elem_types, ours)
     return FuseResult(name, sites, skipped, target=target, converted=converted, kept=kept)

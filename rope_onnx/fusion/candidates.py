@@ -18,6 +18,7 @@ from dataclasses import replace
 from onnx import ModelProto, NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
+from rope_onnx.fusion.dimproof import DimProver
 from rope_onnx.fusion.lookalike import looks_like_rope
 from rope_onnx.fusion.ops.casts import rounding_input, widened_copy
 from rope_onnx.fusion.ops.registry import rule_for
@@ -60,7 +61,14 @@ def _widened_leaves(tracer: Tracer) -> bool:
 
 
 def _attempt_once(
-    index: GraphIndex, tracer: Tracer, traced: str, output: str, *, widen: bool, widened: bool = False
+    index: GraphIndex,
+    tracer: Tracer,
+    traced: str,
+    output: str,
+    prover: DimProver,
+    *,
+    widen: bool,
+    widened: bool = False,
 ) -> tuple[Expr, Proof | None, str, list[str]] | None:
     """Trace, prove and check one candidate: None when it is not a sum of channel products."""
     tracer.reset()
@@ -87,20 +95,21 @@ def _attempt_once(
             inputs -= {proof.x, proof.cos, proof.sin}  # read through the site's own exact Casts
             proof = replace(proof, x=names[0], cos=names[1], sin=names[2])
             expr = Expr(expr.grid, expr.nodes - {index.producer[n] for n in names})  # they stay
-        reason, assumptions = check_site(index, tracer, output, proof, inputs)
+        reason, assumptions = check_site(index, tracer, output, proof, inputs, prover)
     except NotRope as why:
         return expr, None, str(why), []
     return expr, proof, reason, assumptions
 
 
 def attempt_site(
-    index: GraphIndex, tracer: Tracer, output: str, traced: str | None
+    index: GraphIndex, tracer: Tracer, output: str, traced: str | None, prover: DimProver | None = None
 ) -> tuple[Expr, Proof | None, str, list[str]] | None:
     """One candidate: traced from ``traced`` (the float32 result a rounding Cast ends) or ``output``.
     A float32 site whose fp16 inputs were widened one Cast each is retried on those widened copies."""
-    attempt = _attempt_once(index, tracer, traced or output, output, widen=traced is not None)
+    prover = prover if prover is not None else DimProver(index)
+    attempt = _attempt_once(index, tracer, traced or output, output, prover, widen=traced is not None)
     if attempt is not None and attempt[2] and traced is None and _widened_leaves(tracer):
-        retry = _attempt_once(index, tracer, output, output, widen=True, widened=True)
+        retry = _attempt_once(index, tracer, output, output, prover, widen=True, widened=True)
         if retry is not None and not retry[2]:
             return retry
     return attempt
@@ -110,6 +119,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
     """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
     tracer = Tracer(index)
     reach = product_reach(index)  # a candidate with no Mul in the tracer's reach computes no rotation
+    prover = DimProver(index)
     proven: list[ProvenSite] = []
     skipped: list[Skip] = []
     claimed: set[int] = set()
@@ -126,7 +136,7 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
         dims = index.dims(output)
         if (dims is not None and not head_sized(dims)) or output not in reach:
             continue
-        attempt = attempt_site(index, tracer, output, traced)
+        attempt = attempt_site(index, tracer, output, traced, prover)
         if attempt is None:
             if anchor not in covered and looks_like_rope(index, anchor):
                 skipped.append(Skip(output, _not_traced(tracer)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -19,6 +20,7 @@ from rope_onnx.fusion.result import FuseResult
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.load import load_model
 from rope_onnx.io.save import save_model
+from rope_onnx.io.targets import STDOUT
 
 if TYPE_CHECKING:
     from rope_onnx.verify import VerifyOptions
@@ -35,21 +37,27 @@ def fuse_file(
     expect: int | None = None,
     report: str | Path | TextIO | None = None,
     verify: VerifyOptions | None = None,
-    copy_data: bool = False,
+    link_data: bool = False,
+    copy_data: bool = True,
 ) -> FuseResult:
     """Load ``source`` (graph only), fuse, and write ``output`` atomically; the input is untouched.
 
     With ``expect`` set, a different number of fused sites raises :class:`CheckFailed`; with
     ``verify`` set, the fused model is compared with ``source`` on ONNX Runtime first and a
     mismatch raises :class:`CheckFailed`.  Either way no model is written (the JSON report still
-    is, to show what was found).  An output in another folder shares the input's external data
-    by hard links, or by copies with ``copy_data`` (onnx.load refuses hard-linked data files).
-    ``report`` is a path or a stream the caller chose (the CLI's ``--report -`` passes stdout).
+    is, to show what was found).  ``report`` is a path, ``"-"`` (stdout) or a stream the caller chose
+    (the CLI's ``--report -`` passes stdout).  An output beside the input shares its data files by
+    reference; one in another folder gets its own copies, or hard links with ``link_data`` (which
+    onnx.load then refuses, for the input too; ``copy_data`` is the default and kept for callers
+    that pass it).
     """
     loaded = load_model(source, need_external_data=True)
     out = check_output_path(output, loaded.path, *loaded.files)
+    copies = [out.parent / ref.location for ref in loaded.external]  # the data files the output gets
+    if isinstance(report, (str, Path)) and str(report) == STDOUT:
+        report = sys.stdout
     report_to = (
-        check_output_path(report, loaded.path, *loaded.files, out)
+        check_output_path(report, loaded.path, *loaded.files, out, *copies)
         if isinstance(report, (str, Path))
         else report
     )
@@ -69,6 +77,7 @@ def fuse_file(
         write_report(json.dumps(result.to_json(), indent=2) + "\n", report_to)
     if failure:
         raise CheckFailed(failure, report=render_fuse(result))
-    save_model(loaded.model, out, loaded, share="copy" if copy_data else "link")
+    shared = save_model(loaded.model, out, loaded, share="link" if link_data else "copy")
+    result.linked = list(shared.linked)
     log.debug("wrote %s", out)
     return result

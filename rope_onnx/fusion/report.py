@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rope_onnx.fusion.result import FuseResult
+from rope_onnx.printable import printable
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -17,12 +18,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def render_fuse(result: FuseResult) -> str:
     """One row per fused site, then the skipped candidates with their reasons."""
     target = "" if result.target == "atc" else f" as {result.target} RotaryEmbedding"
-    skipped = len(result.skipped)
-    lines = [f"{result.model}: fused {result.fused} RoPE site(s){target}, skipped {skipped} candidate(s)"]
+    lines = [
+        f"{printable(result.model)}: fused {result.fused} RoPE site(s){target}, "
+        f"skipped {len(result.skipped)} candidate(s)"
+    ]
     if result.sites:
         rows = [
             [
-                s.output,
+                printable(s.output),
                 s.layer,
                 "interleaved" if s.interleaved else "half",
                 str(s.rotary_dim),
@@ -45,7 +48,7 @@ def render_fuse(result: FuseResult) -> str:
         lines += [f"  {k.output}: {k.op} '{k.node}'" for k in result.kept]
     if result.skipped:
         lines.append("skipped candidates:")
-        lines += [f"  {s.at}: {s.reason}" for s in result.skipped]
+        lines += [f"  {printable(s.at)}: {printable(s.reason)}" for s in result.skipped]
     if result.verification is not None:
         lines += ["", result.verification.render()]
     return "\n".join(lines)

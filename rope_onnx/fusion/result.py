@@ -51,6 +51,7 @@ class FuseResult:
     target: str = "atc"
     converted: list[Converted] = field(default_factory=list)  # existing rotary ops -> RoPECustomer (atc)
     kept: list[Kept] = field(default_factory=list)  # nodes that already were one RoPE op, left as they are
+    linked: list[str] = field(default_factory=list)  # data files fuse_file hard-linked (link_data)
 
     @property
     def fused(self) -> int:

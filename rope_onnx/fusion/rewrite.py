@@ -36,6 +36,7 @@ class _Names:
         graph = model.graph
         self.used = {n.name for n in graph.node} | {t.name for t in graph.initializer}
         self.used |= {v.name for v in (*graph.input, *graph.output, *graph.value_info)}
+        self.used |= {sparse.values.name for sparse in graph.sparse_initializer}
         for node in graph.node:
             self.used.update(node.input)
             self.used.update(node.output)

@@ -1,12 +1,14 @@
 """Shape and element-type checks a proven channel computation must also pass to become a site.
 
 The proof (:mod:`rope_onnx.fusion.prove`) only sees the channel axes; these checks look at the
-leading dims (the tables must broadcast into x without expanding it) and at element types.
+leading dims (the tables must broadcast into x exactly as RoPECustomer does, proven axis by axis in
+:mod:`rope_onnx.fusion.dimproof`) and at element types.
 """
 
 from __future__ import annotations
 
 from rope_onnx.fusion.channels import Expr
+from rope_onnx.fusion.dimproof import DimProver, table_axis_problem
 from rope_onnx.fusion.ops.registry import reads_values
 from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.trace import Tracer
@@ -43,39 +45,15 @@ def _same_dims(a: list, b: list) -> bool:
     return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
 
 
-def _table_fits(table: str, dims: list | None, x: list) -> tuple[bool, list[str]]:
-    """Does a table broadcast into x's leading dims without expanding them?
-
-    Each aligned leading dim must be 1 or the same (static size or symbol) as x's.  A symbolic
-    table dim facing a different symbol of x cannot be decided from the graph (exporters name
-    the position count of the tables and of x differently); it is accepted and returned as an
-    assumption the report states — the runtime check is ``rope-onnx verify``.  A static mismatch
-    is refused.
-    """
-    if dims is None or len(dims) > len(x):
-        return False, []
-    assumptions = []
-    offset = len(x) - len(dims)
-    for axis, t in enumerate(dims[:-1]):
-        d = x[offset + axis]
-        if t == 1 or t == d:
-            continue
-        if isinstance(t, str) and isinstance(d, str):
-            assumptions.append(
-                f"{table} dim {axis} ({t.split(':', 1)[1]}) equals x dim {offset + axis} "
-                f"({d.split(':', 1)[1]}) at run time"
-            )
-            continue
-        return False, []
-    return True, assumptions
-
-
 def check_site(
-    index: GraphIndex, tracer: Tracer, output: str, proof: Proof, inputs: set[str]
+    index: GraphIndex, tracer: Tracer, output: str, proof: Proof, inputs: set[str], prover: DimProver
 ) -> tuple[str, list[str]]:
     """Shapes and element types a proven channel computation must also satisfy.
 
-    Returns (reason, assumptions): reason is '' when the site is accepted.
+    Returns (reason, assumptions): reason is '' when the site is accepted.  Nothing is assumed
+    any more (the list stays for the report's ``assumes`` field, always empty): every table axis
+    is proven to broadcast as RoPECustomer does (:mod:`rope_onnx.fusion.dimproof`) or the site is
+    skipped.
     """
     source, y_dims = tracer.leaf_dims(proof.x), index.dims(output)
     if source is None or len(source) < 2:
@@ -88,15 +66,18 @@ def check_site(
             [],
         )
     x_dims = [*source[:-1], proof.head_dim]  # the channel window the site rotates
-    assumptions: list[str] = []
-    if y_dims is None or not _same_dims(y_dims, x_dims):
-        if inputs - {proof.x, proof.cos, proof.sin}:
-            return f"cannot prove the output has x's shape {x_dims}", []
-        for table in (proof.cos, proof.sin):
-            fits, assumed = _table_fits(table, tracer.leaf_dims(table), x_dims)
-            if not fits:
-                return f"table '{table}' {tracer.leaf_dims(table)} does not broadcast into x {x_dims}", []
-            assumptions += assumed
+    same_output = y_dims is not None and _same_dims(y_dims, x_dims)
+    if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
+        return f"cannot prove the output has x's shape {x_dims}", []
+    for table in (proof.cos, proof.sin):
+        dims = tracer.leaf_dims(table)
+        if dims is None:
+            if same_output:
+                continue
+            return f"table '{table}' has an unknown rank; cannot prove it broadcasts into x {x_dims}", []
+        problem = table_axis_problem(table, dims, x_dims, prover.dims(table), prover.dims(proof.x))
+        if problem:
+            return problem, []
     unknown = [n for n in (proof.x, output) if not index.elem_type(n)]
     if unknown:  # the fused node must carry x's type; a guess is not a proof
         return f"the element type of '{unknown[0]}' is not known", []
@@ -104,4 +85,4 @@ def check_site(
     if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
         names = sorted(DTYPE_NAMES.get(t, str(t)) for t in types)
         return f"element types {names} are not one of float16/float32/bfloat16", []
-    return "", assumptions
+    return "", []

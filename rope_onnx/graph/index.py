@@ -92,6 +92,7 @@ class GraphIndex:
         self.external_uses: set[str] = set(self.graph_outputs)
         self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
         self.graph_inputs = {i.name for i in graph.input}
+        self._declared = {i.name: _type_info(i.type) for i in graph.input}
         self._constants: dict[str, np.ndarray | None] = {}
         self._typing: set[str] = set()
 
@@ -151,13 +152,19 @@ class GraphIndex:
         return 0
 
     def dims(self, name: str) -> list[Dim] | None:
-        """The shape of ``name`` with symbolic dims named, or None when the rank is unknown."""
-        if name in self.initializers:
+        """The shape of ``name`` with symbolic dims named, or None when the rank is unknown.
+
+        An initializer that is also a graph input is a default a caller may override: its
+        shape is what the input declares (what a caller may feed), not the default's.
+        """
+        if name in self.initializers and name not in self.graph_inputs:
             return list(self.initializers[name].dims)
         const = self.constant(name)
         if const is not None:
             return list(const.shape)
         t = self.types.get(name)
+        if name in self.graph_inputs:  # declared, never an inferred or default shape
+            t = self._declared[name]
         if t is None or t[1] is None:
             return None
         return [

@@ -13,39 +13,16 @@ from pathlib import Path
 from typing import TextIO
 
 from rope_onnx.errors import InputError
+from rope_onnx.io.targets import check_target
 
 
 def check_output_path(output: str | os.PathLike[str], source: Path, *inputs: Path) -> Path:
-    """Validate where an output goes before any work is done.
+    """Validate where an output goes before any work is done (:func:`rope_onnx.io.targets.check_target`).
 
     ``source`` and ``inputs`` (e.g. :attr:`LoadedModel.files`: the model and its data files) are
-    never overwritten.
+    never overwritten; an existing target must be a regular file.
     """
-    out = Path(output)
-    if out.exists() and out.is_dir():
-        raise InputError(f"{out}: is a directory; give a file name for the output")
-    for protected in (source, *inputs):
-        if out.resolve() == protected.resolve() or (
-            out.exists() and protected.exists() and out.samefile(protected)
-        ):
-            if protected.suffix == ".onnx" or protected == source:
-                raise InputError(
-                    f"{out}: output equals the input; the input is never modified, choose another path"
-                )
-            raise InputError(
-                f"{out}: is the input's external data file '{protected.name}'; writing there would destroy "
-                "the weights, choose another output name"
-            )
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"{folder}: output folder does not exist; create it first")
-    try:  # os.access says yes to root even where writes fail (read-only mounts, sysfs): try it
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as exc:
-        raise InputError(
-            f"{folder}: output folder is not writable ({exc.strerror or exc}); choose another folder"
-        ) from exc
-    return out
+    return check_target(output, (source, *inputs))
 
 
 def write_bytes_atomically(data: bytes, out: Path) -> None:

@@ -1,9 +1,13 @@
 """Sharing a model's external data files with an output in another folder.
 
-A fused 70B model must not cost another 140 GB nor minutes of copying: its data files are
-hard-linked next to the output (same bytes, no extra disk), or copied with a progress bar where
-links are impossible.  Whatever was created is removed again if the save fails, so an output
-folder never holds half of a model.
+An output beside its input refers to the very same data files (nothing copied, nothing linked:
+the fast path, a 70B model fuses in seconds).  An output in another folder gets its own copies,
+with a progress bar (``os.copy_file_range``: the kernel copies, and reflinks where the file
+system offers it).  Hard links are available on request only (``share="link"``, ``fuse
+--link-data``): onnx >= 1.21 refuses, in ``onnx.load`` and ``onnx.checker``, any data file with
+more than one link (a hard-link-attack defence) — once linked, neither the input nor the output
+loads in onnx, onnx_ir, onnxsim or onnxslim.  Whatever was created is removed again if the save
+fails, so an output folder never holds half of a model.
 """
 
 from __future__ import annotations
@@ -72,15 +76,32 @@ def copy_with_progress(src: Path, dst: Path, progress: TextIO | None = None) -> 
         with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
             done = 0
             bar.update(0)
-            while chunk := reader.read(COPY_CHUNK):
-                writer.write(chunk)
-                done += len(chunk)
+            while done < total:
+                step = _copy_chunk(reader, writer, done, min(COPY_CHUNK, total - done))
+                if step == 0:
+                    break  # the source shrank while we copied: what is there is copied
+                done += step
                 bar.update(done)
         shutil.copymode(src, tmp)
         os.replace(tmp, dst)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _copy_chunk(reader, writer, offset: int, size: int) -> int:
+    """Copy up to ``size`` bytes at ``offset``: in the kernel where it can (copy_file_range,
+    reflinks on btrfs/xfs), else through a buffer.  Returns the bytes copied."""
+    if hasattr(os, "copy_file_range"):
+        try:
+            return os.copy_file_range(reader.fileno(), writer.fileno(), size, offset, offset)
+        except OSError:
+            pass  # not supported between these file systems: fall back
+    reader.seek(offset)
+    chunk = reader.read(size)
+    writer.seek(offset)
+    writer.write(chunk)
+    return len(chunk)
 
 
 @dataclass
@@ -96,18 +117,14 @@ def share_data_files(
     refs: list[ExternalRef],
     source: Path,
     target: Path,
-    share: str = "link",
+    share: str = "copy",
     progress: TextIO | None = None,
 ) -> Shared:
     """Make the output's external references resolve, without rewriting a weight.
 
     Same folder: the output refers to the very same data files, nothing to do.  Another
-    folder: each data file is hard-linked there (instant, no extra disk; ``share="link"``), or
-    copied with a progress bar where links are impossible (another file system) or when
-    ``share="copy"``.  Why offer copies at all: onnx >= 1.21 refuses, in ``onnx.load`` and
-    ``onnx.checker``, any data file with more than one hard link (a defence against hard-link
-    attacks) — once linked, neither the input nor the output loads with its weights in onnx;
-    ONNX Runtime and ATC read them fine.
+    folder: each data file is copied there (``share="copy"``, the default), or hard-linked
+    (``share="link"``; copied where links are impossible, e.g. another file system).
     """
     shared = Shared()
     if not refs or target.resolve() == source.resolve():
@@ -126,6 +143,11 @@ def share_data_files(
             while not folder.exists():
                 missing.append(folder)
                 folder = folder.parent
+            if not folder.is_dir():
+                raise InputError(
+                    f"{folder}: is a file where the data file '{location}' needs a folder; "
+                    "remove it or write the output to another folder"
+                )
             for folder in reversed(missing):
                 folder.mkdir()
                 shared.created.append(folder)

@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 from onnx import ModelProto, TensorProto
 
 from rope_onnx.errors import InputError
+from rope_onnx.io.tensors import external_fields
 from rope_onnx.io.validate import all_tensors, check_structure, check_versions
 
 #: protobuf cannot serialise a message of 2 GiB or more.
@@ -51,22 +52,18 @@ class LoadedModel:
         return [self.path, *sorted({self.folder / ref.location for ref in self.external})]
 
 
-def external_refs(model: ModelProto) -> list[ExternalRef]:
-    """Every tensor of ``model`` (subgraphs included) whose data lives outside the proto."""
+def external_refs(model: ModelProto, path: Path | None = None) -> list[ExternalRef]:
+    """Every tensor of ``model`` (subgraphs, sparse initializers, attributes and model-local
+    functions included) whose data lives outside the proto; a malformed reference is an error."""
     refs = []
     for tensor in all_tensors(model):
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
-        info = {e.key: e.value for e in tensor.external_data}
-        length = info.get("length")
-        refs.append(
-            ExternalRef(
-                tensor.name,
-                info.get("location", ""),
-                int(info.get("offset", 0) or 0),
-                int(length) if length else None,
-            )
-        )
+        try:
+            location, offset, length = external_fields(tensor)
+        except ValueError as exc:
+            raise InputError(f"{path or 'model'}: {exc}; the file is corrupt or hostile") from exc
+        refs.append(ExternalRef(tensor.name, location, offset, length))
     return refs
 
 
@@ -136,6 +133,6 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
         raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
     check_versions(p, model)
     check_structure(p, model)
-    refs = external_refs(model)
+    refs = external_refs(model, p)
     check_external(p, refs, need_external_data)
     return LoadedModel(model, p, refs)

@@ -22,7 +22,7 @@ def save_model(
     out: Path,
     loaded: LoadedModel,
     *,
-    share: str = "link",
+    share: str = "copy",
     progress: TextIO | None = None,
 ) -> Shared:
     """Write ``model`` (graph only; weights stay where ``loaded`` has them) atomically to ``out``.

@@ -16,7 +16,8 @@ from google.protobuf.message import Message
 from onnx import ModelProto, TensorProto, checker, helper, numpy_helper
 
 from rope_onnx.errors import InputError
-from rope_onnx.graph.conventions import default_opset, is_default_domain, subgraphs
+from rope_onnx.graph.conventions import default_opset, is_default_domain
+from rope_onnx.io.tensors import every_tensor
 from rope_onnx.op.contract import MAX_OPSET, MIN_OPSET
 
 #: Inline tensors up to this many elements are decoded when loading (the pass reads only such small
@@ -31,20 +32,10 @@ _SUB_BYTE_TYPES = frozenset(
 
 
 def all_tensors(model: ModelProto) -> Iterator[TensorProto]:
-    """Initializers and Constant-node tensors, in every subgraph, that may carry external data.
-
-    A node's own tensors come before those of its subgraphs, in node order, so the first bad tensor
-    reported and the order of external references are those of the file.
-    """
-
-    def graph_tensors(graph: onnx.GraphProto) -> Iterator[TensorProto]:
-        yield from graph.initializer
-        for node in graph.node:
-            yield from (a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR)
-            for sub in subgraphs(node):
-                yield from graph_tensors(sub)
-
-    yield from graph_tensors(model.graph)
+    """Every tensor that may carry external data: initializers, sparse initializers, tensor
+    attributes of any node, constants of model-local functions, in every subgraph
+    (:func:`rope_onnx.io.tensors.every_tensor`)."""
+    return every_tensor(model)
 
 
 def check_versions(path: Path, model: ModelProto) -> None:
@@ -126,6 +117,7 @@ def _check_order(path: Path, graph: onnx.GraphProto) -> None:
     producers, so a cycle or a duplicate definition would make it loop or rewrite the wrong node.
     """
     defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    defined |= {sparse.values.name for sparse in graph.sparse_initializer}
     for node in graph.node:
         missing = [name for name in node.input if name and name not in defined]
         if missing:

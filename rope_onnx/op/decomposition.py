@@ -12,6 +12,7 @@ overload mechanism is honoured by ONNX Runtime and accepted by ``onnx.checker`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from onnx import FunctionProto, ModelProto, NodeProto, TensorProto, helper, nump
 
 from rope_onnx.errors import InputError
 from rope_onnx.graph import conventions
+from rope_onnx.graph.conventions import is_default_domain
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE, attributes_of, is_rope_node
 
@@ -106,16 +108,26 @@ def default_opset(model: ModelProto) -> int:
     raise InputError("the model imports no default-domain opset; re-export it with a standard exporter")
 
 
-def embed_reference(model: ModelProto, domain: str, elem_types: dict[str, int] | None = None) -> int:
-    """Move every RoPECustomer node of ``model`` (in place) into ``domain`` backed by functions.
+def embed_reference(
+    model: ModelProto,
+    domain: str,
+    elem_types: dict[str, int] | None = None,
+    nodes: Sequence[NodeProto] | None = None,
+) -> int:
+    """Move RoPECustomer ``nodes`` of ``model`` (in place) into ``domain``, backed by functions.
 
-    Returns the number of nodes served.  Variants already present in ``model.functions`` are
-    reused, so calling it twice is harmless.  ``elem_types`` (x tensor -> element type) saves a
-    shape inference when the caller already knows them.
+    ``nodes`` defaults to the nodes of the operator contract: RoPECustomer in the default domain
+    (the ATC form, which no model-local function serves).  A node in any other domain belongs to
+    whoever wrote it — an earlier fusion with ``--domain``, or a user's own operator of that name —
+    and is left as it is.  Functions created here never reuse a function already in the model:
+    when a (domain, name, overload) is taken, the variant gets a fresh overload, so a user's
+    function of that identity keeps serving the user's nodes.  Returns the number of nodes served.
+    ``elem_types`` (x tensor -> element type) saves a shape inference when the caller knows them.
     """
     if not domain:
         raise InputError("the reference functions need a non-empty domain name (e.g. rope_onnx.op.reference)")
-    nodes = [n for n in model.graph.node if is_rope_node(n)]
+    if nodes is None:
+        nodes = [n for n in model.graph.node if is_rope_node(n) and is_default_domain(n.domain)]
     if not nodes:
         return 0
     opset = default_opset(model)
@@ -125,6 +137,7 @@ def embed_reference(model: ModelProto, domain: str, elem_types: dict[str, int] |
         index = GraphIndex(model)
         types.update({name: index.elem_type(name) for name in missing})
     existing = {(f.domain, f.name, f.overload) for f in model.functions}
+    chosen: dict[str, str] = {}  # variant key -> the overload of the function made for it here
     for node in nodes:
         attrs = attributes_of(node)
         elem_type = types.get(node.input[0])
@@ -133,13 +146,19 @@ def embed_reference(model: ModelProto, domain: str, elem_types: dict[str, int] |
                 f"{OP_TYPE} node '{node.name}': element type of x '{node.input[0]}' is unknown or "
                 f"unsupported ({elem_type}); RoPECustomer takes float16, float32 or bfloat16"
             )
+        key = overload_key(attrs.interleaved, attrs.rotary_dim, elem_type)
+        if key not in chosen:
+            overload, n = key, 1
+            while (domain, OP_TYPE, overload) in existing:
+                n += 1
+                overload = f"{key}_{n}"
+            function = build_function(domain, attrs.interleaved, attrs.rotary_dim, elem_type, opset)
+            function.overload = overload
+            model.functions.append(function)
+            existing.add((domain, OP_TYPE, overload))
+            chosen[key] = overload
         node.domain = domain
-        node.overload = overload_key(attrs.interleaved, attrs.rotary_dim, elem_type)
-        if (domain, OP_TYPE, node.overload) not in existing:
-            model.functions.append(
-                build_function(domain, attrs.interleaved, attrs.rotary_dim, elem_type, opset)
-            )
-            existing.add((domain, OP_TYPE, node.overload))
+        node.overload = chosen[key]
     if all(entry.domain != domain for entry in model.opset_import):
         model.opset_import.append(helper.make_opsetid(domain, 1))
     model.ir_version = max(model.ir_version, MIN_IR_VERSION_FOR_OVERLOADS)

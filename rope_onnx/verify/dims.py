@@ -15,6 +15,9 @@ import re
 from rope_onnx.errors import InputError
 
 BATCH, SEQUENCE, PAST = 2, 7, 5
+#: Largest --dim value: verify allocates every input on this machine's CPU (2**20 positions of even
+#: one fp32 head already take 64 MiB per head), and anything near int64 overflows the feeds' sizes.
+MAX_DIM_VALUE = 2**20
 #: Fallback for a symbol nothing tells us about.
 OTHER = 3
 
@@ -35,6 +38,11 @@ def parse_dim_options(items: list[str] | None) -> dict[str, int]:
         if not sep or not name.strip() or not text.strip().isdigit() or int(text) < 1:
             raise InputError(
                 f"--dim {item!r}: expected NAME=VALUE with a positive integer VALUE, e.g. batch=1"
+            )
+        if int(text) > MAX_DIM_VALUE:
+            raise InputError(
+                f"--dim {item!r}: {text.strip()} is more than {MAX_DIM_VALUE}; verify runs the models on "
+                "this machine's CPU with tensors of that size — choose a small value"
             )
         values[name.strip()] = int(text)
     return values

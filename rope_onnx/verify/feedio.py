@@ -62,11 +62,37 @@ def read_arrays(path: Path, names: list[str]) -> tuple[dict[str, np.ndarray], li
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, each header checked against its member's size before any read.
+
+    A member whose header declares more bytes than it holds (a 4 TB array in a 1 KB file) would
+    make numpy allocate the declared size first; a corrupt zip, an empty file or a lone ``.npy``
+    are not feeds.  Every such case is one :class:`InputError`.
+    """
+    hint = "give an .npz written by numpy.savez"
     try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(member)
+                    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if declared > info.file_size:
+                    raise InputError(
+                        f"{path}: feeds member '{info.filename}' declares {declared} bytes "
+                        f"{tuple(shape)} but holds {info.file_size}; the file is corrupt"
+                    )
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: cannot read feeds ({exc}); give an .npz written by numpy.savez") from exc
+    except InputError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, AttributeError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{path}: cannot read feeds ({first}); {hint}") from exc
 
 
 def _read_folder(path: Path, names: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:

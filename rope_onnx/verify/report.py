@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from rope_onnx.printable import printable
 from rope_onnx.schemas import stamp
 from rope_onnx.verify.compare import Comparison
 
@@ -87,7 +88,7 @@ class VerifyResult:
                 "  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
             )
         lines.append(self.verdict())
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)  # names may hold control characters
 
     def verdict(self) -> str:
         """The table's last line: PASSED, or FAILED with the names of the failing comparisons."""

@@ -78,10 +78,14 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
     """The RoPECustomer nodes of ``fused``, each with the tensors it shares with ``original``."""
     names = tensor_names(original.graph)
     graph = _FusedGraph(fused)
+    # RoPECustomer nodes the original already had are not sites of this fusion: they stay as they were
+    already = {n.output[0] for n in original.graph.node if is_rope_node(n) and n.output}
     sites = []
     for node in fused.graph.node:
         if not is_rope_node(node) or node.name.startswith(CONVERTED_PREFIX):
             continue  # converted from a rotary op: reads caches, not the original's tables; outputs judge it
+        if node.output and node.output[0] in already:
+            continue
         label = node.name or node.output[0]
         if len(node.input) != 3 or len(node.output) != 1:
             raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")

@@ -167,8 +167,8 @@ def test_copy_data_gives_the_output_its_own_data_files(tmp_path: Path) -> None:
     linked, copied = tmp_path / "linked", tmp_path / "copied"
     linked.mkdir()
     copied.mkdir()
-    assert cli("fuse", str(src), "-o", str(linked / "f.onnx")).returncode == 0
-    assert (linked / "site.onnx.data").stat().st_nlink == 2  # a hard link to the input's file
+    assert cli("fuse", str(src), "-o", str(linked / "f.onnx"), "--link-data").returncode == 0
+    assert (linked / "site.onnx.data").stat().st_nlink == 2  # a hard link, on request only
     assert cli("fuse", str(src), "-o", str(copied / "f.onnx"), "--copy-data").returncode == 0
     assert (copied / "site.onnx.data").stat().st_nlink == 1
     fused = onnx.load(copied / "f.onnx")  # onnx.load refuses hard-linked data; a copy loads

@@ -18,8 +18,9 @@ from rope_onnx.fusion.ops.base import OpRule, TraceContext, Value
 from rope_onnx.fusion.ops.common import TABLE, broadcast_rank, same_rank, same_width
 from rope_onnx.graph.attributes import attr_int
 from rope_onnx.graph.conventions import is_default_domain
-from rope_onnx.graph.folding import IntValue, NotStatic
+from rope_onnx.graph.folding import IntValue, NotStatic, opaque
 from rope_onnx.graph.index import Dim, GraphIndex
+from rope_onnx.graph.intmath import INT_TYPES, cast_int
 
 __all__ = ["RULES", "rounding_input", "widened_copy"]
 
@@ -79,10 +80,21 @@ def _cast(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
 def _fold_cast(
     index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
 ) -> tuple[list[Dim], bool, frozenset[int]]:
-    if attr_int(node, "to") not in _INTEGERS:
+    """int→int Casts keep the low bits (ONNX): int32 of 2**32 + 1 is 1.
+
+    A dim symbol stays itself through a cast to a 32- or 64-bit type (no tensor has 2**31
+    elements on one axis); through a narrower one it could wrap, so it becomes opaque.
+    """
+    to = attr_int(node, "to")
+    if to is None or to not in INT_TYPES:
         raise NotStatic(f"Cast node '{node.name}' leaves the integers")
     data = arg(0)
-    return list(data.values), data.scalar, data.nodes
+    bits = INT_TYPES[to][0]
+    values: list[Dim] = [
+        cast_int(v, to) if isinstance(v, int) else (v if bits >= 32 else opaque(node_id, k))
+        for k, v in enumerate(data.values)
+    ]
+    return values, data.scalar, data.nodes
 
 
 def _fold_cast_like(

@@ -20,6 +20,7 @@ from rope_onnx.fusion.ops.base import OpRule, TraceContext, TraceRule, Value
 from rope_onnx.fusion.ops.common import TABLE, broadcast_rank, broadcast_width, same_width
 from rope_onnx.graph.folding import Folder, IntValue, NotStatic, opaque
 from rope_onnx.graph.index import Dim, GraphIndex
+from rope_onnx.graph.intmath import checked
 
 
 def _operand(t: TraceContext, name: str, k: int) -> Value:
@@ -125,7 +126,16 @@ def _fold_arith(op: Callable[[int, int], int]) -> Folder:
                 raise NotStatic(f"{node.op_type} node '{node.name}' on mismatched lengths")
         out: list[Dim] = []
         for k, (x, y) in enumerate(zip(va, vb, strict=True)):
-            out.append(op(x, y) if isinstance(x, int) and isinstance(y, int) else opaque(node_id, k))
+            if not (isinstance(x, int) and isinstance(y, int)):
+                out.append(opaque(node_id, k))
+                continue
+            value = checked(op(x, y))
+            if value is None:  # ONNX defines no value outside int64 (runtimes wrap): unknown
+                raise NotStatic(
+                    f"{node.op_type} node '{node.name}': {x} {node.op_type} {y} is outside int64, "
+                    "so ONNX defines no value for it"
+                )
+            out.append(value)
         return out, a.scalar and b.scalar, a.nodes | b.nodes
 
     return fold
@@ -135,7 +145,7 @@ def _int_div(x: int, y: int) -> int:
     if y == 0:
         raise NotStatic("division by zero in a shape computation")
     q = abs(x) // abs(y)  # ONNX integer Div truncates toward zero
-    return q if (x >= 0) == (y >= 0) else -q
+    return q if (x >= 0) == (y >= 0) else -q  # INT64_MIN // -1 leaves int64: the caller checks
 
 
 _TABLE_ROOTS = frozenset({"table_root"})

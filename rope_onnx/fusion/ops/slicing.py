@@ -84,7 +84,7 @@ def _fold_slice(
     starts, ends = arg(1).ints(), arg(2).ints()
     axes = arg(3).ints() if _has(node, 3) else [0]
     steps = arg(4).ints() if _has(node, 4) else [1]
-    if axes not in ([0], [-1]) or steps != [1]:
+    if axes not in ([0], [-1]) or steps != [1] or len(starts) != 1 or len(ends) != 1:
         raise NotStatic(f"Slice node '{node.name}' on a shape is not a plain 1-D slice")
     used = data.nodes | arg(1).nodes | arg(2).nodes
     return list(data.values[slice(starts[0], ends[0])]), False, used
@@ -168,7 +168,10 @@ def _fold_gather(
     if attr_int(node, "axis", 0) != 0 or data.scalar:
         raise NotStatic(f"Gather node '{node.name}' is not a 1-D index")
     n = len(data.values)
-    picked = [data.values[i + n if i < 0 else i] for i in idx.ints()]
+    wanted = idx.ints()
+    if any(not -n <= i < n for i in wanted):
+        raise NotStatic(f"Gather node '{node.name}' reads index {wanted} of a value of length {n}")
+    picked = [data.values[i + n if i < 0 else i] for i in wanted]
     return picked, idx.scalar, data.nodes | idx.nodes
 
 

@@ -2,7 +2,7 @@
 and ``--target ort`` (com.microsoft RotaryEmbedding).
 
 Both ops take HALF-width caches, one value per rotated pair, and compute fp16 in fp32 with one rounding
-(pinned by tests/test_ort_rotary_facts.py).  A site's table is handed over as half of itself only when
+(pinned by tests/fusion/test_ort_rotary_facts.py).  A site's table is handed over as half of itself only when
 :mod:`rope_onnx.fusion.ops.repeats` proves the pairs equal; a half-width table (the seed's, Meta's,
 GPT-J's split) needs no proof, only a Gather of the channels the op reads.  The Gather of one table is
 shared by every site reading it (all layers): that is the tables' derivation, computed once.
