@@ -11,7 +11,9 @@ stack+flatten, say), which the proof must know statically.
 
 from __future__ import annotations
 
-from rope_onnx.fusion.ops.base import RankOf, ShapeContext, WidthOf
+from onnx import NodeProto
+
+from rope_onnx.fusion.ops.base import OpRule, RankOf, ShapeContext, WidthOf
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
 from rope_onnx.graph.folding import DimsHint, IntValue, NotStatic
 from rope_onnx.graph.index import Dim, GraphIndex
@@ -26,17 +28,23 @@ def _context(index: GraphIndex, rank_of: RankOf, width_of: WidthOf) -> ShapeCont
     return ShapeContext(index, rank_of, width_of, fold)
 
 
-def infer_rank(index: GraphIndex, name: str, rank_of: RankOf) -> int | None:
-    """The rank of ``name`` from its producer's rule, or None; ``rank_of`` answers for inputs."""
+def _producer_rule(index: GraphIndex, name: str) -> tuple[NodeProto, OpRule] | None:
+    """The node producing ``name`` and its op's rule, or None (a graph input, an unknown op)."""
     node_id = index.producer.get(name)
     if node_id is None:
         return None
     node = index.nodes[node_id]
     rule = rule_for(node.op_type, node.domain)
-    if rule is None or rule.rank is None:
+    return None if rule is None else (node, rule)
+
+
+def infer_rank(index: GraphIndex, name: str, rank_of: RankOf) -> int | None:
+    """The rank of ``name`` from its producer's rule, or None; ``rank_of`` answers for inputs."""
+    found = _producer_rule(index, name)
+    if found is None or found[1].rank is None:
         return None
     try:
-        return rule.rank(_context(index, rank_of, lambda _: None), node, name)
+        return found[1].rank(_context(index, rank_of, lambda _: None), found[0], name)
     except NotStatic:
         return None
 
@@ -46,29 +54,21 @@ def infer_width(index: GraphIndex, name: str, width_of: WidthOf, rank_of: RankOf
     dims = index.dims(name)
     if dims and isinstance(dims[-1], int):
         return dims[-1]
-    node_id = index.producer.get(name)
-    if node_id is None:
-        return None
-    node = index.nodes[node_id]
-    rule = rule_for(node.op_type, node.domain)
-    if rule is None or rule.width is None:
+    found = _producer_rule(index, name)
+    if found is None or found[1].width is None:
         return None
     try:
-        return rule.width(_context(index, rank_of, width_of), node, name)
+        return found[1].width(_context(index, rank_of, width_of), found[0], name)
     except NotStatic:
         return None
 
 
 def kept_dims(index: GraphIndex, name: str, dims: list[Dim], rank_of: RankOf, width_of: WidthOf) -> list[Dim]:
     """``dims`` of ``name`` with the ones its producer provably keeps from its input (its ``dims`` rule)."""
-    node_id = index.producer.get(name)
-    if node_id is None:
-        return dims
-    node = index.nodes[node_id]
-    rule = rule_for(node.op_type, node.domain)
-    if rule is None or rule.dims is None:
+    found = _producer_rule(index, name)
+    if found is None or found[1].dims is None:
         return dims
     try:
-        return rule.dims(_context(index, rank_of, width_of), node, dims)
+        return found[1].dims(_context(index, rank_of, width_of), found[0], dims)
     except NotStatic:
         return dims
