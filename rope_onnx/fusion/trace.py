@@ -215,12 +215,15 @@ class Tracer:
         an existing tensor of the original graph, rather than a new slice of qkv.
         """
         leaf_id = self._leaf_ids.get(name)
-        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
+        return self.find_tensor([{((leaf_id, offset + j),): 1.0} for j in range(width)])
+
+    def find_tensor(self, want: list) -> str | None:
+        """A tensor this candidate computed (one channel axis) whose channels are exactly ``want``."""
         for (tensor, k), value in sorted(self._memo.items()):
             if (
                 k == 1
                 and isinstance(value, Expr)
-                and value.grid.shape == (width,)
+                and value.grid.shape == (len(want),)
                 and list(value.grid) == want
             ):
                 return tensor
