@@ -219,15 +219,8 @@ class Tracer:
 
     def find_tensor(self, want: list) -> str | None:
         """A tensor this candidate computed (one channel axis) whose channels are exactly ``want``."""
-        for (tensor, k), value in sorted(self._memo.items()):
-            if (
-                k == 1
-                and isinstance(value, Expr)
-                and value.grid.shape == (len(want),)
-                and list(value.grid) == want
-            ):
-                return tensor
-        return None
+        found = (t for (t, k), v in sorted(self._memo.items()) if k == 1 and isinstance(v, Expr) and v.k == 1)
+        return next((t for t in found if list(self.expr(t, 1).grid) == want), None)
 
     # ------------------------------------------------------------------ the TraceContext of the op rules
     def known_rank(self, name: str) -> int | None:
