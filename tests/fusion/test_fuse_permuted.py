@@ -124,6 +124,20 @@ def test_a_permuted_site_fuses_as_one_op_plus_its_data_movement_and_is_exact(
         np.testing.assert_allclose(run_model(model, feeds)["y"], run_model(original, feeds)["y"], atol=1e-6)
 
 
+def test_a_rotation_that_is_a_tensor_of_its_own_is_fused_there_and_the_concat_stays() -> None:
+    """dynamo's cat(q_pass, cat(rot1, rot2)): the inner Concat is the site; the graph's outer one is kept."""
+    g = _Graph()
+    rotated = g.rotation(g.slice(8, 16, 2), g.slice(9, 16, 2))
+    g.nodes.append(helper.make_node("Concat", list(rotated), ["q_rot"], axis=-1))
+    model = g.model([g.slice(0, 8), "q_rot"])
+    original = onnx.load_from_string(model.SerializeToString())
+    result = fuse_model(model)
+    assert result.fused == 1 and not result.skipped and result.sites[0].output == "q_rot"
+    assert _producer(model, "y").op_type == "Concat" and _producer(model, "q_rot").op_type == "RoPECustomer"
+    feeds = _feeds()
+    np.testing.assert_allclose(run_model(model, feeds)["y"], run_model(original, feeds)["y"], atol=1e-6)
+
+
 def test_a_permuted_site_verifies_on_its_own_cut(tmp_path) -> None:
     source, fused = tmp_path / "m.onnx", tmp_path / "f.onnx"
     onnx.save(_site("pass_split"), source)
