@@ -115,6 +115,39 @@ def attempt_site(
     return attempt
 
 
+def _inner_site(index: GraphIndex, tracer: Tracer, expr: Expr, proof: Proof, anchor: int) -> bool:
+    """The op's rotated output of a Concat-joined site is already a tensor a site may end in (dynamo's
+    ``cat(q_pass, cat(rot1, rot2))``): that inner site is the one to fuse, the graph's Concat stays."""
+    if not (proof.before[1] or proof.after[1]):
+        return False
+    start = proof.before[1]
+    inner = tracer.find_tensor(list(expr.grid.flat)[start : start + proof.head_dim])
+    return inner is not None and index.producer.get(inner) != anchor and is_anchor(index.node_of(inner))
+
+
+def _inputs(tracer: Tracer, proof: Proof) -> tuple[Proof, dict[str, int], tuple[tuple[str, int, int], ...]]:
+    """The proof reading existing tensors where the graph holds the exact windows of x it needs: x's
+    (the q a NeoX export slices out of qkv) and the channels a Concat-joined site passes through."""
+    widths = {n: w for n in (proof.x, proof.cos, proof.sin) if (w := tracer.width(n)) is not None}
+    around = []
+    for offset, count in (proof.before, proof.after):
+        window = tracer.find_window(proof.x, offset, count) if count else None
+        if window is not None:
+            widths[window] = count
+        around.append((window, 0, count) if window is not None else (proof.x, offset, count))
+    reads = proof.reads()
+    low, high = min(reads), max(reads) + 1
+    # a Concat-joined site keeps x: the channels it passes through are x's too (one cut for verify --sites)
+    joined = proof.before[1] or proof.after[1]
+    if not joined and high - low == proof.head_dim and (low or widths[proof.x] != proof.head_dim):
+        window = tracer.find_window(proof.x, low, proof.head_dim)
+        if window is not None:  # an existing tensor holds exactly the rotated window of x
+            moved = tuple(c - low for c in proof.x_channels)
+            proof = replace(proof, x=window, x_offset=0, x_channels=moved)
+            widths[window] = proof.head_dim
+    return proof, widths, tuple(around)
+
+
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
     """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
     tracer = Tracer(index)
@@ -150,14 +183,12 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
                 around[len(skipped) - 1] = expr.nodes
             covered |= expr.nodes
             continue
-        widths = {n: w for n in (proof.x, proof.cos, proof.sin) if (w := tracer.width(n)) is not None}
-        if proof.x_offset or widths[proof.x] != proof.head_dim:
-            window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
-            if window is not None:  # an existing tensor holds exactly the rotated window of x
-                moved = tuple(c - proof.x_offset for c in proof.x_channels)
-                proof = replace(proof, x=window, x_offset=0, x_channels=moved)
-                widths[window] = proof.head_dim
-        proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions), widths))
+        if _inner_site(index, tracer, expr, proof, anchor):
+            continue  # the rotated channels are an anchor of their own: that site is fused, this Concat stays
+        proof, widths, passes = _inputs(tracer, proof)
+        proven.append(
+            ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions), widths, passes)
+        )
         claimed |= expr.nodes
         covered |= expr.nodes
     # A candidate around a site that did fuse (DeepSeek's cat(q_pass, q_rot) around the rotation) is

@@ -58,6 +58,17 @@ def explain(model: ModelProto, tensor: str) -> str:
         f"  proven: x={proof.x!r} (from channel {proof.x_offset}), cos={proof.cos!r}, sin={proof.sin!r}, "
         f"interleaved={proof.interleaved}, rotary_dim={proof.rotary_dim}, head_dim={proof.head_dim}"
     )
+    if proof.x_channels:
+        lines.append(f"  the op reads x's channels in the order {list(proof.x_channels)} (one Gather of x)")
+    if proof.y_channels:
+        lines.append(
+            f"  the site's channels are the op's {list(proof.y_channels)} (one Gather of its output)"
+        )
+    for where, (start, count) in (("before", proof.before), ("after", proof.after)):
+        if count:
+            lines.append(
+                f"  x channels {start}..{start + count - 1} are passed through {where} the op's output"
+            )
     lines.append(f"  site check: {reason or 'accepted'}")
     lines += [f"  assumes: {a}" for a in assumptions]
     return "\n".join(lines)

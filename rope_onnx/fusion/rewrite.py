@@ -27,6 +27,9 @@ class ProvenSite:
     nodes: frozenset[int]  # every node the proof followed (candidates for removal)
     assumes: tuple[str, ...] = ()  # run-time shape facts the graph cannot show (see fuse.check_site)
     widths: dict[str, int] = field(default_factory=dict)  # static last dim of x, cos and sin
+    #: (tensor, offset, count) of the x channels passed through before / after the op (Proof.before/after):
+    #: an existing tensor holding exactly them (offset 0), or x itself
+    around: tuple[tuple[str, int, int], ...] = ()
 
 
 class _Names:
@@ -102,15 +105,50 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             table_input(p.cos, p.cos_channels, site.widths[p.cos]),
             table_input(p.sin, p.sin_channels, site.widths[p.sin]),
         ]
+        out = names.fresh(f"rope_onnx/{OP_TYPE}_{number}/output") if p.moves else site.output
         node = helper.make_node(
-            OP_TYPE, inputs, [site.output], name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"), domain=domain
+            OP_TYPE, inputs, [out], name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"), domain=domain
         )
         attributes = {ATTR_INTERLEAVED: p.interleaved, ATTR_ROTARY_DIM: p.rotary_dim}
         node.attribute.extend(helper.make_attribute(key, value) for key, value in sorted(attributes.items()))
-        fused[site.anchor] = node
+        if not p.moves:
+            fused[site.anchor] = node
+            continue
+        # after the last producer of its inputs (their widening nodes were placed there first)
+        after.setdefault(max(index.producer.get(n, -1) for n in (p.x, p.cos, p.sin)), []).append(node)
+        if p.y_channels:  # the site's order of the op's output channels: one Gather
+            order = names.fresh(f"rope_onnx/{OP_TYPE}_{number}/order")
+            model.graph.initializer.append(numpy_helper.from_array(np.array(p.y_channels, np.int64), order))
+            last = helper.make_node(
+                "Gather", [out, order], [site.output], name=names.fresh(f"{out}/Gather"), axis=-1
+            )
+        else:  # the channels the site passes through, joined around the op's output: one Concat
+            parts = [x_input(t, offset, n, site.widths[t]) for t, offset, n in site.around[:1] if n]
+            parts += [out] + [x_input(t, offset, n, site.widths[t]) for t, offset, n in site.around[1:] if n]
+            last = helper.make_node(
+                "Concat", parts, [site.output], name=names.fresh(f"{out}/Concat"), axis=-1
+            )
+        fused[site.anchor] = last
     dead = _dead_nodes(index, sites, fused, after)
     _rebuild(model, index, fused, after, dead)
     return [len(dead & s.nodes) + 1 for s in sites]
+
+
+def rope_nodes(
+    model: ModelProto, outputs: set[str], op_types: tuple[str, ...] = (OP_TYPE,)
+) -> dict[str, NodeProto]:
+    """The fused op computing each site ``output``: its producer, or the op behind the one Gather/Concat
+    that moves the op's channels into the site's order (Proof.y_channels, before/after)."""
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    found = {}
+    for output in outputs:
+        node = made_by.get(output)
+        if node is not None and node.op_type not in op_types:
+            behind = [made_by[i] for i in node.input if i in made_by and made_by[i].op_type in op_types]
+            node = behind[0] if len(behind) == 1 else None
+        if node is not None:
+            found[output] = node
+    return found
 
 
 def _dead_nodes(

@@ -60,12 +60,11 @@ def check_site(
         return f"x '{proof.x}' must have a known rank >= 2", []
     if not isinstance(source[-1], int):  # a symbolic width: the window read cannot be checked
         return f"the channel width of x '{proof.x}' is not statically known ({source[-1]})", []
-    if proof.x_offset + proof.head_dim > source[-1]:
-        return (
-            f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
-            [],
-        )
-    x_dims = [*source[:-1], proof.head_dim]  # the channel window the site rotates
+    runs = [o + n for o, n in (proof.before, proof.after) if n]
+    highest = max([max(proof.reads()) + 1, *runs])
+    if highest > source[-1]:
+        return f"x '{proof.x}' has {source[-1]} channels; the site reads {highest}", []
+    x_dims = [*source[:-1], proof.width]  # the site's output: the channels it rotates and passes
     same_output = y_dims is not None and _same_dims(y_dims, x_dims)
     if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
         return f"cannot prove the output has x's shape {x_dims}", []

@@ -215,16 +215,12 @@ class Tracer:
         an existing tensor of the original graph, rather than a new slice of qkv.
         """
         leaf_id = self._leaf_ids.get(name)
-        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
-        for (tensor, k), value in sorted(self._memo.items()):
-            if (
-                k == 1
-                and isinstance(value, Expr)
-                and value.grid.shape == (width,)
-                and list(value.grid) == want
-            ):
-                return tensor
-        return None
+        return self.find_tensor([{((leaf_id, offset + j),): 1.0} for j in range(width)])
+
+    def find_tensor(self, want: list) -> str | None:
+        """A tensor this candidate computed (one channel axis) whose channels are exactly ``want``."""
+        found = (t for (t, k), v in sorted(self._memo.items()) if k == 1 and isinstance(v, Expr) and v.k == 1)
+        return next((t for t in found if list(self.expr(t, 1).grid) == want), None)
 
     # ------------------------------------------------------------------ the TraceContext of the op rules
     def known_rank(self, name: str) -> int | None:

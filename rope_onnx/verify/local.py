@@ -34,11 +34,11 @@ def prove_sites(
     assign_role_dims(model_inputs, dims)  # the values a full run would use
     input_names = {s.name for s in model_inputs}
     rng = np.random.default_rng(options.seed)
-    fused_nodes = {n.output[0]: n for n in fused.graph.node if is_rope_node(n)}
+    fused_nodes = {n.name or n.output[0]: n for n in fused.graph.node if is_rope_node(n)}  # Site.node
     model_feeds: Feeds | None = None
     rows = []
     for site in site_list:
-        node = fused_nodes[site.output]
+        node = fused_nodes[site.node]
         widths = {}
         for table, fed in zip((site.cos, site.sin), node.input[1:3], strict=True):
             width = sites.widened_width(fused, fed) if table != fed else None
@@ -98,8 +98,8 @@ def _cross_check(
     tol: Tolerance,
 ) -> None:
     """The fused cut must also agree with the NumPy reference when its tables are fed unwidened."""
-    if tuple(node.input) != (site.x, site.cos, site.sin):
-        return  # the fused node reads added nodes (widening, window): the cut comparison covers it
+    if tuple(node.input) != (site.x, site.cos, site.sin) or node.output[0] != site.output:
+        return  # the fused node reads or feeds added nodes (widening, window): the cut comparison covers it
     x = feeds[site.x]
     expected = rope(x, feeds[site.cos], feeds[site.sin], site.interleaved, site.rotary_dim)
     check = compare(row.name, "site", expected, fused_out.astype(x.dtype), tol)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import ModelProto, TensorProto, helper, numpy_helper
+from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.trace import Tracer
@@ -55,6 +55,18 @@ class _FusedGraph:
         self.made_by = producers(fused.graph)
         self.constants = {t.name for t in fused.graph.initializer}
         self.constants |= {out for out, node in self.made_by.items() if node.op_type == "Constant"}
+        self.read_by: dict[str, list[NodeProto]] = {}
+        for node in fused.graph.node:
+            for name in set(node.input):
+                self.read_by.setdefault(name, []).append(node)
+
+    def site_output(self, output: str, original_names: set[str]) -> str:
+        """The original tensor a fused node computes: its output, or the output of the one Gather/Concat
+        that moves its channels into the site's order (a site that is a permutation of the op)."""
+        readers = self.read_by.get(output, [])
+        if output not in original_names and len(readers) == 1 and readers[0].output[0] in original_names:
+            return readers[0].output[0]
+        return output
 
     def original_tensor(self, name: str, original_names: set[str], site: str) -> str:
         """Follow an input of the fused node back through nodes the fusion added (a widening Gather
@@ -90,7 +102,8 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
         if len(node.input) != 3 or len(node.output) != 1:
             raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")
         x = graph.original_tensor(node.input[0], names, label)  # a window Slice the pass added
-        for tensor in (node.output[0], x):
+        output = graph.site_output(node.output[0], names)
+        for tensor in (output, x):
             if tensor not in names:
                 raise InputError(
                     f"site '{label}': tensor '{tensor}' is not in the original model; the two models do not "
@@ -98,7 +111,7 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
                 )
         attrs = attributes_of(node)
         cos, sin = (graph.original_tensor(t, names, label) for t in node.input[1:3])
-        sites.append(Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim))
+        sites.append(Site(label, output, x, cos, sin, attrs.interleaved, attrs.rotary_dim))
     return sites
 
 
