@@ -27,6 +27,12 @@ class ProvenSite:
     nodes: frozenset[int]  # every node the proof followed (candidates for removal)
     assumes: tuple[str, ...] = ()  # run-time shape facts the graph cannot show (see fuse.check_site)
     widths: dict[str, int] = field(default_factory=dict)  # static last dim of x, cos and sin
+    #: inputs the rewrite creates (fusion.views): name -> (source, constant Reshape target)
+    views: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+
+    def original(self, name: str) -> str:
+        """The graph tensor an input of the proof is (a view: the tensor it regroups)."""
+        return self.views[name][0] if name in self.views else name
 
 
 class _Names:
@@ -56,6 +62,29 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
     fused: dict[int, NodeProto] = {}
     after: dict[int, list[NodeProto]] = {}  # producer index (-1: graph start) -> widening nodes
     widened: dict[tuple[str, tuple[int, ...]], str] = {}
+    slot: dict[str, int] = {}  # tensor the rewrite created -> the node it is written after
+    made: dict[tuple[str, tuple[int, ...]], str] = {}  # view (source, shape) -> the tensor created for it
+
+    def place(name: str) -> int:
+        return slot[name] if name in slot else index.producer.get(name, -1)
+
+    def view_input(site: ProvenSite, name: str) -> str:
+        """``name`` itself, or the tensor created for a view: its source reshaped to a constant shape
+        (only the trailing axis regrouped, proven by fusion.ops.reshape; shared by equal views)."""
+        if name not in site.views:
+            return name
+        key = site.views[name]
+        if key not in made:
+            source, shape = key
+            stem = source.rsplit("/", 1)[-1] or "x"
+            target = names.fresh(f"rope_onnx/{stem}/view_shape")
+            model.graph.initializer.append(numpy_helper.from_array(np.array(shape, dtype=np.int64), target))
+            out = names.fresh(f"rope_onnx/{stem}/view")
+            node = helper.make_node("Reshape", [source, target], [out], name=names.fresh(f"{out}/Reshape"))
+            after.setdefault(place(source), []).append(node)
+            slot[out] = place(source)
+            made[key] = out
+        return made[key]
 
     def table_input(table: str, channels: tuple[int, ...], width: int) -> str:
         if channels == tuple(range(width)):
@@ -67,7 +96,7 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             model.graph.initializer.append(numpy_helper.from_array(np.array(channels, dtype=np.int64), idx))
             out = names.fresh(f"rope_onnx/{stem}/full_width")
             node = helper.make_node("Gather", [table, idx], [out], name=names.fresh(f"{out}/Gather"), axis=-1)
-            after.setdefault(index.producer.get(table, -1), []).append(node)
+            after.setdefault(place(table), []).append(node)
             widened[key] = out
         return widened[key]
 
@@ -85,7 +114,7 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
                 model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
             out = names.fresh(f"rope_onnx/{stem}/window")
             node = helper.make_node("Slice", [x, *bounds], [out], name=names.fresh(f"{out}/Slice"))
-            after.setdefault(index.producer.get(x, -1), []).append(node)
+            after.setdefault(place(x), []).append(node)
             windows[key] = out
         return windows[key]
 
@@ -95,12 +124,13 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
 
     for number, site in enumerate(sorted(sites, key=lambda s: s.anchor)):
         p = site.proof
+        x = view_input(site, p.x)
         inputs = [
-            x_permuted(p.x, p.x_channels)
+            x_permuted(x, p.x_channels)
             if p.x_channels
-            else x_input(p.x, p.x_offset, p.head_dim, site.widths[p.x]),
-            table_input(p.cos, p.cos_channels, site.widths[p.cos]),
-            table_input(p.sin, p.sin_channels, site.widths[p.sin]),
+            else x_input(x, p.x_offset, p.head_dim, site.widths[p.x]),
+            table_input(view_input(site, p.cos), p.cos_channels, site.widths[p.cos]),
+            table_input(view_input(site, p.sin), p.sin_channels, site.widths[p.sin]),
         ]
         node = helper.make_node(
             OP_TYPE, inputs, [site.output], name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"), domain=domain
