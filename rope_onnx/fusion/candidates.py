@@ -135,7 +135,8 @@ def attempt_site(
     """One candidate: traced from ``traced`` (the float32 result a rounding Cast ends) or ``output``.
     A float32 site whose fp16 inputs were widened one Cast each is retried on those widened copies;
     one whose trace stopped at a Reshape that regroups leading axes, through views of its input
-    (fusion.views).  A failed retry leaves the first attempt's reason (and notes) as they were."""
+    (fusion.views): where that trace, too, is a sum of products, its reason is the one reported (it
+    got further); otherwise the first attempt's reason and notes stay."""
     prover = prover if prover is not None else DimProver(index)
     attempt = _attempt_once(index, tracer, traced or output, output, prover, widen=traced is not None)
     could_view = tracer.could_view
@@ -148,7 +149,7 @@ def attempt_site(
         retry = _attempt_once(
             index, tracer, traced or output, output, prover, widen=traced is not None, views=True
         )
-        if retry is not None and not retry[2]:
+        if retry is not None:
             return retry
         tracer.notes, tracer.stopped = notes, stopped
     return attempt

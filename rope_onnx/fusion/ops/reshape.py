@@ -83,11 +83,12 @@ def view_dims(view: View, fold: Callable[[str], IntValue], dims_of: DimsHint) ->
 
 def view_shape(view: View, fold: Callable[[str], IntValue], dims_of: DimsHint) -> list[int]:
     """A constant target for the Reshape that creates the view (``allowzero`` 0), or NotRope: each
-    leading entry is a static size, the one ``-1`` (it resolves as in the original: the element count
-    and the other entries are the same), or proven equal to the source's dim there (written ``0``)."""
+    leading entry is a static size, the original's one ``-1`` (it resolves to the same size: the element
+    count and every other entry are the same), or proven equal to the input's dim there (written ``0``).
+    An entry nothing shows is not written as a second ``-1``: on an empty input ONNX cannot infer one."""
     entries = list(fold(view.shape).values)[: view.lead]
     source = dims_of(view.source)
-    out = []
+    out: list[int] = []
     for i, entry in enumerate(entries):
         if isinstance(entry, int) and (entry > 0 or entry == -1):
             out.append(entry)
@@ -98,8 +99,8 @@ def view_shape(view: View, fold: Callable[[str], IntValue], dims_of: DimsHint) -
         else:
             raise NotRope(
                 f"Reshape node '{view.node}': leading entry {i} of its target ({entry}) is neither static "
-                f"nor shown equal to dim {i} of its input '{view.source}', so the view of that input "
-                "the fused node would read cannot be written with a constant shape"
+                f"nor shown equal to dim {i} of its input '{view.source}', so the view of that input the "
+                "fused node would read cannot be written with a constant shape"
             )
     return [*out, view.width]
 
