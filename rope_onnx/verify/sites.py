@@ -24,6 +24,7 @@ from rope_onnx.op.contract import CONVERTED_PREFIX, OP_TYPE, attributes_of, is_r
 from rope_onnx.verify.cut import producers
 from rope_onnx.verify.dims import OTHER, DimValues
 from rope_onnx.verify.feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
+from rope_onnx.verify.views import source_shape, viewed
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,13 @@ class Site:
     sin: str
     interleaved: int
     rotary_dim: int
+    #: original tensor -> the constant shape of the Reshape the pass wrote to read it as a view
+    views: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
-    def cut_inputs(self) -> tuple[str, str, str]:
-        return (self.x, self.cos, self.sin)
+    def cut_inputs(self) -> tuple[str, ...]:
+        """x, cos and sin, each once (ChatGLM's cos and sin are two views of one cache)."""
+        return tuple(dict.fromkeys((self.x, self.cos, self.sin)))
 
 
 def tensor_names(graph: onnx.GraphProto) -> set[str]:
@@ -55,10 +59,21 @@ class _FusedGraph:
         self.made_by = producers(fused.graph)
         self.constants = {t.name for t in fused.graph.initializer}
         self.constants |= {out for out, node in self.made_by.items() if node.op_type == "Constant"}
+        self.values = {  # small int64 vectors: the constant shapes of the Reshapes the pass writes
+            t.name: numpy_helper.to_array(t)
+            for t in fused.graph.initializer
+            if t.data_type == TensorProto.INT64
+            and len(t.dims) == 1
+            and t.dims[0] <= 8
+            and t.data_location != TensorProto.EXTERNAL
+        }
 
-    def original_tensor(self, name: str, original_names: set[str], site: str) -> str:
+    def original_tensor(
+        self, name: str, original_names: set[str], site: str, views: dict[str, tuple[int, ...]]
+    ) -> str:
         """Follow an input of the fused node back through nodes the fusion added (a widening Gather
-        of a table, a Slice of the window of x a site rotates) to the tensor the original consumes."""
+        of a table, a Slice of the window of x a site rotates, the Reshape of a view: its constant
+        shape goes into ``views``) to the tensor the original consumes."""
         seen = name
         for _ in range(8):
             if seen in original_names:
@@ -67,6 +82,8 @@ class _FusedGraph:
             data = [i for i in (node.input if node else ()) if i and i not in self.constants]
             if len(data) != 1:
                 break
+            if node is not None and node.op_type == "Reshape" and node.input[1] in self.values:
+                views[data[0]] = tuple(int(v) for v in self.values[node.input[1]])
             seen = data[0]
         raise InputError(
             f"site '{site}': input '{name}' of the fused node does not lead back to a tensor of the "
@@ -89,7 +106,8 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
         label = node.name or node.output[0]
         if len(node.input) != 3 or len(node.output) != 1:
             raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")
-        x = graph.original_tensor(node.input[0], names, label)  # a window Slice the pass added
+        views: dict[str, tuple[int, ...]] = {}
+        x = graph.original_tensor(node.input[0], names, label, views)  # a window Slice the pass added
         for tensor in (node.output[0], x):
             if tensor not in names:
                 raise InputError(
@@ -97,8 +115,9 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
                     "correspond (the fused model must come from the original)"
                 )
         attrs = attributes_of(node)
-        cos, sin = (graph.original_tensor(t, names, label) for t in node.input[1:3])
-        sites.append(Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim))
+        cos, sin = (graph.original_tensor(t, names, label, views) for t in node.input[1:3])
+        viewed = tuple(sorted(views.items()))
+        sites.append(Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim, viewed))
     return sites
 
 
@@ -171,6 +190,22 @@ def concrete_shape(spec: InputSpec | None, dims: DimValues) -> tuple[int, ...] |
 
 
 def site_shapes(
+    site: Site, specs: dict[str, InputSpec], dims: DimValues, head_widths: dict[str, int]
+) -> dict[str, tuple[int, ...]]:
+    """Concrete shapes for x, cos, sin; where the fused node reads views of them (verify.views),
+    chosen on the views and carried back to the tensors both cuts are fed."""
+    if not site.views:
+        return _site_shapes(site, specs, dims, head_widths)
+    views = dict(site.views)
+    seen = {**specs, **{n: s for n, shape in views.items() if (s := viewed(specs.get(n), shape)) is not None}}
+    shapes = _site_shapes(site, seen, dims, head_widths)
+    return {
+        n: source_shape(specs[n], views[n], s, dims, site.node) if n in views else s
+        for n, s in shapes.items()
+    }
+
+
+def _site_shapes(
     site: Site, specs: dict[str, InputSpec], dims: DimValues, head_widths: dict[str, int]
 ) -> dict[str, tuple[int, ...]]:
     """Concrete shapes for x, cos, sin at which the cut runs as the model does.
