@@ -65,10 +65,18 @@ def _inferred(source: list[Dim], others: list[Dim]) -> Dim | None:
     return next(iter(left)) if quotient == 1 and sum(left.values()) == 1 else None
 
 
+def _lead(view: View, fold: Callable[[str], IntValue]) -> list[Dim]:
+    """The target's leading entries (folded again by the caller's dims: NotRope where that fails)."""
+    try:
+        return list(fold(view.shape).values)[: view.lead]
+    except NotStatic as why:
+        raise NotRope(f"Reshape node '{view.node}': target shape is not static ({why})") from why
+
+
 def view_dims(view: View, fold: Callable[[str], IntValue], dims_of: DimsHint) -> list[Dim]:
     """The view's shape: the target's leading entries as ``fold`` gives them (``0`` copies the source's
     dim, ``-1`` is what the element count leaves), then its width; an entry not shown gets its own symbol."""
-    entries: list[Dim] = list(fold(view.shape).values)[: view.lead]
+    entries = _lead(view, fold)
     source = dims_of(view.source)
     for i, entry in enumerate(entries):
         if entry == 0 and not view.allowzero:
@@ -86,7 +94,7 @@ def view_shape(view: View, fold: Callable[[str], IntValue], dims_of: DimsHint) -
     leading entry is a static size, the original's one ``-1`` (it resolves to the same size: the element
     count and every other entry are the same), or proven equal to the input's dim there (written ``0``).
     An entry nothing shows is not written as a second ``-1``: on an empty input ONNX cannot infer one."""
-    entries = list(fold(view.shape).values)[: view.lead]
+    entries = _lead(view, fold)
     source = dims_of(view.source)
     out: list[int] = []
     for i, entry in enumerate(entries):
