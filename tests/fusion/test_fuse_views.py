@@ -94,21 +94,23 @@ HL = (("h", 0), ("h", 1))
         (dict(target=[*HL, 2, 8, 2]), 1),
         # the view's pair axis need not be last: halves in, halves out is rotate_half
         (dict(target=[*HL, 2, 2, 8], pair_axis=-2, stack_axis=-2), 0),
-        # pairs in, halves out: RoPE of the view read evens-first (one Gather), proven as in fusion.prove
-        (dict(target=[*HL, 2, 8, 2], stack_axis=-2), 0),
+        # pairs in, halves out: RoPE up to a permutation (fusion.prove's de-interleaved form; how the
+        # permutation is written is prove/rewrite's business, so the layout is not pinned here)
+        (dict(target=[*HL, 2, 8, 2], stack_axis=-2), None),
         # a static view target (dynamo writes constants where shapes are static)
         (dict(target=[0, 0, 2, 8, 2]), 1),
     ],
     ids=["meta", "halves", "deinterleaved_output", "static_target"],
 )
-def test_a_5d_root_fuses_through_a_view_exactly(case: dict, interleaved: int) -> None:
+def test_a_5d_root_fuses_through_a_view_exactly(case: dict, interleaved: int | None) -> None:
     model = meta_graph(**case)
     original = onnx.ModelProto()
     original.CopyFrom(model)
     result = fuse_model(model)
     assert result.fused == 1 and not result.skipped, [s.reason for s in result.skipped]
     site = result.sites[0]
-    assert (site.input, site.interleaved, site.rotary_dim, site.head_dim) == ("h", interleaved, 16, 16)
+    assert (site.input, site.rotary_dim, site.head_dim) == ("h", 16, 16)
+    assert interleaved is None or site.interleaved == interleaved
     views = [n for n in model.graph.node if n.op_type == "Reshape" and n.input[0] == "h"]
     shape = {t.name: numpy_helper.to_array(t).tolist() for t in model.graph.initializer}[views[0].input[1]]
     assert len(views) == 1 and shape == [0, 0, 2, 16]  # [B, L, H, D]: the projection's dims copied
