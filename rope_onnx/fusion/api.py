@@ -32,7 +32,7 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
     else:
         proven, removed, refused = targets.write_sites(model, index, proven, target)
         skipped += [Skip(output, reason) for output, reason in refused]
-    elem_types = {p.x: index.elem_type(p.x) for p in (s.proof for s in proven)}
+    elem_types = {(x := s.original(s.proof.x)): index.elem_type(x) for s in proven}
     converted: list[targets.Converted] = []
     if to_convert:
         after = GraphIndex(model)  # the sites are written: read the graph again
@@ -49,13 +49,13 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
         sites.append(
             Site(
                 site.output,
-                p.x,
-                p.cos,
-                p.sin,
+                site.original(p.x),
+                site.original(p.cos),
+                site.original(p.sin),
                 p.interleaved,
                 p.rotary_dim,
                 p.head_dim,
-                DTYPE_NAMES[index.elem_type(p.x)],
+                DTYPE_NAMES[index.elem_type(site.original(p.x))],
                 count,
                 fused_nodes.get(site.output, ""),
                 site.assumes,

@@ -11,6 +11,7 @@ from onnx import ModelProto
 
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.candidates import attempt_site, is_anchor, rounded_site
+from rope_onnx.fusion.channels import NotRope
 from rope_onnx.fusion.lookalike import looks_like_rope
 from rope_onnx.fusion.ops.registry import ANCHOR_OPS
 from rope_onnx.fusion.trace import Tracer
@@ -18,7 +19,14 @@ from rope_onnx.graph.index import GraphIndex
 
 
 def _describe(index: GraphIndex, tracer: Tracer, name: str) -> str:
-    return f"'{name}' dims {tracer.leaf_dims(name)}, element type {index.elem_type(name)}"
+    view = tracer.views.get(name)
+    if view is None:
+        return f"'{name}' dims {tracer.leaf_dims(name)}, element type {index.elem_type(name)}"
+    try:
+        dims: object = tracer.leaf_dims(name)
+    except NotRope as why:
+        dims = f"unknown ({why})"
+    return f"'{name}': a view of '{view.source}' the pass would write, dims {dims}"
 
 
 def explain(model: ModelProto, tensor: str) -> str:

@@ -30,6 +30,12 @@ class ProvenSite:
     #: (tensor, offset, count) of the x channels passed through before / after the op (Proof.before/after):
     #: an existing tensor holding exactly them (offset 0), or x itself
     around: tuple[tuple[str, int, int], ...] = ()
+    #: inputs the rewrite creates (fusion.views): name -> (source, constant Reshape target)
+    views: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+
+    def original(self, name: str) -> str:
+        """The graph tensor an input of the proof is (a view: the tensor it regroups)."""
+        return self.views[name][0] if name in self.views else name
 
 
 class _Names:
@@ -59,6 +65,29 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
     fused: dict[int, NodeProto] = {}
     after: dict[int, list[NodeProto]] = {}  # producer index (-1: graph start) -> widening nodes
     widened: dict[tuple[str, tuple[int, ...]], str] = {}
+    slot: dict[str, int] = {}  # tensor the rewrite created -> the node it is written after
+    made: dict[tuple[str, tuple[int, ...]], str] = {}  # view (source, shape) -> the tensor created for it
+
+    def place(name: str) -> int:
+        return slot[name] if name in slot else index.producer.get(name, -1)
+
+    def view_input(site: ProvenSite, name: str) -> str:
+        """``name`` itself, or the tensor created for a view: its source reshaped to a constant shape
+        (only the trailing axis regrouped, proven by fusion.ops.reshape; shared by equal views)."""
+        if name not in site.views:
+            return name
+        key = site.views[name]
+        if key not in made:
+            source, shape = key
+            stem = source.rsplit("/", 1)[-1] or "x"
+            target = names.fresh(f"rope_onnx/{stem}/view_shape")
+            model.graph.initializer.append(numpy_helper.from_array(np.array(shape, dtype=np.int64), target))
+            out = names.fresh(f"rope_onnx/{stem}/view")
+            node = helper.make_node("Reshape", [source, target], [out], name=names.fresh(f"{out}/Reshape"))
+            after.setdefault(place(source), []).append(node)
+            slot[out] = place(source)
+            made[key] = out
+        return made[key]
 
     def table_input(table: str, channels: tuple[int, ...], width: int) -> str:
         if channels == tuple(range(width)):
@@ -70,7 +99,7 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             model.graph.initializer.append(numpy_helper.from_array(np.array(channels, dtype=np.int64), idx))
             out = names.fresh(f"rope_onnx/{stem}/full_width")
             node = helper.make_node("Gather", [table, idx], [out], name=names.fresh(f"{out}/Gather"), axis=-1)
-            after.setdefault(index.producer.get(table, -1), []).append(node)
+            after.setdefault(place(table), []).append(node)
             widened[key] = out
         return widened[key]
 
@@ -88,7 +117,7 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
                 model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
             out = names.fresh(f"rope_onnx/{stem}/window")
             node = helper.make_node("Slice", [x, *bounds], [out], name=names.fresh(f"{out}/Slice"))
-            after.setdefault(index.producer.get(x, -1), []).append(node)
+            after.setdefault(place(x), []).append(node)
             windows[key] = out
         return windows[key]
 
@@ -98,12 +127,13 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
 
     for number, site in enumerate(sorted(sites, key=lambda s: s.anchor)):
         p = site.proof
+        x = view_input(site, p.x)
         inputs = [
-            x_permuted(p.x, p.x_channels)
+            x_permuted(x, p.x_channels)
             if p.x_channels
-            else x_input(p.x, p.x_offset, p.head_dim, site.widths[p.x]),
-            table_input(p.cos, p.cos_channels, site.widths[p.cos]),
-            table_input(p.sin, p.sin_channels, site.widths[p.sin]),
+            else x_input(x, p.x_offset, p.head_dim, site.widths[p.x]),
+            table_input(view_input(site, p.cos), p.cos_channels, site.widths[p.cos]),
+            table_input(view_input(site, p.sin), p.sin_channels, site.widths[p.sin]),
         ]
         out = names.fresh(f"rope_onnx/{OP_TYPE}_{number}/output") if p.moves else site.output
         node = helper.make_node(
@@ -115,7 +145,7 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             fused[site.anchor] = node
             continue
         # after the last producer of its inputs (their widening nodes were placed there first)
-        after.setdefault(max(index.producer.get(n, -1) for n in (p.x, p.cos, p.sin)), []).append(node)
+        after.setdefault(max(place(site.original(n)) for n in (p.x, p.cos, p.sin)), []).append(node)
         if p.y_channels:  # the site's order of the op's output channels: one Gather
             order = names.fresh(f"rope_onnx/{OP_TYPE}_{number}/order")
             model.graph.initializer.append(numpy_helper.from_array(np.array(p.y_channels, np.int64), order))
@@ -123,8 +153,8 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
                 "Gather", [out, order], [site.output], name=names.fresh(f"{out}/Gather"), axis=-1
             )
         else:  # the channels the site passes through, joined around the op's output: one Concat
-            parts = [x_input(t, offset, n, site.widths[t]) for t, offset, n in site.around[:1] if n]
-            parts += [out] + [x_input(t, offset, n, site.widths[t]) for t, offset, n in site.around[1:] if n]
+            runs = [(x_input(view_input(site, t), o, n, site.widths[t]), n) for t, o, n in site.around]
+            parts = [name for name, n in runs[:1] if n] + [out] + [name for name, n in runs[1:] if n]
             last = helper.make_node(
                 "Concat", parts, [site.output], name=names.fresh(f"{out}/Concat"), axis=-1
             )

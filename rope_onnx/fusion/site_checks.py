@@ -12,6 +12,7 @@ from rope_onnx.fusion.dimproof import DimProver, table_axis_problem
 from rope_onnx.fusion.ops.registry import reads_values
 from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.trace import Tracer
+from rope_onnx.fusion.views import Views
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES
 
@@ -68,20 +69,21 @@ def check_site(
     same_output = y_dims is not None and _same_dims(y_dims, x_dims)
     if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
         return f"cannot prove the output has x's shape {x_dims}", []
+    views = Views(index, tracer.views, prover)
     for table in (proof.cos, proof.sin):
         dims = tracer.leaf_dims(table)
         if dims is None:
             if same_output:
                 continue
             return f"table '{table}' has an unknown rank; cannot prove it broadcasts into x {x_dims}", []
-        problem = table_axis_problem(table, dims, x_dims, prover.dims(table), prover.dims(proof.x))
+        problem = table_axis_problem(table, dims, x_dims, views.proven(table), views.proven(proof.x))
         if problem:
             return problem, []
-    unknown = [n for n in (proof.x, output) if not index.elem_type(n)]
+    unknown = [n for n in (proof.x, output) if not index.elem_type(views.source(n))]
     if unknown:  # the fused node must carry x's type; a guess is not a proof
         return f"the element type of '{unknown[0]}' is not known", []
-    types = {index.elem_type(n) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
+    types = {index.elem_type(views.source(n)) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
     if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
         names = sorted(DTYPE_NAMES.get(t, str(t)) for t in types)
         return f"element types {names} are not one of float16/float32/bfloat16", []
-    return "", []
+    return views.plan({proof.x, proof.cos, proof.sin}), []

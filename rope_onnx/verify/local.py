@@ -22,14 +22,15 @@ from rope_onnx.verify.compare import Comparison, Tolerance, chosen_tolerance, co
 from rope_onnx.verify.cut import cut, declare_inputs
 from rope_onnx.verify.dims import DimValues
 from rope_onnx.verify.feeds import Feeds, assign_role_dims, generate, input_specs
+from rope_onnx.verify.specs import complete_specs, concrete_shape, known_specs
 
 
 def prove_sites(
     original: ModelProto, fused: ModelProto, site_list: list[sites.Site], options, dims: DimValues
 ) -> list[Comparison]:
     """One comparison row per site; ``options`` carries atol/rtol/seed (a VerifyOptions)."""
-    specs = sites.known_specs(original)
-    sites.complete_specs(original, specs, {name for s in site_list for name in (s.x, s.cos, s.sin)})
+    specs = known_specs(original)
+    complete_specs(original, specs, {name for s in site_list for name in (s.x, s.cos, s.sin)})
     model_inputs = input_specs(original)
     assign_role_dims(model_inputs, dims)  # the values a full run would use
     input_names = {s.name for s in model_inputs}
@@ -49,7 +50,7 @@ def prove_sites(
         feeds = sites.random_inputs(site, specs, shapes, rng)
 
         def shape_of(name: str, shapes=shapes) -> tuple[int, ...] | None:
-            return shapes.get(name) or sites.concrete_shape(specs.get(name), dims)
+            return shapes.get(name) or concrete_shape(specs.get(name), dims)
 
         got = []
         for side, what, failure in (

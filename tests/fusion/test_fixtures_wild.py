@@ -67,9 +67,6 @@ def test_the_manifests_cover_every_tool_and_item() -> None:
 
 #: Fixtures the pass does not fuse completely yet (issue 12, open items): pinned, so a fix shows.
 KNOWN_GAPS = {
-    "custom_metareal_ts_fp32.onnx": "item 3: Meta's 5-D root (Split + Squeeze)",
-    "custom_metareal_dynamo_fp32.onnx": "item 3: Meta's 5-D root (Slice + Squeeze)",
-    "custom_chatglm_ts_fp32.onnx": "item 3: ChatGLM pair Reshape with a -1 batch dim",
     # The per-axis table proof (issue 11) does not yet follow these table dims to x's: through onnxsim's
     # and ORT's renamed symbols (unk__N), com.microsoft upstream ops, and run-time sliced caches.  The
     # sites are reported as skipped with that reason (never fused on an assumption).

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, Scalar
 from rope_onnx.graph.folding import DimsHint, Folder, IntValue
 from rope_onnx.graph.index import Dim, GraphIndex
+
+if TYPE_CHECKING:
+    from rope_onnx.fusion.ops.reshape import View
 
 __all__ = [
     "DimsRule",
@@ -111,6 +114,11 @@ class TraceContext(Protocol):
         """The tensor ``value`` is the plain leaf of, else None."""
         ...
 
+    def view(self, view: View, refusal: str) -> Expr:
+        """A tensor the rewrite would create (a Reshape's input regrouped) as an input of the site, or
+        NotRope(refusal) in an attempt that uses only the graph's own tensors."""
+        ...
+
     def prove_rank(self, name: str, rank: int) -> None:
         """Record a rank the rule proved (shape inference may not know it)."""
         ...
@@ -151,7 +159,7 @@ class OpRule:
     #: "product" (two tensors multiplied), "sum" (two terms added or subtracted), "stored" (a constant).
     roles: frozenset[str] = field(default_factory=frozenset)
     #: True for ops whose trace can put a product of two channels into a value (Mul; If, whose
-    #: branch is traced): a candidate with none of them in reach is no site (fusion.trace.product_reach).
+    #: branch is traced): a candidate with none of them in reach is no site (fusion.candidates.product_reach).
     makes_products: bool = False
     #: False for ops that read only their input's shape (``Shape``): that input is no data of a site.
     reads_values: bool = True

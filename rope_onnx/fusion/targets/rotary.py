@@ -149,6 +149,10 @@ def check_sites(index: GraphIndex, sites: Sequence[ProvenSite], target: str) -> 
     out = []
     for site in sites:
         try:
+            if site.views:  # fusion.views: the atc writer creates them; these writers read graph tensors
+                view = min(site.views)
+                source = site.views[view][0]
+                raise Refused(f"the site reads '{view}', a view of '{source}' that only --target atc writes")
             plan_site(prover, site)
             x_dims = index.dims(site.proof.x)
             if x_dims is None:
