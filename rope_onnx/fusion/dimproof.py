@@ -90,7 +90,9 @@ class DimProver:
             return None
 
     def _merge(self, name: str, proven: SourceDims | None) -> SourceDims | None:
-        """Static sizes inference knows win; source names fill what it left as fresh symbols; a dim
+        """Static sizes inference knows win over names, but what the graph computes wins over a
+        different static size (a declaration can claim one; the caller sees the contradiction);
+        source names fill what inference left as fresh symbols; a dim
         nothing names is the Shape read of itself (``dim:<name>:<axis>``, what ``Shape(name)[axis]``
         folds to), so ops that keep it carry the same name."""
         inferred = self.index.dims(name)
@@ -99,12 +101,16 @@ class DimProver:
         elif inferred is None or len(inferred) != len(proven):
             merged = proven
         else:
-            merged = [
-                i if isinstance(i, int) or p is None else p for i, p in zip(inferred, proven, strict=True)
-            ]
+            merged = [_merge_dim(i, p) for i, p in zip(inferred, proven, strict=True)]
         return (
             None if merged is None else [f"dim:{name}:{k}" if d is None else d for k, d in enumerate(merged)]
         )
+
+
+def _merge_dim(inferred: Dim, proven: Dim | None) -> Dim | None:
+    if proven is None or (isinstance(inferred, int) and not isinstance(proven, int)):
+        return inferred
+    return proven
 
 
 def table_axis_problem(
@@ -134,9 +140,14 @@ def table_axis_problem(
     offset = len(x_dims) - len(t_dims)
     for axis in range(len(t_dims) - 1):
         t, d = t_dims[axis], x_dims[offset + axis]
+        pt = proven_t[axis] if proven_t is not None and len(proven_t) == len(t_dims) else None
+        if isinstance(t, int) and isinstance(pt, int) and pt != t:
+            return (
+                f"table '{table}' dim {axis} is declared {t} but the graph computes {pt}: "
+                "the model's shape annotations contradict it"
+            )
         if t == 1 or t == d or (isinstance(d, int) and d >= 2 and not isinstance(t, int)):
             continue
-        pt = proven_t[axis] if proven_t is not None and len(proven_t) == len(t_dims) else None
         px = proven_x[offset + axis] if proven_x is not None and len(proven_x) == len(x_dims) else d
         if pt is not None and px is not None and (pt == 1 or pt == px or at_least_one_when_positive(pt, px)):
             continue

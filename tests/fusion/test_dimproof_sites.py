@@ -122,3 +122,20 @@ def test_a_site_after_an_undocumented_or_foreign_op_is_skipped(op: str, domain: 
     result, _ = fuse_and_check(model, [])  # nothing runs: a fused site would already be the failure
     assert result.fused == 0, result.sites
     assert "table" in reasons(result)
+
+
+def test_a_table_dim_declared_1_where_the_graph_computes_5_is_refused() -> None:
+    """The tables pass com.microsoft's QuickGelu (inference types nothing after it) and the model
+    declares them ``[1, 1, 1, 16]``; the graph computes ``[1, 1, 5, 16]``: with x's length 1 the
+    original has 5 rows, a RoPECustomer would have 1.  The computed dim wins, and contradicts."""
+    g = Graph()
+    tables = [g.op("QuickGelu", [name], domain="com.microsoft") for name in ("c", "s")]
+    y = g.rope("x", *tables)
+    g.nodes.append(helper.make_node("Identity", [y], ["y"], name="out"))
+    model = g.model([("x", ["B", 3, "L", D]), ("c", [1, 1, 5, D]), ("s", [1, 1, 5, D])], ["y"])
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    for table in tables:
+        model.graph.value_info.append(helper.make_tensor_value_info(table, TensorProto.FLOAT, [1, 1, 1, D]))
+    result, _ = fuse_and_check(model, [])
+    assert result.fused == 0, result.sites
+    assert "contradict" in reasons(result)
