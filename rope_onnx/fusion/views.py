@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from rope_onnx.fusion.channels import NotRope
-from rope_onnx.fusion.dimproof import DimProver, Dims
+from rope_onnx.fusion.dimproof import DimProver
+from rope_onnx.fusion.ops.dimnames import SourceDims
 from rope_onnx.fusion.ops.registry import fold_ints
 from rope_onnx.fusion.ops.reshape import View, view_dims, view_shape
 from rope_onnx.graph.folding import IntValue
@@ -44,7 +45,7 @@ class Views:
     def _fold(self, name: str) -> IntValue:
         return fold_ints(self.index, name, self._named)
 
-    def proven(self, name: str) -> Dims | None:
+    def proven(self, name: str) -> SourceDims | None:
         """What the table-broadcast proof compares: source-named dims of a tensor or a view."""
         view = self.views.get(name)
         return self.prover.dims(name) if view is None else list(view_dims(view, self._fold, self._named))

@@ -11,8 +11,10 @@ four questions, each optional:
 - ``rank`` / ``width``: the output's rank and static last dim where shape inference gave up.
 - ``fold``: the op on the small integer tensors exporters compute shapes and bounds with.
 - ``anchor``: whether a site may end in this op (candidates are visited from these).
-- ``dims``: the output's dims where inference lost some that the op keeps (a Slice with a bound
-  computed at run time keeps every axis it does not cut).
+- ``dims``: the output's dims named by their source (:mod:`.dimnames`), from its inputs' proven
+  dims: what the per-axis table proof (:mod:`rope_onnx.fusion.dimproof`) follows back to show a
+  table dim equals x's, and what the tracer fills in where inference lost dims the op keeps (a
+  Slice with a bound computed at run time keeps every axis it does not cut).
 
 Adding an op (``Where``, ``CastLike`` in bounds, …) is adding one ``OpRule`` to one module.
 """
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from rope_onnx.fusion.ops.reshape import View
 
 __all__ = [
+    "DimsContext",
     "DimsRule",
     "FoldInts",
     "OpRule",
@@ -138,8 +141,21 @@ TraceRule = Callable[[TraceContext, NodeProto, str, int], Value]
 #: Rank / width rules return None when they cannot tell; they may raise NotStatic (same meaning).
 RankRule = Callable[[ShapeContext, NodeProto, str], "int | None"]
 WidthRule = Callable[[ShapeContext, NodeProto, str], "int | None"]
-#: (context, node, the output's dims as far as known) -> those dims with the ones the op keeps.
-DimsRule = Callable[[ShapeContext, NodeProto, "list[Dim]"], "list[Dim]"]
+
+
+@dataclass(frozen=True)
+class DimsContext:
+    """What a dims rule may ask: the graph, the proven dims of an input (None entries: not known;
+    None: rank not known), and integer folding where ``Shape(t)`` reads t's proven dims."""
+
+    index: GraphIndex
+    dims_of: Callable[[str], list[Dim | None] | None]
+    fold: Callable[[str], IntValue]
+
+
+#: (context, node, output name) -> the output's dims named by their source, or None (not known).
+#: It may raise NotStatic (same meaning as None).
+DimsRule = Callable[[DimsContext, NodeProto, str], "list[Dim | None] | None"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ by :func:`view_shape` only where every entry is proven).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,11 +28,12 @@ import numpy as np
 from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
-from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext
+from rope_onnx.fusion.ops.base import DimsContext, OpRule, ShapeContext, TraceContext
 from rope_onnx.fusion.ops.common import TABLE
+from rope_onnx.fusion.ops.dimnames import SourceDims, is_size_symbol
 from rope_onnx.graph.attributes import attr_int
 from rope_onnx.graph.folding import DimsHint, IntValue, NotStatic
-from rope_onnx.graph.index import Dim
+from rope_onnx.graph.index import Dim, GraphIndex
 
 __all__ = ["RULES", "View", "view_dims", "view_shape"]
 
@@ -217,6 +219,58 @@ def _reshape_width(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
     return int(np.prod(sizes, dtype=np.int64)) if len(sizes) == len(remaining) else None
 
 
+def _fold_reshape(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: Callable[[int], IntValue]
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    """A shape value reshaped to 1-D (``[-1]`` or its length) or, with one entry, to 0-D: the same
+    entries (TorchScript's ``expand`` flattens its target so)."""
+    data, target = arg(0), arg(1)
+    shape = target.ints()
+    n = len(data.values)
+    if shape not in ([-1], [n]) and not (shape == [] and n == 1):
+        raise NotStatic(f"Reshape node '{node.name}' on a shape value is not a flattening")
+    return list(data.values), shape == [], data.nodes | target.nodes
+
+
+def _reshape_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """The target shape, folded with ``Shape(t)`` reading t's proven dims (exporters build targets as
+    ``Concat(Unsqueeze(Gather(Shape(t), i)), …)``); ``0`` copies the input's dim (unless allowzero);
+    a ``-1`` is counted only when every other dim is static and non-zero.
+
+    A size symbol ``s`` in the target is the output dim only where that cannot be the copy a run-time
+    ``s = 0`` would make instead: with allowzero, or where the input's dim there is ``s`` itself.  An
+    opaque entry (arithmetic on a symbol) could be -1 or 0 at run time: not known.
+    """
+    data = ctx.dims_of(node.input[0])
+    target = list(ctx.fold(node.input[1]).values)
+    allow_zero = bool(attr_int(node, "allowzero", 0))
+    out: SourceDims = []
+    for k, entry in enumerate(target):
+        here = data[k] if data is not None and k < len(data) else None
+        if entry == 0 and not allow_zero:
+            out.append(here)
+        elif isinstance(entry, int):
+            out.append(entry if entry >= 0 else None)
+        else:
+            out.append(entry if is_size_symbol(entry) and (allow_zero or entry == here) else None)
+    if target.count(-1) == 1 and data is not None:
+        known = [d for k, d in enumerate(out) if target[k] != -1]
+        sizes = [d for d in [*data, *known] if isinstance(d, int) and d > 0]
+        if len(sizes) == len(data) + len(known):
+            total, rest = math.prod(sizes[: len(data)]), math.prod(sizes[len(data) :])
+            out[target.index(-1)] = total // rest if total % rest == 0 else None
+    return out
+
+
 RULES = (
-    OpRule("Reshape", trace=_reshape, rank=_reshape_rank, width=_reshape_width, anchor=True, roles=TABLE),
+    OpRule(
+        "Reshape",
+        trace=_reshape,
+        rank=_reshape_rank,
+        width=_reshape_width,
+        fold=_fold_reshape,
+        dims=_reshape_dims,
+        anchor=True,
+        roles=TABLE,
+    ),
 )
