@@ -15,6 +15,8 @@ For a model with ``true`` sites that must fuse and ``mutants`` that may fuse onl
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,3 +169,78 @@ def check_trust(case) -> Outcome:
             for name, value in want.items():
                 _compare(f"{case.describe}: {name}", got[name], value, None)
     return Outcome(result.fused, len(result.skipped), 0)
+
+
+@dataclass(frozen=True)
+class LieOutcome:
+    """What a lie did: fusions of the lying model, the clean model's, and skip reasons it added."""
+
+    lie: str
+    fused: int
+    clean_fused: int
+    new_reasons: tuple[str, ...]
+    #: "": ORT ran the fused model as written; "both models" / "only the fused model": ORT refused it
+    #: (its inference or buffer planning trusts the lie), so it ran with the planted entries removed
+    ort_refused: str
+
+
+def reason_key(reason: str) -> str:
+    """A skip reason with its tensor names blanked, to count reasons across graphs."""
+    return re.sub(r"'[^']*'", "'…'", reason)[:110]
+
+
+def check_lies(case) -> LieOutcome:
+    """The oracle for :func:`lying_graphs.lying_cases`: whatever the planted lie, no crash, nothing
+    assumed, a model nothing fused in unchanged, fusing idempotent, and every output of the fused
+    model equal to what the graph computes.
+
+    The reference is the clean graph (the same nodes without the lie): value_info is a claim about
+    the graph, never part of what it computes.  The fused model runs on ONNX Runtime as written;
+    where ORT refuses it (its own inference or buffer planning trusts the lie: "Shape mismatch
+    attempting to re-use buffer"), it runs again with the planted entries removed.  The outcome
+    says whether the lying original ran as written then (a model ORT ran that the pass turned into
+    one ORT refuses — the lie kept on a tensor the fused node reads — is counted, never hidden).
+    """
+    from lying_graphs import strip
+
+    clean = copy_of(case.clean)
+    clean_result = fuse_model(clean)
+    if case.expect == "refuse" and clean_result.fused:
+        raise WrongFusion(f"{case.describe}: the clean site fused, its facts are unknown or false")
+    original = case.model.SerializeToString()
+    fused = copy_of(case.model)
+    result = fuse_model(fused)
+    if any(site.assumes for site in result.sites):
+        raise WrongFusion(f"{case.describe}: a fusion rests on an assumption")
+    if result.fused == 0 and fused.SerializeToString() != original:
+        raise WrongFusion(f"{case.describe}: nothing fused but the graph changed")
+    refused = ""
+    if result.fused:
+        reference = as_float32(case.clean) if _has_fp16(case.clean) else None
+        for feeds in case.feed_sets:
+            try:
+                want = run_model(case.clean, feeds)
+            except Exception:  # the graph itself refuses these feeds (e.g. 4 positions against 1)
+                continue
+            ref = None
+            if reference is not None:
+                wide = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in feeds.items()}
+                ref = run_model(reference, wide)
+            try:
+                got = run_model(fused, feeds)
+            except Exception:
+                got = run_model(strip(fused, case.clean, case.planted), feeds)
+                try:
+                    run_model(case.model, feeds)
+                except Exception:
+                    refused = refused or "both models"
+                else:
+                    refused = "only the fused model"
+            for name, value in want.items():
+                _compare(f"{case.describe}: {name}", got[name], value, None if ref is None else ref[name])
+    again = copy_of(fused)
+    if fuse_model(again).fused or again.SerializeToString() != fused.SerializeToString():
+        raise WrongFusion(f"{case.describe}: fusing the fused model again changed it")
+    clean_reasons = Counter(reason_key(s.reason) for s in clean_result.skipped)
+    new = Counter(reason_key(s.reason) for s in result.skipped) - clean_reasons
+    return LieOutcome(case.lie, result.fused, clean_result.fused, tuple(sorted(new.elements())), refused)

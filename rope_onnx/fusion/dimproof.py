@@ -75,13 +75,18 @@ class DimProver:
         return self._memo[name]
 
     def _merge(self, name: str, proven: Dims | None) -> Dims | None:
-        """Static sizes inference knows win; source names fill what it left as fresh symbols."""
+        """Static sizes inference knows win; source names fill what it left as fresh symbols, and
+        beat what only a declaration says (a claim nothing checked: graph/shapes.py)."""
         inferred = self.index.dims(name)
         if proven is None:
             return list(inferred) if inferred is not None else None
         if inferred is None or len(inferred) != len(proven):
             return proven
-        return [i if isinstance(i, int) or p is None else p for i, p in zip(inferred, proven, strict=True)]
+        claimed = self.index.claimed_axes(name)
+        return [
+            i if (isinstance(i, int) and axis not in claimed) or p is None else p
+            for axis, (i, p) in enumerate(zip(inferred, proven, strict=True))
+        ]
 
     def _ints(self, name: str) -> list[Dim] | None:
         try:

@@ -45,6 +45,19 @@ def _same_dims(a: list, b: list) -> bool:
     return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
 
 
+def _proven_over_claims(index: GraphIndex, name: str, dims: list, prover: DimProver) -> list:
+    """``dims`` with each leading axis only a declaration sized replaced by what the graph proves
+    (a value_info that says 1 where the table has a Shape read's rows is a claim, not a proof)."""
+    claimed = index.claimed_axes(name)
+    proven = prover.dims(name) if claimed else None
+    if proven is None or len(proven) != len(dims):
+        return dims
+    last = len(dims) - 1
+    return [
+        proven[a] if a in claimed and a < last and proven[a] is not None else d for a, d in enumerate(dims)
+    ]
+
+
 def check_site(
     index: GraphIndex, tracer: Tracer, output: str, proof: Proof, inputs: set[str], prover: DimProver
 ) -> tuple[str, list[str]]:
@@ -65,12 +78,14 @@ def check_site(
             f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
             [],
         )
+    source = _proven_over_claims(index, proof.x, source, prover)
     x_dims = [*source[:-1], proof.head_dim]  # the channel window the site rotates
     same_output = y_dims is not None and _same_dims(y_dims, x_dims)
     if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
         return f"cannot prove the output has x's shape {x_dims}", []
     for table in (proof.cos, proof.sin):
         dims = tracer.leaf_dims(table)
+        dims = None if dims is None else _proven_over_claims(index, table, dims, prover)
         if dims is None:
             if same_output:
                 continue
