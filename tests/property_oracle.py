@@ -94,6 +94,31 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray, ref: np.ndarray | Non
         raise WrongFusion(f"output '{name}': max |fused - original| = {error.max():.3g} > 1e-6")
 
 
+def run_fused(fused: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a fused model and hold each RoPECustomer node to its contract: its output has x's shape.
+
+    On ONNX Runtime the node is served by its reference function, which broadcasts as the original
+    graph did — a fused node whose table expands x (x one row, the table five) computes the
+    original's five rows there, and only the kernel, whose output has x's shape, gives one.  So
+    the outputs alone cannot show that wrong fusion: x and each node's output are read too.
+    """
+    nodes = [n for n in fused.graph.node if n.op_type == "RoPECustomer" and len(n.input) == 3]
+    probe = copy_of(fused)
+    listed = {o.name for o in probe.graph.output}
+    for name in dict.fromkeys(t for n in nodes for t in (n.input[0], n.output[0])):
+        if name not in listed:
+            probe.graph.output.append(helper.make_empty_tensor_value_info(name))
+    values = run_model(probe, feeds)
+    for node in nodes:
+        x, y = values[node.input[0]], values[node.output[0]]
+        if x.shape != y.shape:
+            raise WrongFusion(
+                f"RoPECustomer '{node.name}' returns {y.shape} for x {x.shape}: its tables expand x "
+                "(the kernel's output has x's shape)"
+            )
+    return values
+
+
 def check(
     model: onnx.ModelProto, feed_sets: list[dict[str, np.ndarray]], true_sites: int, mutants: int
 ) -> Outcome:
@@ -111,7 +136,7 @@ def check(
     if result.fused:
         reference = as_float32(model) if _has_fp16(model) else None
         for feeds in feed_sets:
-            want, got = run_model(model, feeds), run_model(fused, feeds)
+            want, got = run_model(model, feeds), run_fused(fused, feeds)
             ref = None
             if reference is not None:
                 ref = run_model(
@@ -165,7 +190,7 @@ def check_trust(case) -> Outcome:
                 want = run_model(case.model, feeds)
             except Exception:  # the original refuses these feeds (e.g. 4 positions against 1): skip
                 continue
-            got = run_model(fused, feeds)
+            got = run_fused(fused, feeds)
             for name, value in want.items():
                 _compare(f"{case.describe}: {name}", got[name], value, None)
     return Outcome(result.fused, len(result.skipped), 0)
@@ -227,9 +252,11 @@ def check_lies(case) -> LieOutcome:
                 wide = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in feeds.items()}
                 ref = run_model(reference, wide)
             try:
-                got = run_model(fused, feeds)
+                got = run_fused(fused, feeds)
+            except WrongFusion:
+                raise
             except Exception:
-                got = run_model(strip(fused, case.clean, case.planted), feeds)
+                got = run_fused(strip(fused, case.clean, case.planted), feeds)
                 try:
                     run_model(case.model, feeds)
                 except Exception:
