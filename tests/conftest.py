@@ -57,7 +57,7 @@ class _Stream(io.StringIO):
 
 
 def cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: object, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``rope_onnx.cli.app.main(args)`` in this process, as ``python -m rope_onnx`` would run it.
 
@@ -68,6 +68,7 @@ def cli(
     loggers and
     sys.stdout/sys.stderr are restored, and argparse's SystemExit (usage errors, ``--version``) becomes
     the exit code a shell would see. ``env`` replaces the whole environment, as subprocess's ``env`` does.
+    Arguments may be paths (or anything else): each is passed as ``str(arg)``, as a shell would.
     """
     from rope_onnx.cli.app import main
 
@@ -82,7 +83,7 @@ def cli(
             os.environ.update(env)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code: int | str | None = main(list(args))
+                code: int | str | None = main([str(a) for a in args])
             except SystemExit as stop:
                 code = stop.code
         if code is None:
@@ -100,7 +101,9 @@ def cli(
             logger.handlers[:] = handlers
             logger.setLevel(level)
             logger.propagate = propagate
-    return subprocess.CompletedProcess(["rope-onnx", *args], returncode, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(
+        ["rope-onnx", *map(str, args)], returncode, out.getvalue(), err.getvalue()
+    )
 
 
 @pytest.fixture(name="cli")
