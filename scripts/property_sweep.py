@@ -12,8 +12,6 @@ wrong fusion and no crash was found, 1 otherwise.
 
     python scripts/property_sweep.py --examples 10000 --workers 2 --seed 20261126
     python scripts/property_sweep.py --examples 10000 --workers 2 --kinds lies --seed 20261202
-
-ONNX Runtime logs on stderr the errors of the lying models it refuses (``2>/dev/null`` hides them).
 """
 
 from __future__ import annotations
