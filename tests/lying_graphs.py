@@ -2,12 +2,16 @@
 
 The shape rule (``rope_onnx/graph/shapes.py``) infers shapes on a copy without the model's
 ``value_info``; a declaration only fills what inference leaves unknown, and one that contradicts
-inference makes the dim unknown.  :func:`lying_cases` tests that rule the hostile way: it draws a
-site — a :func:`strategies.rope_cases` draw (true sites, mutants, look-alikes) or a plain site whose
-tables meet x through other symbols and value-preserving ops (:func:`_table_site`) — and plants
-ONE kind of lie (:data:`LIES`) into one to three of its tensors.  The judge is
-:func:`property_oracle.check_lies`: whatever the lie, a fused model must compute what the graph
-computes (ONNX Runtime on random feeds), and the pass must not crash.
+inference makes the dim unknown; a dim only a declaration sizes yields to what the graph proves.
+:func:`lying_cases` tests that rule the hostile way: it draws a site — a :func:`strategies.rope_cases`
+draw (true sites, mutants, look-alikes), a plain site whose tables meet x through other symbols and
+value-preserving ops (:func:`_table_site`), or one whose tables are computed from x's or another
+input's rows (:func:`_computed_site`) — and plants ONE kind of lie (:data:`LIES`) into one to three
+of its tensors.  The judge is :func:`property_oracle.check_lies`: whatever the lie, a fused model
+must compute what the graph computes (ONNX Runtime on random feeds, each RoPECustomer returning
+x's shape), and the pass must not crash.  Where ORT refuses a lying model (its own inference or
+buffer planning trusts the declaration) it runs again with the planted entries removed
+(:func:`strip`); the sweep counts how often.
 """
 
 from __future__ import annotations
@@ -189,10 +193,9 @@ def plant(
                 entries.append(_info(name, *told))
     else:
         pool = table_side if lie == "table_broadcast" else inner
-        base = "width" if lie == "duplicate" else lie
         for name in draw(st.permutations(pool))[:count] if pool else []:
             elem, dims = types[name]
-            told = liar.any_lie(elem, dims) if lie == "duplicate" else liar.shape_lie(base, elem, dims)
+            told = liar.any_lie(elem, dims) if lie == "duplicate" else liar.shape_lie(lie, elem, dims)
             if told is None:
                 continue
             lying = _info(name, *told)
