@@ -19,6 +19,7 @@ from onnx import NodeProto
 from rope_onnx.fusion.channels import Expr, NotRope, Scalar, leaf
 from rope_onnx.fusion.ops.base import Value
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
+from rope_onnx.fusion.ops.reshape import View, view_dims
 from rope_onnx.fusion.shapes import infer_rank, infer_width, kept_dims
 from rope_onnx.graph.attributes import attr_ints
 from rope_onnx.graph.folding import IntValue, NotStatic
@@ -35,31 +36,6 @@ MAX_DEPTH = 120
 
 class BudgetExceeded(Exception):
     """The candidate grew beyond :data:`NODE_BUDGET` nodes: not a RoPE site."""
-
-
-def product_reach(index: GraphIndex) -> dict[str, int]:
-    """Per tensor, how many tensors behind it (through ops the tracer follows) the nearest Mul/If is.
-
-    Only those ops make degree-2 terms; every other handler moves, negates or adds them.  A
-    candidate with no product within :data:`MAX_DEPTH` evaluates to sums of leaves, which is
-    neither a site nor a near miss, so the pass rejects it without tracing: a chain of
-    head-sized Add/Neg nodes is thousands of such candidates, and tracing each one to the depth
-    limit cost ~60 channel evaluations per node (issue 17).  One pass in node order (the loader
-    checks the order is topological); tensors with no product in reach are left out.
-    """
-    reach: dict[str, int] = {}
-    for i, node in enumerate(index.nodes):
-        rule = rule_for(node.op_type, node.domain)
-        if rule is None or rule.trace is None:
-            continue  # the tracer makes its outputs leaves: no product comes through
-        if rule.makes_products:
-            distance = 0
-        else:
-            distance = 1 + min((reach.get(name, MAX_DEPTH) for name in index.inputs[i]), default=MAX_DEPTH)
-        if distance < MAX_DEPTH:
-            for name in node.output:
-                reach[name] = distance
-    return reach
 
 
 class Tracer:
@@ -85,9 +61,11 @@ class Tracer:
         self._settled: dict[str, frozenset[str]] = {}  # k = 1 plain leaves -> names noted in their cone
         self._reasons: dict[str, str] = {}  # every note ever made (tensor -> why it became a leaf)
         self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
+        self.views: dict[str, View] = {}  # leaves the rewrite would create (fusion.ops.reshape.View)
         #: Let exact widening Casts (fp16 -> fp32) through: only for a site that ends in one rounding
         #: Cast back (see candidates.rounded_site); elsewhere a widened input is a float32 input.
         self.widen = False
+        self.use_views = False  # let Reshapes be followed through views (fusion.ops.reshape.View)
         #: Why the last candidate could not be traced (for the report of a RoPE look-alike).
         self.stopped = ""
         self.reset()
@@ -100,6 +78,7 @@ class Tracer:
         self.aliases: set[str] = set()
         self._visits = 0
         self._depth = 0
+        self.could_view = False  # a Reshape refused where a view would have followed it
         self._open = [(set(), [False])]
 
     # ------------------------------------------------------------------ evaluation
@@ -107,7 +86,9 @@ class Tracer:
         key = (name, k)
         if key in self._memo:
             return self._memo[key]
-        if k == 1 and name in self._settled and not self.widen:  # an earlier candidate's leaf, same notes
+        if (
+            k == 1 and name in self._settled and not (self.widen or self.use_views)
+        ):  # an earlier candidate's leaf, same notes
             settled = self._settled[name]
             self._open[-1][0].update(settled)
             self.notes.update((n, self._reasons[n]) for n in settled)
@@ -132,7 +113,7 @@ class Tracer:
             self._open[-1][0].update(noted)
             self._open[-1][1][0] |= deep[0]
         self._memo[key] = value
-        if k == 1 and not deep[0] and value is self._leaves.get(name):
+        if k == 1 and not deep[0] and not self.use_views and value is self._leaves.get(name):
             self._settled[name] = frozenset(noted)
         return value
 
@@ -196,6 +177,16 @@ class Tracer:
         self._leaf_of[id(self._leaves[name])] = name
         return self._leaves[name]
 
+    def view(self, view: View, refusal: str) -> Expr:
+        """``view`` as a leaf (its source an alias) where this attempt may use views, else NotRope(refusal):
+        candidates retry with views only where the plain attempt failed (graph tensors are better inputs)."""
+        self.could_view = True
+        if not self.use_views:
+            raise NotRope(refusal)
+        self.views[view.name], self._widths[view.name] = view, view.width
+        self.aliases.add(view.source)
+        return self.leaf(view.name)
+
     def leaf_name(self, value: Value) -> str | None:
         """The tensor ``value`` is the plain leaf of (the very Expr :meth:`leaf` built), else None."""
         return self._leaf_of.get(id(value)) if isinstance(value, Expr) else None
@@ -215,16 +206,12 @@ class Tracer:
         an existing tensor of the original graph, rather than a new slice of qkv.
         """
         leaf_id = self._leaf_ids.get(name)
-        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
-        for (tensor, k), value in sorted(self._memo.items()):
-            if (
-                k == 1
-                and isinstance(value, Expr)
-                and value.grid.shape == (width,)
-                and list(value.grid) == want
-            ):
-                return tensor
-        return None
+        return self.find_tensor([{((leaf_id, offset + j),): 1.0} for j in range(width)])
+
+    def find_tensor(self, want: list) -> str | None:
+        """A tensor this candidate computed (one channel axis) whose channels are exactly ``want``."""
+        found = (t for (t, k), v in sorted(self._memo.items()) if k == 1 and isinstance(v, Expr) and v.k == 1)
+        return next((t for t in found if list(self.expr(t, 1).grid) == want), None)
 
     # ------------------------------------------------------------------ the TraceContext of the op rules
     def known_rank(self, name: str) -> int | None:
@@ -246,6 +233,8 @@ class Tracer:
     def dims(self, name: str) -> list[Dim] | None:
         """Shape of ``name``: inferred dims, or one symbol per axis when only the rank is known,
         with the trailing dims replaced by the channel grid this candidate computed."""
+        if name in self.views:
+            return view_dims(self.views[name], self.fold, self.dims)
         dims = self.index.dims(name)
         if dims is None:
             rank = self.known_rank(name)
