@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
 
-from rope_onnx.graph.shapes import TypeInfo, dim_name, mark_generated, merge_types, without_annotations
+from rope_onnx.graph.shapes import TypeInfo, dim_name, mark_generated, merge_inferred, without_annotations
 
 #: A dimension: a static size or a symbolic name (see :func:`rope_onnx.graph.shapes.dim_name`).
 Dim = int | str
@@ -68,8 +68,9 @@ class GraphIndex:
         graph = model.graph
         self.graph = graph
         self.types: dict[str, TypeInfo] = {}
-        for info in (*graph.input, *graph.output, *graph.value_info):
+        for info in (*graph.output, *graph.value_info, *graph.input):  # inputs last: theirs is the contract
             self.types[info.name] = _type_info(info.type)
+        self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
             self._infer(model)
             if len(graph.node) >= _TRIM_NODES:
@@ -110,13 +111,12 @@ class GraphIndex:
                 _without_inline_weights(without_annotations(model)), strict_mode=False, data_prop=True
             )
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
-            return
-        types = self.types  # plain tuples: the inferred copy of the graph is freed on return
+            inferred = None
+        found = () if inferred is None else (*inferred.graph.value_info, *inferred.graph.output)
         params = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
-        for info in (*inferred.graph.value_info, *inferred.graph.output):
-            declared = types.get(info.name)
-            inferred_type = mark_generated(_type_info(info.type), params)
-            types[info.name] = inferred_type if declared is None else merge_types(declared, inferred_type)
+        # plain tuples, inference's own symbols marked: the inferred copy is freed on return
+        types = ((i.name, mark_generated(_type_info(i.type), params)) for i in found)
+        self.claimed = merge_inferred(self.types, types, {i.name for i in model.graph.input})
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
@@ -169,6 +169,11 @@ class GraphIndex:
         if t is None or t[1] is None:
             return None
         return [dim_name(d, name, axis) for axis, d in enumerate(t[1])]
+
+    def claimed_axes(self, name: str) -> frozenset[int]:
+        """Axes of ``name`` only a declaration sizes: a claim, which a proof from the graph overrides."""
+        contract = name in self.graph_inputs or name in self.initializers
+        return frozenset() if contract else self.claimed.get(name, frozenset())
 
     def rank(self, name: str) -> int | None:
         dims = self.dims(name)
