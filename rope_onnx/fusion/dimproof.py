@@ -98,16 +98,15 @@ class DimProver:
         nothing names is the Shape read of itself (``dim:<name>:<axis>``, what ``Shape(name)[axis]``
         folds to), so ops that keep it carry the same name."""
         inferred = self.index.dims(name)
+        claimed = self.index.claimed_axes(name)  # only a declaration sizes them: never a proof
+        if inferred is not None and claimed:
+            inferred = [None if k in claimed else d for k, d in enumerate(inferred)]  # type: ignore[misc]
         if proven is None:
             merged: SourceDims | None = list(inferred) if inferred is not None else None
         elif inferred is None or len(inferred) != len(proven):
             merged = proven
         else:
-            claimed = self.index.claimed_axes(name)  # only a declaration sizes them: the graph wins
-            merged = [
-                p if k in claimed and p is not None else _merge_dim(i, p)
-                for k, (i, p) in enumerate(zip(inferred, proven, strict=True))
-            ]
+            merged = [_merge_dim(i, p) for i, p in zip(inferred, proven, strict=True)]
         return (
             None if merged is None else [f"dim:{name}:{k}" if d is None else d for k, d in enumerate(merged)]
         )
@@ -125,6 +124,7 @@ def table_axis_problem(
     x_dims: Sequence[Dim],
     proven_t: SourceDims | None,
     proven_x: SourceDims | None,
+    claimed: frozenset[int] = frozenset(),
 ) -> str:
     """'' when ``table`` broadcasts into x's leading dims exactly as RoPECustomer does, else why not.
 
@@ -157,8 +157,10 @@ def table_axis_problem(
         px = proven_x[offset + axis] if proven_x is not None and len(proven_x) == len(x_dims) else d
         if pt is not None and px is not None and (pt == 1 or pt == px or at_least_one_when_positive(pt, px)):
             continue
+        claim = " (only the model's value_info sizes it: a claim, not a proof)" if axis in claimed else ""
         return (
             f"table '{table}' dim {axis} ({show_dim(t)}) is not shown to be 1 or equal to x dim "
-            f"{offset + axis} ({show_dim(d)}): the original would broadcast x where RoPECustomer cannot"
+            f"{offset + axis} ({show_dim(d)}){claim}: the original would broadcast x where RoPECustomer "
+            "cannot"
         )
     return ""

@@ -95,7 +95,8 @@ def check_site(
             if same_output:
                 continue
             return f"table '{table}' has an unknown rank; cannot prove it broadcasts into x {x_dims}", []
-        problem = table_axis_problem(table, dims, x_dims, views.proven(table), views.proven(proof.x))
+        claimed = index.claimed_axes(views.source(table))
+        problem = table_axis_problem(table, dims, x_dims, views.proven(table), views.proven(proof.x), claimed)
         if problem:
             return problem, []
     unknown = [n for n in (proof.x, output) if not index.elem_type(views.source(n))]

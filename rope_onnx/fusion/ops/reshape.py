@@ -19,7 +19,6 @@ by :func:`view_shape` only where every entry is proven).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -255,10 +254,8 @@ def _reshape_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | 
             out.append(entry if is_size_symbol(entry) and (allow_zero or entry == here) else None)
     if target.count(-1) == 1 and data is not None:
         known = [d for k, d in enumerate(out) if target[k] != -1]
-        sizes = [d for d in [*data, *known] if isinstance(d, int) and d > 0]
-        if len(sizes) == len(data) + len(known):
-            total, rest = math.prod(sizes[: len(data)]), math.prod(sizes[len(data) :])
-            out[target.index(-1)] = total // rest if total % rest == 0 else None
+        if all(d is not None for d in (*data, *known)):  # equal symbols cancel: [1, seq, 4, 2] -> [1, -1, 8]
+            out[target.index(-1)] = _inferred(list(data), known)  # type: ignore[arg-type]
     return out
 
 

@@ -12,6 +12,7 @@ from onnx import NodeProto
 from rope_onnx.fusion.ops.base import DimsContext, OpRule
 from rope_onnx.fusion.ops.common import TABLE, broadcast_dims_rule, same_dims, same_rank
 from rope_onnx.fusion.ops.dimnames import SourceDims, is_size_symbol, matmul_shape
+from rope_onnx.graph.attributes import attr_int
 
 
 def _range_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
@@ -31,6 +32,24 @@ def _matmul_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | N
     return None if a is None or b is None else matmul_shape(a, b)
 
 
+def _gather_nd_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """ONNX GatherND: ``indices.shape[:-1] + data.shape[batch_dims + m:]``, m the static last dim of
+    the indices (dynamo gathers GPT-J's sin/cos rows by position this way)."""
+    data, indices = ctx.dims_of(node.input[0]), ctx.dims_of(node.input[1])
+    if data is None or not indices or not isinstance(indices[-1], int):
+        return None
+    batch = attr_int(node, "batch_dims", 0) or 0
+    m = indices[-1]
+    if batch < 0 or m < 1 or batch + m > len(data) or batch >= len(indices):
+        return None
+    return [*indices[:-1], *data[batch + m :]]
+
+
+def _gather_elements_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """ONNX GatherElements: the output has the indices' shape."""
+    return ctx.dims_of(node.input[1])
+
+
 RULES = (
     *(OpRule(op, rank=same_rank, dims=same_dims) for op in ("Softmax", "LayerNormalization")),
     # ONNX Runtime registers its RMS norm in the ONNX domain (onnxruntime/core/graph/contrib_ops/
@@ -47,7 +66,8 @@ RULES = (
     # Folded by graph.folding itself (it needs the caller's dims); it reads no values.
     OpRule("Shape", reads_values=False),
     # Known to the RoPE look-alike check only (the proof treats their outputs as site inputs).
-    *(OpRule(op, roles=TABLE | {"gather"}) for op in ("GatherND", "GatherElements")),
+    OpRule("GatherND", roles=TABLE | {"gather"}, dims=_gather_nd_dims),
+    OpRule("GatherElements", roles=TABLE | {"gather"}, dims=_gather_elements_dims),
     OpRule("Flatten", roles=TABLE),
     OpRule("Constant", roles=frozenset({"stored"})),
 )
