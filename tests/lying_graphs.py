@@ -326,12 +326,7 @@ def _computed_site(draw: st.DrawFn) -> tuple[onnx.ModelProto, tuple, str, str]:
     x_dims: list = ["B", draw(st.sampled_from((3, 1, "H"))), draw(st.sampled_from(("L", "L", 1, 5))), D]
     rows_of = draw(st.sampled_from(("x", "P", "L")))
     source, axis = ("x", 2) if rows_of == "x" else ("pos", 1)
-    rows = g.op("Gather", [g.op("Shape", [source]), g.const(axis)], axis=0)
-    positions = g.op("Cast", [g.op("Range", [g.const(0), rows, g.const(1)])], to=TensorProto.FLOAT)
-    inverse = (1.0 / 10000 ** (np.arange(0, D, 2) / D)).astype(np.float32)
-    freqs = g.op("Mul", [g.op("Unsqueeze", [positions, g.const([1])]), g.const(inverse, np.float32)])
-    emb = g.op("Concat", [freqs, freqs], axis=-1)
-    cos, sin = (g.op("Unsqueeze", [g.op(op, [emb]), g.const([0, 1])]) for op in ("Cos", "Sin"))
+    cos, sin = g.computed_tables(source, axis)
     y = g.rope("x", cos, sin)
     g.nodes.append(helper.make_node("Identity", [y], ["y"], name="out"))
     inputs = [("x", x_dims)] + ([("pos", [1, rows_of])] if source == "pos" else [])

@@ -44,6 +44,20 @@ class Graph:
     def last_slice(self, data: str, start: str, end: str) -> str:
         return self.op("Slice", [data, start, end, self.const([-1])])
 
+    def computed_tables(self, source: str, axis: int) -> list[str]:
+        """cos and sin as exporters compute them: positions ``Range(0, Shape(source)[axis])`` times the
+        inverse frequencies, ``Cos``/``Sin``, ``Unsqueeze`` to rank 4 ([1, 1, rows, D])."""
+        rows = self.op("Gather", [self.op("Shape", [source]), self.const(axis)], axis=0)
+        positions = self.op(
+            "Cast", [self.op("Range", [self.const(0), rows, self.const(1)])], to=TensorProto.FLOAT
+        )
+        inverse = (1.0 / 10000 ** (np.arange(0, D, 2) / D)).astype(np.float32)
+        freqs = self.op(
+            "Mul", [self.op("Unsqueeze", [positions, self.const([1])]), self.const(inverse, np.float32)]
+        )
+        emb = self.op("Concat", [freqs, freqs], axis=-1)
+        return [self.op("Unsqueeze", [self.op(op, [emb]), self.const([0, 1])]) for op in ("Cos", "Sin")]
+
     def rope(self, x: str, cos: str, sin: str, mid: str | None = None) -> str:
         """``x * cos + cat(-x[..., mid:], x[..., :mid]) * sin``; ``mid`` defaults to D/2."""
         mid = mid or self.const([D // 2])

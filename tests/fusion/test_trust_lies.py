@@ -25,12 +25,7 @@ def _computed_tables_site(x: list, rows_of: str, lie: list | None) -> tuple:
     """x * cos + rotate_half(x) * sin with tables of ``rows_of``'s rows (x's own, or input pos's)."""
     g = Graph()
     source, axis = ("x", 2) if rows_of == "x" else ("pos", 1)
-    rows = g.op("Gather", [g.op("Shape", [source]), g.const(axis)], axis=0)
-    positions = g.op("Cast", [g.op("Range", [g.const(0), rows, g.const(1)])], to=TensorProto.FLOAT)
-    inverse = (1.0 / 10000 ** (np.arange(0, D, 2) / D)).astype(np.float32)
-    freqs = g.op("Mul", [g.op("Unsqueeze", [positions, g.const([1])]), g.const(inverse, np.float32)])
-    emb = g.op("Concat", [freqs, freqs], axis=-1)
-    tables = [g.op("Unsqueeze", [g.op(op, [emb]), g.const([0, 1])]) for op in ("Cos", "Sin")]
+    tables = g.computed_tables(source, axis)
     g.nodes.append(helper.make_node("Identity", [g.rope("x", *tables)], ["y"], name="out"))
     model = g.model([("x", x)] + ([("pos", [1, rows_of])] if source == "pos" else []), ["y"])
     for table in tables if lie else ():
