@@ -44,28 +44,32 @@ class DimProver:
         """The dims of ``name``: static sizes inference knows, else what the op rules prove."""
         if name not in self._memo:
             for tensor in self._ancestors(name):
-                self._memo[tensor] = None  # a cycle guard (a valid graph has none)
-                self._memo[tensor] = self._merge(tensor, self._rule(tensor))
+                if tensor not in self._memo:  # each tensor's rule runs once per pass
+                    self._memo[tensor] = None  # a cycle guard (a valid graph has none)
+                    self._memo[tensor] = self._merge(tensor, self._rule(tensor))
         return self._memo[name]
 
     def _ancestors(self, name: str) -> list[str]:
-        """``name`` and every tensor it is computed from that has no dims yet, inputs first."""
+        """``name`` and every tensor it is computed from that has no dims yet, inputs first (a
+        post-order walk: a tensor is listed after all of its inputs, however many paths reach it)."""
         order: list[str] = []
-        seen = {name}
+        visited: set[str] = set()
         stack = [(name, False)]
         while stack:
             tensor, expanded = stack.pop()
             if expanded:
                 order.append(tensor)
                 continue
+            if tensor in visited or tensor in self._memo:
+                continue
+            visited.add(tensor)
             stack.append((tensor, True))
             node_id = self.index.producer.get(tensor)
             if node_id is None:
                 continue
-            for source in self.index.inputs[node_id]:
-                if source not in seen and source not in self._memo:
-                    seen.add(source)
-                    stack.append((source, False))
+            stack.extend(
+                (s, False) for s in self.index.inputs[node_id] if s not in visited and s not in self._memo
+            )
         return order
 
     def _proven(self, name: str) -> SourceDims | None:
