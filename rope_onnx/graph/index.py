@@ -68,8 +68,9 @@ class GraphIndex:
         graph = model.graph
         self.graph = graph
         self.types: dict[str, TypeInfo] = {}
+        self._type_memo: dict[bytes, TypeInfo] = {}  # serialized TypeProto -> its TypeInfo
         for info in (*graph.input, *graph.output, *graph.value_info):
-            self.types[info.name] = _type_info(info.type)
+            self.types[info.name] = self._type_info(info.type)
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
             self._infer(model)
             if len(graph.node) >= _TRIM_NODES:
@@ -79,22 +80,44 @@ class GraphIndex:
         self.consumers: dict[str, list[int]] = {}
         #: Per node: its inputs, plus what its subgraphs (If/Loop bodies) read from this graph.
         self.inputs: list[tuple[str, ...]] = []
-        for i, node in enumerate(self.nodes):
-            for name in node.output:
-                if name:
-                    self.producer[name] = i
-            reads = tuple(n for n in (*node.input, *sorted(outer_inputs(node))) if n)
-            self.inputs.append(reads)
-            for name in reads:
-                self.consumers.setdefault(name, []).append(i)
+        self._link(self.nodes)
         self.graph_outputs = {o.name for o in graph.output}
         #: Tensors used by something no rewrite touches: the graph's outputs.
         self.external_uses: set[str] = set(self.graph_outputs)
         self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
         self.graph_inputs = {i.name for i in graph.input}
-        self._declared = {i.name: _type_info(i.type) for i in graph.input}
+        self._declared = {i.name: self._type_info(i.type) for i in graph.input}
         self._constants: dict[str, np.ndarray | None] = {}
         self._typing: set[str] = set()
+
+    def _link(self, nodes: list[NodeProto]) -> None:
+        """Producers, consumers and read lists in one pass, each node's fields read once."""
+        producer, consumers, inputs = self.producer, self.consumers, self.inputs
+        for i, node in enumerate(nodes):
+            for name in node.output:
+                if name:
+                    producer[name] = i
+            reads = tuple(node.input)
+            if node.attribute:  # only attributes hold subgraphs
+                outer = outer_inputs(node)
+                if outer:
+                    reads = (*reads, *sorted(outer))
+            if "" in reads:
+                reads = tuple(n for n in reads if n)
+            inputs.append(reads)
+            for name in reads:
+                if name in consumers:
+                    consumers[name].append(i)
+                else:
+                    consumers[name] = [i]
+
+    def _type_info(self, t: onnx.TypeProto) -> TypeInfo:
+        """:func:`_type_info`, once per distinct type (a graph has a few thousand at most)."""
+        key = t.SerializeToString()
+        found = self._type_memo.get(key)
+        if found is None:
+            found = self._type_memo[key] = _type_info(t)
+        return found
 
     def _infer(self, model: ModelProto) -> None:
         """Types from shape inference run without the model's own shape annotations (docs/conventions.md).
@@ -112,10 +135,18 @@ class GraphIndex:
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             return
         types = self.types  # plain tuples: the inferred copy of the graph is freed on return
+        merged: dict[tuple[TypeInfo, TypeInfo], TypeInfo] = {}
         for info in (*inferred.graph.value_info, *inferred.graph.output):
-            declared = types.get(info.name)
-            inferred_type = _type_info(info.type)
-            types[info.name] = inferred_type if declared is None else merge_types(declared, inferred_type)
+            name = info.name
+            inferred_type = self._type_info(info.type)
+            declared = types.get(name)
+            if declared is None:
+                types[name] = inferred_type
+                continue
+            pair = (declared, inferred_type)
+            if pair not in merged:
+                merged[pair] = merge_types(declared, inferred_type)
+            types[name] = merged[pair]
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
