@@ -23,10 +23,11 @@ from rope_onnx.fusion.lookalike import looks_like_rope
 from rope_onnx.fusion.ops.casts import rounding_input, widened_copy
 from rope_onnx.fusion.ops.registry import rule_for
 from rope_onnx.fusion.prove import Proof, prove
+from rope_onnx.fusion.reach import cone_facts
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
-from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer, product_reach
+from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer
 from rope_onnx.graph.index import GraphIndex
 
 
@@ -71,7 +72,7 @@ def _attempt_once(
     widened: bool = False,
 ) -> tuple[Expr, Proof | None, str, list[str]] | None:
     """Trace, prove and check one candidate: None when it is not a sum of channel products."""
-    tracer.reset()
+    tracer.reset(traced)
     tracer.widen = widen
     try:
         expr = tracer.eval(traced, 1)
@@ -117,8 +118,8 @@ def attempt_site(
 
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
     """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
-    tracer = Tracer(index)
-    reach = product_reach(index)  # a candidate with no Mul in the tracer's reach computes no rotation
+    reach, levels = cone_facts(index)  # a candidate with no Mul in the tracer's reach computes no rotation
+    tracer = Tracer(index, levels)
     prover = DimProver(index)
     proven: list[ProvenSite] = []
     skipped: list[Skip] = []
@@ -130,11 +131,13 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
         if anchor in claimed:
             continue
         output = node.output[0]
+        if output not in reach:  # first: the cheapest test, and the one most nodes of a long chain fail
+            continue
         traced = rounded_site(index, node)
         if not is_anchor(node) and traced is None:
             continue
         dims = index.dims(output)
-        if (dims is not None and not head_sized(dims)) or output not in reach:
+        if dims is not None and not head_sized(dims):
             continue
         attempt = attempt_site(index, tracer, output, traced, prover)
         if attempt is None:

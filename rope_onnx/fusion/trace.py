@@ -37,31 +37,6 @@ class BudgetExceeded(Exception):
     """The candidate grew beyond :data:`NODE_BUDGET` nodes: not a RoPE site."""
 
 
-def product_reach(index: GraphIndex) -> dict[str, int]:
-    """Per tensor, how many tensors behind it (through ops the tracer follows) the nearest Mul/If is.
-
-    Only those ops make degree-2 terms; every other handler moves, negates or adds them.  A
-    candidate with no product within :data:`MAX_DEPTH` evaluates to sums of leaves, which is
-    neither a site nor a near miss, so the pass rejects it without tracing: a chain of
-    head-sized Add/Neg nodes is thousands of such candidates, and tracing each one to the depth
-    limit cost ~60 channel evaluations per node (issue 17).  One pass in node order (the loader
-    checks the order is topological); tensors with no product in reach are left out.
-    """
-    reach: dict[str, int] = {}
-    for i, node in enumerate(index.nodes):
-        rule = rule_for(node.op_type, node.domain)
-        if rule is None or rule.trace is None:
-            continue  # the tracer makes its outputs leaves: no product comes through
-        if rule.makes_products:
-            distance = 0
-        else:
-            distance = 1 + min((reach.get(name, MAX_DEPTH) for name in index.inputs[i]), default=MAX_DEPTH)
-        if distance < MAX_DEPTH:
-            for name in node.output:
-                reach[name] = distance
-    return reach
-
-
 class Tracer:
     """Evaluates tensors of one graph as channel expressions, one candidate at a time.
 
@@ -70,11 +45,18 @@ class Tracer:
     cones (every residual Add of a model whose hidden size is head-sized reaches back through
     the whole residual stream), and re-tracing them per candidate made the pass quadratic in
     the number of layers.  A leaf whose cone hit :data:`MAX_DEPTH` depends on the path that
-    reached it and is not remembered.
+    reached it and is not remembered.  A candidate whose traced level is :data:`MAX_DEPTH` or more
+    is followed only within its band of levels (``reach.band_floor``): the cone of every tensor in
+    it then ends at the same inputs for every candidate of the band, so its leaves are shared.
     """
 
-    def __init__(self, index: GraphIndex) -> None:
+    def __init__(self, index: GraphIndex, levels: dict[str, int] | None = None) -> None:
         self.index = index
+        #: Traced levels (:func:`rope_onnx.fusion.reach.cone_facts`); computed on the first candidate.
+        self.levels = levels
+        #: Tensors of a lower traced level are inputs of the candidate (0: none; see ``reach.band_floor``).
+        self.floor = 0
+        self._by_floor: dict[int, tuple[dict[str, frozenset[str]], dict[str, str]]] = {}
         self.leaf_names: list[str] = []
         self._leaf_ids: dict[str, int] = {}
         #: Ranks shape inference could not give: proven by a trace rule (a static If) or by rank rules.
@@ -82,8 +64,9 @@ class Tracer:
         self._widths: dict[str, int | None] = {}
         self._leaves: dict[str, Expr] = {}
         self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
-        self._settled: dict[str, frozenset[str]] = {}  # k = 1 plain leaves -> names noted in their cone
-        self._reasons: dict[str, str] = {}  # every note ever made (tensor -> why it became a leaf)
+        #: Per floor: k = 1 plain leaves -> names noted in their cone, and every note made (tensor -> why).
+        self._settled: dict[str, frozenset[str]] = {}
+        self._reasons: dict[str, str] = {}
         self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
         #: Let exact widening Casts (fp16 -> fp32) through: only for a site that ends in one rounding
         #: Cast back (see candidates.rounded_site); elsewhere a widened input is a float32 input.
@@ -92,8 +75,19 @@ class Tracer:
         self.stopped = ""
         self.reset()
 
-    def reset(self) -> None:
-        """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
+    def reset(self, candidate: str | None = None) -> None:
+        """Forget per-candidate state (memo, notes, budget); leaf ids stay stable.  ``candidate``
+        (the tensor about to be traced) chooses the band of a deep cone and its settled leaves."""
+        if candidate is not None and self.levels is None:
+            from rope_onnx.fusion.reach import cone_facts  # reach imports this module
+
+            self.levels = cone_facts(self.index)[1]
+        self.floor = 0
+        if candidate is not None and self.levels:
+            from rope_onnx.fusion.reach import band_floor
+
+            self.floor = band_floor(self.levels.get(candidate, 0))
+        self._settled, self._reasons = self._by_floor.setdefault(self.floor, ({}, {}))
         self._memo: dict[tuple[str, int], Value] = {}
         self.notes: dict[str, str] = {}
         #: Tensors the site reads only where they are proven to be channels of another input.
@@ -140,6 +134,13 @@ class Tracer:
         scalar = self.scalar(name)
         if scalar is not None:
             return scalar
+        if self.floor and self.levels and 0 < self.levels.get(name, 0) < self.floor:
+            why = f"'{name}' is below the band of {MAX_DEPTH} traced levels the candidate is followed in"
+            if k != 1:
+                raise NotRope(why)
+            self.notes[name] = self._reasons[name] = why
+            self._open[-1][0].add(name)
+            return self.leaf(name)
         node_id = self.index.producer.get(name)
         node = None if node_id is None else self.index.nodes[node_id]
         rule = None if node is None else rule_for(node.op_type, node.domain)
