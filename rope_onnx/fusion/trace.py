@@ -1,13 +1,12 @@
 """Symbolic execution of a candidate site, backwards from its output, on the channel axes.
 
 :class:`Tracer` turns a tensor into an :class:`~rope_onnx.fusion.channels.Expr` by evaluating its
-producer with the ``trace`` member of its op's rule (:mod:`rope_onnx.fusion.ops`).  Each rule
-states what the op does to channels and refuses (``NotRope``) what it cannot model exactly —
-data-dependent bounds, a slice on a non-channel axis, a reshape that might move leading dims.
-At a channel width of one axis (k = 1), a refusal is not fatal: the tensor simply becomes a
-*leaf*, an input of the site (that is how x and the cos/sin tables are found, wherever the
-exporter put Casts, Unsqueezes or Gathers before them).  The reason is kept as a note, so a
-skipped candidate reports why its proof did not go through.
+producer with the ``trace`` member of its op's rule (:mod:`rope_onnx.fusion.ops`).  Each rule states
+what the op does to channels and refuses (``NotRope``) what it cannot model exactly — data-dependent
+bounds, a slice on a non-channel axis, a reshape that might move leading dims.  At a channel width of
+one axis (k = 1), a refusal is not fatal: the tensor becomes a *leaf*, an input of the site (that is
+how x and the cos/sin tables are found, wherever the exporter put Casts, Unsqueezes or Gathers before
+them); the reason is kept as a note, so a skipped candidate reports why its proof did not go through.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ MAX_LEAF_WIDTH = 1 << 16
 #: Maximum length of one path back from a candidate's output (each step is a few Python frames,
 #: so this also keeps the recursion far from Python's limit on any graph).
 MAX_DEPTH = 120
+LEAF_CACHE = 4096  #: leaf expressions kept between candidates (~45 KB each at 128 channels)
 
 
 class BudgetExceeded(Exception):
@@ -88,6 +88,9 @@ class Tracer:
 
             self.floor = band_floor(self.levels.get(candidate, 0))
         self._settled, self._reasons = self._by_floor.setdefault(self.floor, ({}, {}))
+        if len(self._leaves) > LEAF_CACHE:  # the oldest half (a long chain's far end); rebuilt if asked
+            for name in list(self._leaves)[: len(self._leaves) // 2]:
+                del self._leaf_of[id(self._leaves.pop(name))]
         self._memo: dict[tuple[str, int], Value] = {}
         self.notes: dict[str, str] = {}
         #: Tensors the site reads only where they are proven to be channels of another input.
@@ -105,7 +108,7 @@ class Tracer:
             settled = self._settled[name]
             self._open[-1][0].update(settled)
             self.notes.update((n, self._reasons[n]) for n in settled)
-            self._memo[key] = self._leaves[name]
+            self._memo[key] = self.leaf(name)
             return self._memo[key]
         self._visits += 1
         if self._visits > NODE_BUDGET:
