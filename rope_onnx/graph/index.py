@@ -56,7 +56,8 @@ def outer_inputs(node: NodeProto) -> set[str]:
     """Tensors a node's subgraphs read from the graph around it (its implicit inputs)."""
     names: set[str] = set()
     for attr in node.attribute:
-        for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+        subs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs
+        for sub in subs if subs else ():  # most attributes hold no graph: no list built for them
             names.update(_subgraph_inputs(sub))
     return names
 
