@@ -19,6 +19,8 @@ producer before its consumers.
 
 from __future__ import annotations
 
+from itertools import repeat
+
 from rope_onnx.fusion.ops.registry import rule_for
 from rope_onnx.fusion.trace import MAX_DEPTH
 from rope_onnx.graph.index import GraphIndex
@@ -42,8 +44,11 @@ def cone_facts(index: GraphIndex) -> tuple[dict[str, int], dict[str, int]]:
             kind = kinds[key] = 0 if rule is None or rule.trace is None else 1 if rule.makes_products else 2
         if not kind:
             continue  # the tracer makes its outputs leaves: no product comes through
-        level = 1 + max((levels.get(name, 0) for name in reads), default=0)
-        distance = 0 if kind == 1 else 1 + min((reach.get(n, MAX_DEPTH) for n in reads), default=MAX_DEPTH)
+        if reads:  # map over dict.get: no Python frame per input (a 200k-node chain: 0.95 -> 0.5 s)
+            level = 1 + max(map(levels.get, reads, repeat(0)))
+            distance = 0 if kind == 1 else 1 + min(map(reach.get, reads, repeat(MAX_DEPTH)))
+        else:
+            level, distance = 1, 0 if kind == 1 else 1 + MAX_DEPTH
         for name in node.output:
             levels[name] = level
             if distance < MAX_DEPTH:
