@@ -10,15 +10,13 @@ weights stay on disk — and are used read-only: the output keeps the model's ow
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import onnx
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
+from onnx import ModelProto, NodeProto, TensorProto, numpy_helper
 
+from rope_onnx.graph.protos import outer_inputs, release_freed_heap, type_info
 from rope_onnx.graph.shapes import TypeInfo, merge_types, without_annotations
 
 #: A dimension: a static size, a symbolic name (``"param:batch"`` or ``"dim:<tensor>:<axis>"``).
@@ -41,27 +39,6 @@ INFER_INLINE_LIMIT = 64 * 1024
 _TRIM_NODES = 10_000
 
 
-def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
-    """Names a subgraph (If/Loop/Scan body) reads from its enclosing scope, recursively."""
-    local = {o for node in graph.node for o in node.output} | {i.name for i in graph.input}
-    local |= {t.name for t in graph.initializer}
-    for node in graph.node:
-        yield from (name for name in node.input if name and name not in local)
-        for attr in node.attribute:
-            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                yield from (name for name in _subgraph_inputs(sub) if name not in local)
-
-
-def outer_inputs(node: NodeProto) -> set[str]:
-    """Tensors a node's subgraphs read from the graph around it (its implicit inputs)."""
-    names: set[str] = set()
-    for attr in node.attribute:
-        subs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs
-        for sub in subs if subs else ():  # most attributes hold no graph: no list built for them
-            names.update(_subgraph_inputs(sub))
-    return names
-
-
 class GraphIndex:
     """Producers, consumers, constants and inferred types of one graph."""
 
@@ -75,7 +52,7 @@ class GraphIndex:
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
             self._infer(model)
             if len(graph.node) >= _TRIM_NODES:
-                _release_freed_heap()
+                release_freed_heap()
         self.nodes: list[NodeProto] = list(graph.node)
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[int]] = {}
@@ -113,11 +90,11 @@ class GraphIndex:
                     consumers[name] = [i]
 
     def _type_info(self, t: onnx.TypeProto) -> TypeInfo:
-        """:func:`_type_info`, once per distinct type (a graph has a few thousand at most)."""
+        """:func:`~rope_onnx.graph.protos.type_info` once per distinct type (a few thousand at most)."""
         key = t.SerializeToString()
         found = self._type_memo.get(key)
         if found is None:
-            found = self._type_memo[key] = _type_info(t)
+            found = self._type_memo[key] = type_info(t)
         return found
 
     def _infer(self, model: ModelProto) -> None:
@@ -238,17 +215,6 @@ class GraphIndex:
         return any(c not in inside for c in self.consumers.get(name, ()))
 
 
-def _release_freed_heap() -> None:
-    """Return the heap shape inference freed to the OS (glibc keeps it; elsewhere a no-op).
-
-    ``onnx.shape_inference`` holds a C++ copy of the graph while it runs (270 MB for a
-    200,000-node chain).  glibc keeps that memory after it is freed, and Python's allocator does
-    not reuse it for the index's small objects, so without this the index adds to the peak.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
-
-
 def _without_inline_weights(model: ModelProto) -> ModelProto:
     """``model`` with its large inline initializers turned into typed graph inputs.
 
@@ -280,19 +246,6 @@ def _without_inline_weights(model: ModelProto) -> ModelProto:
                 onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
             )
     return light
-
-
-def _type_info(t: onnx.TypeProto) -> TypeInfo:
-    """A TypeProto as plain values (keeping the messages would keep the inferred graph alive)."""
-    if not t.HasField("tensor_type"):
-        return 0, None
-    tensor = t.tensor_type
-    if not tensor.HasField("shape"):
-        return tensor.elem_type, None
-    dims = tuple(
-        int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
-    )
-    return tensor.elem_type, dims
 
 
 def _small_tensor(tensor: TensorProto) -> np.ndarray | None:
