@@ -37,7 +37,20 @@ MANIFEST = os.path.join(ef.os.path.dirname(os.path.abspath(__file__)), "fixtures
 L = ef.LLAMA_CFG
 
 
-def _hf(family, variant, cls, cfg_cls, cfg, *, interleaved=0, rotary_dim=16, variants=(), items=(), notes=""):
+def _hf(
+    family,
+    variant,
+    cls,
+    cfg_cls,
+    cfg,
+    *,
+    interleaved=0,
+    head_dim=16,
+    rotary_dim=16,
+    variants=(),
+    items=(),
+    notes="",
+):
     fx = ef.hf_fixture(
         family,
         variant,
@@ -46,13 +59,47 @@ def _hf(family, variant, cls, cfg_cls, cfg, *, interleaved=0, rotary_dim=16, var
         cfg,
         layout="BHLD",
         interleaved=interleaved,
-        head_dim=16,
+        head_dim=head_dim,
         rotary_dim=rotary_dim,
         variants=list(variants),
         notes=notes,
     )
     fx.extra["items"] = list(items)
     return fx
+
+
+def _deepseek(variant: str, rope: int, interleave: bool, notes: str) -> ef.Fixture:
+    """DeepSeek-V3 (MLA, dense layers only) with ``qk_rope_head_dim=rope`` of a 16 + rope channel q head."""
+    return _hf(
+        "deepseekv3",
+        variant,
+        "DeepseekV3ForCausalLM",
+        "DeepseekV3Config",
+        dict(
+            L,
+            num_key_value_heads=2,
+            kv_lora_rank=16,
+            q_lora_rank=16,
+            qk_rope_head_dim=rope,
+            qk_nope_head_dim=16,
+            v_head_dim=16,
+            moe_intermediate_size=16,
+            n_routed_experts=4,
+            num_experts_per_tok=2,
+            n_group=1,
+            topk_group=1,
+            first_k_dense_replace=2,  # dense layers only: no data-dependent routing in the graph
+            rope_interleave=interleave,
+        ),
+        interleaved=int(interleave),
+        head_dim=rope,  # the rotated part: what each fused op reads (q's 16 pass-through channels are joined)
+        rotary_dim=rope,
+        variants=["interleaved", "step2_slices", "deinterleaved_output", "half_tables", "passthrough_first"]
+        if interleave
+        else ["rotate_half", "passthrough_first"],
+        items=[4],
+        notes=notes,
+    )
 
 
 def hf_families() -> list:
@@ -85,6 +132,20 @@ def hf_families() -> list:
             notes="rope_interleave=True: cat(x[0::2]*c - x[1::2]*s, x[1::2]*c + x[0::2]*s): an interleaved "
             "rotation whose output channels are de-interleaved (evens first). q_rot and k_rot (single "
             "head, MLA) per layer.",
+        ),
+        _deepseek(
+            "rope8",
+            8,
+            True,
+            "rope_interleave=True with qk_rope_head_dim=8 != qk_nope_head_dim=16: the q head is 24 channels, "
+            "cat(q_pass[16], de-interleaved rotation[8]) (one Concat under TorchScript); k_rot is 8 wide.",
+        ),
+        _deepseek(
+            "nointerleave",
+            16,
+            False,
+            "rope_interleave=False: rotate_half on q_rot, then cat(q_pass, q_rot): the pass-through channels "
+            "first around a rotation that is a tensor of its own.",
         ),
         _hf(
             "cohere",

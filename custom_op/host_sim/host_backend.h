@@ -2,14 +2,15 @@
  * Host backend of the RoPECustomer kernel core: executes each primitive on arrays and asserts the rules
  * the AI core's hardware imposes, so a schedule that passes here is one the Ascend C shell can run:
  *   - every UB operand address is 32-byte aligned; every access stays inside its UB buffer;
- *   - a plain DataCopy moves a multiple of 32 bytes (DataCopyPad, 910B only, lifts that);
+ *   - a plain DataCopy moves a multiple of 32 bytes (DataCopyPad, 910B only, lifts that), and a strided
+ *     transfer stays inside the DataCopy / DataCopyPad parameter fields (rope_params.h, ROPE_MAX_*);
  *   - the buffers a core allocates fit the chip's UB;
  *   - queue discipline (alloc -> enque -> deque -> free, depth 2 for x/y);
  *   - GM accesses stay inside the tensors, and every y element is written exactly once;
  *   - the float32 -> float16/bfloat16 Cast uses a RoundMode the chip has (ROPE_CHIP_F16_RINT: only chips
  *     whose vconv list has f322f16r take CAST_RINT for half; bfloat16 takes CAST_RINT only), and a counted
  *     Gather stays within its uint8_t repeat count (rope_params.h cites the CANN headers).
- * It also counts the bytes moved between global memory and UB.
+ * It also counts the bytes moved between global memory and UB, and the x / y transfers (DataCopy calls).
  */
 #ifndef ROPE_HOST_BACKEND_H
 #define ROPE_HOST_BACKEND_H
@@ -27,6 +28,9 @@
 /* Chip capabilities the backend enforces, as bits of rope_sim_run's chipFlags. */
 constexpr int ROPE_CHIP_DATA_COPY_PAD = 1;  // DataCopyPad exists (910B)
 constexpr int ROPE_CHIP_F16_RINT = 2;       // float->half Cast has CAST_RINT (vconv f322f16r; 910B yes, 310P no)
+/* Not a chip capability: run the schedule before issue 14 (one transfer per run of x rows, stridedRuns = 0)
+ * so bench/kernel_traffic.py can print the transfers before and after. */
+constexpr int ROPE_SIM_ONE_RUN_PER_COPY = 256;
 
 struct HostGm {
     uint8_t *data[4];        // x, cos, sin, y
@@ -34,6 +38,7 @@ struct HostGm {
     std::vector<uint8_t> yWrites;
     uint64_t bytesRead = 0, bytesWritten = 0;
     uint64_t ubPeak = 0;
+    uint64_t xCopies = 0, xCopyMin = 0;  // x-in and y-out transfers (DataCopy calls) and the smallest, bytes
     std::string violation;   // first rule broken, empty if none
     void Violate(const std::string &what)
     {
@@ -179,37 +184,44 @@ public:
     Local<uint32_t> Offsets() { return {offs_.off, offs_.bytes}; }
 
     /* ---- data movement ---- */
-    void CopyIn(Local<T> dst, uint32_t gmId, uint64_t gmOff, uint32_t n, uint32_t len, uint32_t stride)
+    /* One GM->UB transfer (one DataCopy / DataCopyPad call): `count` blocks of `blockLen` elements, block i
+     * at gmOff + i*gmStep in GM and at i*ubStep in UB. */
+    void CopyIn(Local<T> dst, uint32_t gmId, uint64_t gmOff, uint32_t count, uint32_t blockLen, uint64_t gmStep,
+                uint32_t ubStep)
     {
-        if (!CheckGm(gmId, gmOff, static_cast<uint64_t>(n) * len) || !CheckRows(dst, 0, stride, n, len, "CopyIn")) {
+        if (!CheckTransfer(gmId, gmOff, count, blockLen, gmStep, ubStep) ||
+            !CheckRows(dst, 0, ubStep, count, blockLen, "CopyIn")) {
             return;
         }
-        CheckCopyGranule(n, len, stride, "CopyIn");
         const uint8_t *src = gm_.data[gmId] + gmOff * sizeof(T);
-        for (uint32_t r = 0; r < n; ++r) {
-            std::memcpy(&ub_[dst.off + static_cast<uint64_t>(r) * stride * sizeof(T)], src + static_cast<uint64_t>(r) * len * sizeof(T),
-                        len * sizeof(T));
+        for (uint32_t r = 0; r < count; ++r) {
+            std::memcpy(&ub_[dst.off + static_cast<uint64_t>(r) * ubStep * sizeof(T)],
+                        src + static_cast<uint64_t>(r) * gmStep * sizeof(T), static_cast<uint64_t>(blockLen) * sizeof(T));
         }
-        gm_.bytesRead += static_cast<uint64_t>(n) * len * sizeof(T);
+        Count(gmId, static_cast<uint64_t>(count) * blockLen * sizeof(T));
+        gm_.bytesRead += static_cast<uint64_t>(count) * blockLen * sizeof(T);
     }
 
-    void CopyOut(uint32_t gmId, uint64_t gmOff, Local<T> src, uint32_t n, uint32_t len, uint32_t stride)
+    void CopyOut(uint32_t gmId, uint64_t gmOff, Local<T> src, uint32_t count, uint32_t blockLen, uint64_t gmStep,
+                 uint32_t ubStep)
     {
-        if (!CheckGm(gmId, gmOff, static_cast<uint64_t>(n) * len) || !CheckRows(src, 0, stride, n, len, "CopyOut")) {
+        if (!CheckTransfer(gmId, gmOff, count, blockLen, gmStep, ubStep) ||
+            !CheckRows(src, 0, ubStep, count, blockLen, "CopyOut")) {
             return;
         }
-        CheckCopyGranule(n, len, stride, "CopyOut");
         uint8_t *dst = gm_.data[gmId] + gmOff * sizeof(T);
-        for (uint32_t r = 0; r < n; ++r) {
-            std::memcpy(dst + static_cast<uint64_t>(r) * len * sizeof(T), &ub_[src.off + static_cast<uint64_t>(r) * stride * sizeof(T)],
-                        len * sizeof(T));
-        }
-        for (uint64_t e = 0; e < static_cast<uint64_t>(n) * len; ++e) {
-            if (++gm_.yWrites[gmOff + e] > 1) {
-                gm_.Violate("y element " + std::to_string(gmOff + e) + " written twice");
+        for (uint32_t r = 0; r < count; ++r) {
+            const uint64_t at = gmOff + static_cast<uint64_t>(r) * gmStep;
+            std::memcpy(dst + static_cast<uint64_t>(r) * gmStep * sizeof(T),
+                        &ub_[src.off + static_cast<uint64_t>(r) * ubStep * sizeof(T)], static_cast<uint64_t>(blockLen) * sizeof(T));
+            for (uint64_t e = at; e < at + blockLen; ++e) {
+                if (++gm_.yWrites[e] > 1) {
+                    gm_.Violate("y element " + std::to_string(e) + " written twice");
+                }
             }
         }
-        gm_.bytesWritten += static_cast<uint64_t>(n) * len * sizeof(T);
+        Count(gmId, static_cast<uint64_t>(count) * blockLen * sizeof(T));
+        gm_.bytesWritten += static_cast<uint64_t>(count) * blockLen * sizeof(T);
     }
 
     /* UB->UB DataCopy of n rows of len elements from element off of each row (stride elements apart). */
@@ -390,17 +402,65 @@ private:
         return true;
     }
 
-    void CheckCopyGranule(uint32_t n, uint32_t len, uint32_t stride, const char *op)
+    /* The fields of the one DataCopy / DataCopyPad call the Ascend backend issues for a transfer
+     * (rope_params.h, ROPE_MAX_*): a contiguous transfer is one counted DataCopy (32 B multiple without
+     * DataCopyPad); a strided one has at most 4095 blocks, and without DataCopyPad 32 B-multiple block
+     * lengths and gaps that fit 16 bits of 32 B blocks; with it, a GM gap that fits 32 bits of bytes. */
+    bool CheckTransfer(uint32_t id, uint64_t off, uint32_t count, uint32_t blockLen, uint64_t gmStep, uint32_t ubStep)
     {
+        if (count == 0 || blockLen == 0) {
+            return true;
+        }
+        if (blockLen > gmStep && count > 1) {
+            gm_.Violate("transfer blocks overlap in GM");
+            return false;
+        }
+        if (!CheckGm(id, off + static_cast<uint64_t>(count - 1) * gmStep, blockLen)) {
+            return false;
+        }
+        const uint64_t elt = sizeof(T);
+        const bool contiguous = count == 1 || (blockLen == gmStep && blockLen == ubStep);
+        if (contiguous) {
+            if (!pad_ && (static_cast<uint64_t>(count) * blockLen * elt) % ROPE_UB_BLOCK != 0) {
+                gm_.Violate("plain DataCopy of " + std::to_string(static_cast<uint64_t>(count) * blockLen * elt) +
+                            " bytes is not a multiple of 32 (no DataCopyPad on this chip)");
+                return false;
+            }
+            return true;
+        }
+        if (count > ROPE_MAX_BURSTS) {
+            gm_.Violate("strided transfer of " + std::to_string(count) + " blocks: blockCount is at most 4095");
+            return false;
+        }
+        const uint64_t len = blockLen * elt, gap = (gmStep - blockLen) * elt, ubGap = (ubStep - blockLen) * elt;
         if (pad_) {
-            return;  // DataCopyPad: any byte length, UB rows padded to 32 B
+            if (gap > 0xffffffffull) {
+                gm_.Violate("DataCopyPad GM gap of " + std::to_string(gap) + " bytes does not fit 32 bits");
+                return false;
+            }
+            return true;
         }
-        const bool contiguous = len == stride;
-        const uint64_t bytes = contiguous ? static_cast<uint64_t>(n) * len * sizeof(T) : static_cast<uint64_t>(len) * sizeof(T);
-        if (bytes % ROPE_UB_BLOCK != 0) {
-            gm_.Violate(std::string(op) + ": plain DataCopy of " + std::to_string(bytes) +
+        if (len % ROPE_UB_BLOCK != 0 || gap % ROPE_UB_BLOCK != 0 || ubGap % ROPE_UB_BLOCK != 0) {
+            gm_.Violate("plain DataCopy block of " + std::to_string(len) + " bytes or gap of " + std::to_string(gap) +
                         " bytes is not a multiple of 32 (no DataCopyPad on this chip)");
+            return false;
         }
+        if (len / ROPE_UB_BLOCK > ROPE_MAX_BLOCKS16 || gap / ROPE_UB_BLOCK > ROPE_MAX_BLOCKS16 ||
+            ubGap / ROPE_UB_BLOCK > ROPE_MAX_BLOCKS16) {
+            gm_.Violate("plain DataCopy block or gap above 65535 blocks of 32 B");
+            return false;
+        }
+        return true;
+    }
+
+    /* x / y transfers: how many, and the smallest (tables are counted in bytes only). */
+    void Count(uint32_t id, uint64_t bytes)
+    {
+        if (id != ROPE_GM_X && id != ROPE_GM_Y) {
+            return;
+        }
+        ++gm_.xCopies;
+        gm_.xCopyMin = gm_.xCopies == 1 || bytes < gm_.xCopyMin ? bytes : gm_.xCopyMin;
     }
 
     void Binary(Local<float> d, uint32_t dOff, uint32_t dS, Local<float> a, uint32_t aOff, uint32_t aS,

@@ -1,7 +1,8 @@
 /*
  * C++ self-test of the kernel core on the host backend (ctest, and tests/kernel/test_custom_op.py builds it with
  * g++): the per-chip float32 -> float16/bfloat16 rounding rule, the pass-through lanes that are never
- * moved when rotary_dim == D and moved once otherwise, and the counted-Gather bound of the tiling.
+ * moved when rotary_dim == D and moved once otherwise, the counted-Gather bound of the tiling, and the
+ * DataCopy field limits of a strided x transfer and the bytes per transfer for BNSD x with [L, R] tables.
  *
  * The cast rule is tested the way the defect would have shown: a backend that names half as its
  * "bfloat16" type makes RopeCore choose CAST_RINT for half -- what the kernel did before -- and the
@@ -81,6 +82,64 @@ static Run RunKernel(uint32_t rows, uint32_t D, uint32_t R, int interleaved, con
     return out;
 }
 
+/* BNSD x [1, H, L, 128] half with [L, 128] tables: mean x/y bytes per transfer, 0 on a broken rule. */
+static double BnsdBytesPerTransfer(uint32_t H, uint32_t L, const RopeChipLimits &chip, int flags, bool strided)
+{
+    RopeShapes in{};
+    in.xRank = 4;
+    in.cosRank = in.sinRank = 2;
+    const int64_t xs[4] = {1, H, L, 128};
+    for (int i = 0; i < 4; ++i) {
+        in.x[i] = xs[i];
+    }
+    in.cos[0] = in.sin[0] = L;
+    in.cos[1] = in.sin[1] = 128;
+    in.interleaved = 0;
+    in.eltBytes = 2;
+    RopeParams p{};
+    RopeError err{};
+    if (!RopeMakeParams(in, chip, p, err)) {
+        return 0;
+    }
+    p.stridedRuns = strided ? 1 : 0;
+    std::vector<uint16_t> x(static_cast<size_t>(H) * L * 128, 0x3c00), t(static_cast<size_t>(L) * 128, 0x3c00),
+        y(x.size(), 0);
+    HostGm gm;
+    gm.data[ROPE_GM_X] = reinterpret_cast<uint8_t *>(x.data());
+    gm.data[ROPE_GM_COS] = gm.data[ROPE_GM_SIN] = reinterpret_cast<uint8_t *>(t.data());
+    gm.data[ROPE_GM_Y] = reinterpret_cast<uint8_t *>(y.data());
+    gm.elems[ROPE_GM_X] = gm.elems[ROPE_GM_Y] = x.size();
+    gm.elems[ROPE_GM_COS] = gm.elems[ROPE_GM_SIN] = t.size();
+    gm.yWrites.assign(x.size(), 0);
+    for (uint32_t b = 0; b < p.blocks && gm.violation.empty(); ++b) {
+        HostBackend<RopeHalf> be(gm, chip.ubBytes, flags);
+        RopeCore<HostBackend<RopeHalf>, RopeHalf>(be, p).Run(b);
+    }
+    for (uint8_t w : gm.yWrites) {
+        if (w != 1) {
+            return 0;
+        }
+    }
+    return gm.violation.empty() && gm.xCopies ? 2.0 * x.size() * 2 / gm.xCopies : 0;
+}
+
+/* One strided x transfer of `count` blocks of `len` halves, `step` halves apart, on a bare host backend. */
+static std::string TransferViolation(uint32_t count, uint32_t len, uint64_t step, int flags)
+{
+    const uint64_t elems = (count - 1) * step + len;
+    std::vector<uint16_t> x(elems, 0);
+    HostGm gm;
+    gm.data[ROPE_GM_X] = reinterpret_cast<uint8_t *>(x.data());
+    gm.elems[ROPE_GM_X] = elems;
+    RopeUbLayout l{};
+    l.xSlot = l.ySlot = RopeAlign32(2ull * count * len);
+    l.tabBufs = 1;
+    HostBackend<RopeHalf> be(gm, 4ull * l.xSlot, flags);
+    be.InitBuffers(l);
+    be.CopyIn(be.AllocIn(), ROPE_GM_X, 0, count, len, step, len);
+    return gm.violation;
+}
+
 int main()
 {
     const RopeChipLimits b910{48, 196608, true}, p310{8, 262144, false};
@@ -122,6 +181,19 @@ int main()
     EXPECT(one.violation.empty() && one.p.tableBufs == 1 && one.tables == 1);
     const Run decode = RunKernel<HostBackend, RopeHalf>(8, 128, 128, 1, b910, f910);
     EXPECT(decode.violation.empty() && decode.p.tableBufs == 1);
+
+    /* strided transfers (issue 14): the backend flags what one DataCopy / DataCopyPad call cannot express */
+    EXPECT(TransferViolation(4095, 128, 4096 * 128, f910).empty());
+    EXPECT(TransferViolation(4096, 128, 4096 * 128, f910).find("4095") != std::string::npos);
+    EXPECT(TransferViolation(2, 128, 128 + 65535 * 16, f310).empty());      // gap of 65535 blocks of 32 B
+    EXPECT(!TransferViolation(2, 128, 128 + 65536 * 16, f310).empty());     // one block more: no field holds it
+    EXPECT(TransferViolation(2, 128, 128 + 65536 * 16, f910).empty());      // DataCopyPad: the gap in bytes
+    /* BNSD x with [L, R] tables (issue 14): the heads' runs of a block's positions move together; a short
+     * prefill on 48 cores goes from 1-2 rows (256-512 B) per copy to > 2.8 KB, on both chips */
+    EXPECT(BnsdBytesPerTransfer(32, 64, b910, f910, false) < 512);
+    EXPECT(BnsdBytesPerTransfer(32, 64, b910, f910, true) > 2800);
+    EXPECT(BnsdBytesPerTransfer(32, 64, p310, f310, true) > 2800);
+    EXPECT(BnsdBytesPerTransfer(32, 1, b910, f910, true) == 256);  // decode: a block's whole share is 256 B
     std::printf("%d passed, %d failed\n", checks - failures, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -15,6 +15,7 @@ extern "C" {
 struct RopeSimStats {
     uint64_t gmBytesRead, gmBytesWritten, minBytes, ubPeakBytes;
     uint32_t blocks, split, tileRows, chunkRows, P, Q, S, T, gatherSwap, usePad;
+    uint64_t xCopies, xCopyMinBytes;  // x-in + y-out transfers (DataCopy calls), the smallest one in bytes
 };
 
 /* dtype: 0 float32, 1 float16, 2 bfloat16.  chipFlags: ROPE_CHIP_* bits (host_backend.h).  Returns 0 on
@@ -52,6 +53,9 @@ int rope_sim_run(int dtype, const void *x, const int64_t *xShape, int xRank, con
     if (!RopeMakeParams(in, chip, p, e)) {
         std::snprintf(err, errLen, "%s", e.text);
         return 1;
+    }
+    if ((chipFlags & ROPE_SIM_ONE_RUN_PER_COPY) != 0) {
+        p.stridedRuns = 0;
     }
     uint64_t xElems = 1, tElems = 1;
     for (int i = 0; i < xRank; ++i) {
@@ -105,6 +109,8 @@ int rope_sim_run(int dtype, const void *x, const int64_t *xShape, int xRank, con
     stats->T = p.T;
     stats->gatherSwap = p.gatherSwap;
     stats->usePad = p.usePad;
+    stats->xCopies = gm.xCopies;
+    stats->xCopyMinBytes = gm.xCopyMin;
     if (!gm.violation.empty()) {
         std::snprintf(err, errLen, "hardware rule broken: %s", gm.violation.c_str());
         return 2;

@@ -105,6 +105,7 @@ static ge::graphStatus TilingFunc(gert::TilingContext *context)
     tiling.set_chunkRows(p.chunkRows);
     tiling.set_usePad(p.usePad);
     tiling.set_tableBufs(p.tableBufs);
+    tiling.set_stridedRuns(p.stridedRuns);
     context->SetBlockDim(p.blocks == 0 ? 1 : p.blocks);  // an empty x still launches one idle block
     tiling.SaveToBuffer(context->GetRawTilingData()->GetData(), context->GetRawTilingData()->GetCapacity());
     context->GetRawTilingData()->SetDataSize(tiling.GetDataSize());

@@ -25,6 +25,7 @@ TILING_DATA_FIELD_DEF(uint32_t, tileRows);
 TILING_DATA_FIELD_DEF(uint32_t, chunkRows);
 TILING_DATA_FIELD_DEF(uint32_t, usePad);
 TILING_DATA_FIELD_DEF(uint32_t, tableBufs);
+TILING_DATA_FIELD_DEF(uint32_t, stridedRuns);
 END_TILING_DATA_DEF;
 
 REGISTER_TILING_DATA_CLASS(RoPECustomer, RoPECustomerTilingData)

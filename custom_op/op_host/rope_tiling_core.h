@@ -147,7 +147,7 @@ inline bool RopeFitTiles(RopeParams &p, uint32_t elt, uint64_t budget, uint64_t 
         return RopeFail(err, "one x row of %lld channels and one table row do not fit the %lld-byte UB budget",
                         (long long)D, (long long)budget);
     }
-    uint64_t lo = 1, hi = maxTile;
+    uint64_t lo = 1, hi = maxTile < ROPE_MAX_BURSTS ? maxTile : ROPE_MAX_BURSTS;  // a tile's rows: one blockCount
     while (lo < hi) {
         const uint64_t mid = (lo + hi + 1) / 2;
         p.tileRows = static_cast<uint32_t>(mid);
@@ -161,7 +161,7 @@ inline bool RopeFitTiles(RopeParams &p, uint32_t elt, uint64_t budget, uint64_t 
     }
     p.tileRows = static_cast<uint32_t>(lo);
     lo = 1;
-    hi = maxChunk < 4096 ? maxChunk : 4096;
+    hi = maxChunk < ROPE_MAX_BURSTS ? maxChunk : ROPE_MAX_BURSTS;  // a chunk's rows: one transfer's blockCount
     while (lo < hi) {
         const uint64_t mid = (lo + hi + 1) / 2;
         p.chunkRows = static_cast<uint32_t>(mid);
@@ -208,6 +208,7 @@ inline bool RopeMakeParams(const RopeShapes &in, const RopeChipLimits &chip, Rop
     p.S = static_cast<uint32_t>(v[2]);
     p.T = static_cast<uint32_t>(v[3]);
     p.usePad = chip.hasDataCopyPad ? 1 : 0;
+    p.stridedRuns = 1;
     if (static_cast<uint64_t>(p.rowStride) * 4 / ROPE_UB_BLOCK > ROPE_MAX_REP_STRIDE) {
         return RopeFail(err, "head dim %lld is above the vector repeat-stride limit (2040 channels)", (long long)D);
     }

@@ -92,44 +92,57 @@ public:
     __aicore__ inline Local<float> Tmp() { return tmp_.template Get<float>(); }
     __aicore__ inline Local<uint32_t> Offsets() { return offs_.template Get<uint32_t>(); }
 
-    /* n rows of len elements, contiguous in GM, to UB rows `stride` elements apart. */
-    __aicore__ inline void CopyIn(Local<T> dst, uint32_t gmId, uint64_t gmOff, uint32_t n, uint32_t len,
-                                  uint32_t stride)
+    /* One transfer: `count` blocks of `blockLen` elements, block i at gmOff + i*gmStep in GM and at
+     * i*ubStep in UB; rope_core.h's RunsFit keeps the fields in range and the host backend checks them.
+     * Contiguous: one counted DataCopy.  Strided, 910B: DataCopyPad with DataCopyExtParams{blockCount,
+     * blockLen bytes, GM gap bytes, UB gap in 32 B blocks} (GM->UB: srcStride GM bytes, dstStride UB blocks;
+     * UB->GM the other way round; the form ops-transformer's rotate_interleaved_split_s.h:150-155 / :197-203
+     * uses).  Strided, 310P (no DataCopyPad): DataCopyParams{blockCount, blockLen, srcStride, dstStride},
+     * all in 32 B blocks (CANN 8.1.RC1 ascendc/include/basic_api/interface/kernel_struct_data_copy.h:29). */
+    __aicore__ inline void CopyIn(Local<T> dst, uint32_t gmId, uint64_t gmOff, uint32_t count, uint32_t blockLen,
+                                  uint64_t gmStep, uint32_t ubStep)
     {
-        if (len == stride && (n * len * sizeof(T)) % ROPE_UB_BLOCK == 0) {
-            DataCopy(dst, gm_[gmId][gmOff], n * len);
+        const uint32_t elt = sizeof(T);
+        const bool contiguous = count == 1 || (blockLen == gmStep && blockLen == ubStep);
+        if (contiguous && (count * blockLen * elt) % ROPE_UB_BLOCK == 0) {
+            DataCopy(dst, gm_[gmId][gmOff], count * blockLen);
             return;
         }
+        const uint32_t len = contiguous ? count * blockLen * elt : blockLen * elt;
+        const uint16_t n = static_cast<uint16_t>(contiguous ? 1 : count);
 #if __CCE_AICORE__ == 220
-        DataCopyExtParams copy{static_cast<uint16_t>(n), static_cast<uint32_t>(len * sizeof(T)), 0,
-                               static_cast<uint32_t>((stride * sizeof(T) - RopeAlign32(len * sizeof(T))) /
-                                                     ROPE_UB_BLOCK), 0};
+        DataCopyExtParams copy{n, len, static_cast<uint32_t>((gmStep - blockLen) * elt),
+                               static_cast<uint32_t>((ubStep * elt - RopeAlign32(len)) / ROPE_UB_BLOCK), 0};
         DataCopyPadExtParams<T> pad{false, 0, 0, 0};
         DataCopyPad(dst, gm_[gmId][gmOff], copy, pad);
 #else
-        /* no DataCopyPad: the tiling admits only 32 B-multiple rows here, so rows are copied one by one */
-        for (uint32_t r = 0; r < n; ++r) {
-            DataCopy(dst[r * stride], gm_[gmId][gmOff + static_cast<uint64_t>(r) * len], len);
-        }
+        DataCopy(dst, gm_[gmId][gmOff],
+                 DataCopyParams(n, static_cast<uint16_t>(len / ROPE_UB_BLOCK),
+                                static_cast<uint16_t>((gmStep - blockLen) * elt / ROPE_UB_BLOCK),
+                                static_cast<uint16_t>((ubStep - blockLen) * elt / ROPE_UB_BLOCK)));
 #endif
     }
 
-    __aicore__ inline void CopyOut(uint32_t gmId, uint64_t gmOff, Local<T> src, uint32_t n, uint32_t len,
-                                   uint32_t stride)
+    __aicore__ inline void CopyOut(uint32_t gmId, uint64_t gmOff, Local<T> src, uint32_t count, uint32_t blockLen,
+                                   uint64_t gmStep, uint32_t ubStep)
     {
-        if (len == stride && (n * len * sizeof(T)) % ROPE_UB_BLOCK == 0) {
-            DataCopy(gm_[gmId][gmOff], src, n * len);
+        const uint32_t elt = sizeof(T);
+        const bool contiguous = count == 1 || (blockLen == gmStep && blockLen == ubStep);
+        if (contiguous && (count * blockLen * elt) % ROPE_UB_BLOCK == 0) {
+            DataCopy(gm_[gmId][gmOff], src, count * blockLen);
             return;
         }
+        const uint32_t len = contiguous ? count * blockLen * elt : blockLen * elt;
+        const uint16_t n = static_cast<uint16_t>(contiguous ? 1 : count);
 #if __CCE_AICORE__ == 220
-        DataCopyExtParams copy{static_cast<uint16_t>(n), static_cast<uint32_t>(len * sizeof(T)),
-                               static_cast<uint32_t>((stride * sizeof(T) - RopeAlign32(len * sizeof(T))) /
-                                                     ROPE_UB_BLOCK), 0, 0};
+        DataCopyExtParams copy{n, len, static_cast<uint32_t>((ubStep * elt - RopeAlign32(len)) / ROPE_UB_BLOCK),
+                               static_cast<uint32_t>((gmStep - blockLen) * elt), 0};
         DataCopyPad(gm_[gmId][gmOff], src, copy);
 #else
-        for (uint32_t r = 0; r < n; ++r) {
-            DataCopy(gm_[gmId][gmOff + static_cast<uint64_t>(r) * len], src[r * stride], len);
-        }
+        DataCopy(gm_[gmId][gmOff], src,
+                 DataCopyParams(n, static_cast<uint16_t>(len / ROPE_UB_BLOCK),
+                                static_cast<uint16_t>((ubStep - blockLen) * elt / ROPE_UB_BLOCK),
+                                static_cast<uint16_t>((gmStep - blockLen) * elt / ROPE_UB_BLOCK)));
 #endif
     }
 
@@ -326,6 +339,7 @@ extern "C" __global__ __aicore__ void ro_pe_customer(GM_ADDR x, GM_ADDR cos, GM_
     p.chunkRows = td.chunkRows;
     p.usePad = td.usePad;
     p.tableBufs = td.tableBufs;
+    p.stridedRuns = td.stridedRuns;
     AscendBackend<DTYPE_X> be;
     be.Bind(x, cos, sin, y);
     RopeCore<AscendBackend<DTYPE_X>, DTYPE_X> core(be, p);

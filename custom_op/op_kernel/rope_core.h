@@ -8,6 +8,14 @@
  * the table broadcasts over -- is streamed through double-buffered queues.  x is read once, y written
  * once, each table row read once per block.
  *
+ * Transfer size: the x rows that share a tile's table rows but belong to different heads (or batch entries
+ * the table broadcasts over) lie `T` rows apart in GM -- for BNSD x with [L, R] tables each head holds only
+ * the block's few positions.  They are moved as ONE strided DataCopy of several runs (blockCount = runs,
+ * GM gap = the other positions), as Huawei's RoPE kernel moves several batches' rows of one sequence range
+ * (ops-transformer posembedding/rotary_position_embedding/op_kernel/rotate_interleaved_split_s.h:150-155 at
+ * c29bc10: blockCount = batchSize, srcStride = (seqLen - calcLen) * N * D * sizeof(T)), instead of one
+ * small copy per head.
+ *
  * Arithmetic (bit-exact with rope_onnx.op.reference.rope): float32, y = x*cos + partner(x)*sin_signed,
  * rounded once to nearest even (CAST_NONE for half, CAST_RINT for bfloat16: rope_params.h).
  * sin_signed is the sin tile with the rotation's minus sign applied by a masked negation
@@ -124,9 +132,7 @@ private:
                 StreamBlock(((p * p_.Q + k.q) * p_.S) * tRows, k.n * p_.S * tRows, p_.S, p_.T);
                 continue;
             }
-            for (uint64_t s = 0; s < p_.S; ++s) {
-                StreamBlock(((p * p_.Q + k.q) * p_.S + s) * tRows + k.t, k.n, 1, static_cast<uint32_t>(k.n));
-            }
+            StreamRuns(((p * p_.Q + k.q) * p_.S) * tRows + k.t, p_.S, k.n, tRows);
         }
     }
 
@@ -183,6 +189,16 @@ private:
         const uint64_t q = u / p_.T;
         const uint64_t t = u % p_.T;
         LoadTile(u, 1);
+        if (p_.T > 1) {  // per p, the rows of consecutive s lie T apart: strided runs of one row
+            for (uint64_t m = m0; m < m1;) {
+                const uint64_t pEnd = (m / p_.S + 1) * p_.S;
+                const uint64_t end = pEnd < m1 ? pEnd : m1;
+                StreamRuns(RowOf(q, t, m), end - m, 1, p_.T);
+                m = end;
+            }
+            FreeTile();
+            return;
+        }
         uint64_t m = m0;
         while (m < m1) {
             const uint64_t row = RowOf(q, t, m);
@@ -208,8 +224,8 @@ private:
         const uint64_t R = p_.rotary;
         Local<T> c = be_.AllocTable(0);
         Local<T> s = be_.AllocTable(1);
-        be_.CopyIn(c, ROPE_GM_COS, u * R, rows, p_.rotary, p_.tabStride);
-        be_.CopyIn(s, ROPE_GM_SIN, u * R, rows, p_.rotary, p_.tabStride);
+        be_.CopyIn(c, ROPE_GM_COS, u * R, rows, p_.rotary, R, p_.tabStride);
+        be_.CopyIn(s, ROPE_GM_SIN, u * R, rows, p_.rotary, R, p_.tabStride);
         be_.EnqueTable(0, c);
         be_.EnqueTable(1, s);
     }
@@ -242,26 +258,97 @@ private:
         be_.FreeTable(1, sinT_);
     }
 
+    /* The x rows one chunk moves: `runs` runs of `rows` consecutive rows, run i starting at row + i*step. */
+    struct Span {
+        uint64_t row;
+        uint32_t runs, rows;
+        uint64_t step;
+    };
+
     ROPE_DEVICE void StreamBlock(uint64_t xRow, uint64_t len, uint32_t sn, uint32_t tn)
     {
         for (uint64_t r0 = 0; r0 < len; r0 += p_.chunkRows) {
             const uint64_t left = len - r0;
             const uint32_t n = static_cast<uint32_t>(left < p_.chunkRows ? left : p_.chunkRows);
-            Chunk(xRow + r0, r0, n, sn, tn);
+            Chunk(Span{xRow + r0, 1, n, n}, r0, sn, tn);
         }
     }
 
-    /* One chunk of n contiguous x rows, block rows r0 .. r0+n-1 of a block ordered (q, s, t).  With
+    /* Whether one strided transfer can move runs of `rows` rows `step` rows apart (rope_params.h,
+     * ROPE_MAX_*): within a run the UB rows must be unpadded (rows == 1 or D a 32 B multiple), and the GM
+     * gap and block length must fit the copy's fields -- bytes (uint32_t) with DataCopyPad, 16-bit counts
+     * of 32 B blocks without it. */
+    ROPE_DEVICE bool RunsFit(uint64_t rows, uint64_t step) const
+    {
+        if (rows != 1 && p_.rowStride != p_.rowLen) {
+            return false;
+        }
+        const uint64_t elt = sizeof(T);
+        const uint64_t len = rows * p_.rowLen * elt;
+        const uint64_t gap = (step - rows) * p_.rowLen * elt;
+        if (p_.usePad) {
+            return gap <= 0xffffffffull;
+        }
+        return len % ROPE_UB_BLOCK == 0 && gap % ROPE_UB_BLOCK == 0 && len / ROPE_UB_BLOCK <= ROPE_MAX_BLOCKS16 &&
+               gap / ROPE_UB_BLOCK <= ROPE_MAX_BLOCKS16;
+    }
+
+    /* `runs` runs of `rows` consecutive x rows, run i at row + i*step (step > rows), all using the current
+     * tile's rows 0..rows-1 (or its one row when rows == 1).  As many runs as a chunk holds go in one
+     * strided transfer; a run longer than a chunk, or a gap the copy cannot express, streams run by run. */
+    ROPE_DEVICE void StreamRuns(uint64_t row, uint64_t runs, uint64_t rows, uint64_t step)
+    {
+        uint64_t per = rows <= p_.chunkRows ? p_.chunkRows / rows : 0;
+        per = per > ROPE_MAX_BURSTS ? ROPE_MAX_BURSTS : per;
+        if (!p_.stridedRuns || runs == 1 || per < 2 || step == rows || !RunsFit(rows, step)) {
+            if (step == rows) {  // adjacent runs: one contiguous block
+                StreamBlock(row, runs * rows, static_cast<uint32_t>(runs), static_cast<uint32_t>(rows));
+                return;
+            }
+            for (uint64_t i = 0; i < runs; ++i) {
+                StreamBlock(row + i * step, rows, 1, static_cast<uint32_t>(rows));
+            }
+            return;
+        }
+        for (uint64_t i = 0; i < runs; i += per) {
+            const uint32_t g = static_cast<uint32_t>(runs - i < per ? runs - i : per);
+            Chunk(Span{row + i * step, g, static_cast<uint32_t>(rows), step}, 0, g, static_cast<uint32_t>(rows));
+        }
+    }
+
+    /* x rows of a span <-> UB rows `rowStride` apart, in as few transfers as the span allows. */
+    ROPE_DEVICE void MoveX(bool in, Local<T> ub, const Span &sp)
+    {
+        const uint32_t D = p_.rowLen, Dp = p_.rowStride;
+        const uint64_t gmOff = sp.row * D;
+        uint32_t count = sp.rows * sp.runs, blockLen = D, ubStep = Dp;
+        uint64_t gmStep = D;
+        if (sp.runs > 1 && sp.step != sp.rows) {
+            count = sp.runs;
+            gmStep = sp.step * D;
+            if (sp.rows > 1) {  // RunsFit: D == Dp
+                blockLen = ubStep = sp.rows * D;
+            }
+        }
+        if (in) {
+            be_.CopyIn(ub, ROPE_GM_X, gmOff, count, blockLen, gmStep, ubStep);
+        } else {
+            be_.CopyOut(ROPE_GM_Y, gmOff, ub, count, blockLen, gmStep, ubStep);
+        }
+    }
+
+    /* One chunk: the n = runs * rows x rows of a span, block rows r0 .. r0+n-1 of a block ordered
+     * (q, s, t) (a strided span: r0 = 0, sn = runs, tn = rows; the table row of UB row i is i % rows).  With
      * rotary_dim < D the pass-through lanes are copied UB->UB from the 32 B block holding lane R onward
      * and are neither cast, gathered nor multiplied; lanes [lo, R) of that copy are overwritten below. */
-    ROPE_DEVICE void Chunk(uint64_t xRow, uint64_t r0, uint32_t n, uint32_t sn, uint32_t tn)
+    ROPE_DEVICE void Chunk(const Span &sp, uint64_t r0, uint32_t sn, uint32_t tn)
     {
         const uint32_t D = p_.rowLen, R = p_.rotary, h = p_.halfRot, Dp = p_.rowStride, Rp = p_.tabStride;
         const uint32_t Rs = p_.rotStride;
-        const uint64_t gmOff = xRow * D;
+        const uint32_t n = sp.runs * sp.rows;
 
         Local<T> xs = be_.AllocIn();
-        be_.CopyIn(xs, ROPE_GM_X, gmOff, n, D, Dp);
+        MoveX(true, xs, sp);
         be_.EnqueIn(xs);
         xs = be_.DequeIn();
         Local<T> ys = be_.AllocOut();
@@ -326,7 +413,7 @@ private:
         be_.FreeIn(xs);
         be_.EnqueOut(ys);
         ys = be_.DequeOut();
-        be_.CopyOut(ROPE_GM_Y, gmOff, ys, n, D, Dp);
+        MoveX(false, ys, sp);
         be_.FreeOut(ys);
     }
 

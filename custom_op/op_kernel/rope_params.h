@@ -28,6 +28,14 @@ constexpr uint32_t ROPE_UB_RESERVE = 2048;
  * ascendc/include/basic_api/inner_interface/inner_kernel_operator_vec_gather_intf.cppm:175,
  * `const uint8_t repeatTimes = count / elementCountSingleRepeat`): more than 255 full repeats wrap. */
 constexpr uint32_t ROPE_GATHER_MAX_COUNT = 255 * 64;
+/* One GM<->UB transfer (one DataCopy / DataCopyPad call) moves `count` blocks: the DMA instruction's nBurst
+ * is 12 bits (0..4095), its lenBurst and srcGap/dstGap 16-bit counts of 32 B blocks (CCE intrinsic
+ * reference, general DMA move parameters: hiascend.com/document/detail/zh/CANNCommunityEdition/83RC1alpha002/
+ * API/cceintrinsicapi/cceapi_0067.html; DataCopyParams' uint16_t fields, CANN 8.1.RC1 ascendc/include/
+ * basic_api/interface/kernel_struct_data_copy.h:29).  DataCopyPad's DataCopyExtParams (910B) takes the
+ * block length and the GM gap in bytes (uint32_t).  rope_core.h's RunsFit keeps every transfer inside. */
+constexpr uint32_t ROPE_MAX_BURSTS = 4095;
+constexpr uint32_t ROPE_MAX_BLOCKS16 = 65535;
 /* float32 -> float16/bfloat16 rounding of the result (AscendC::RoundMode values, CANN 8.1.RC1
  * basic_api/impl/utils/kernel_utils_mode.h:168).  float -> half must be CAST_NONE: dav_m200 (310P) has
  * no CAST_RINT for it (impl/dav_m200/kernel_operator_vec_vconv_impl.h:230, an ASCENDC_ASSERT that is
@@ -59,6 +67,9 @@ struct RopeParams {
     uint32_t usePad;       // 1: DataCopyPad exists on this chip (910B); 0: plain 32 B-granular DataCopy only
     uint32_t tableBufs;    // cos/sin tiles resident at once: 2 when a block has more than one tile
                            // (the next tile loads while the current one is used), else 1
+    uint32_t stridedRuns;  // 1 (the tiling's choice): runs of x rows T apart move as one strided transfer;
+                           // 0: one transfer per run, the schedule before issue 14 (kept so the host
+                           // simulator can measure both, bench/kernel_traffic.py)
 };
 
 struct RopeUbLayout {

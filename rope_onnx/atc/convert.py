@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from rope_onnx.atc import cann, errors_map, preflight
+from rope_onnx.atc import cann, errors_map, marking, preflight
 from rope_onnx.atc.command import AtcCommand, build_command, output_stem
 from rope_onnx.atc.fit import fit
 from rope_onnx.atc.overrides import check_atc_args
@@ -25,7 +25,7 @@ from rope_onnx.atc.runner import run_logged
 from rope_onnx.atc.soc import family_of
 from rope_onnx.errors import CheckFailed, InputError
 from rope_onnx.io.atomic import check_output_path, write_report
-from rope_onnx.io.load import load_model
+from rope_onnx.io.load import LoadedModel, load_model
 from rope_onnx.io.targets import STDOUT
 from rope_onnx.schemas import stamp
 
@@ -54,6 +54,8 @@ class AtcResult:
     returncode: int | None = None
     diagnoses: list[errors_map.Diagnosis] = field(default_factory=list)
     graph_values: dict[str, int] = field(default_factory=dict)  # sizes the profile left to the graph
+    marked: marking.Marking | None = None  # --kernel: the file ATC gets and the nodes marked in it
+    loaded: LoadedModel | None = field(default=None, repr=False)
 
     @property
     def failed(self) -> list[preflight.Check]:
@@ -79,6 +81,7 @@ class AtcResult:
                 "checks": [c.as_dict() for c in self.checks],
                 "profile_warnings": self.profile.warnings,
                 "graph_values": self.graph_values,
+                **self._kernel_json(),
                 "package": str(self.package) if self.package else None,
                 "atc": {
                     "returncode": self.returncode,
@@ -88,6 +91,15 @@ class AtcResult:
                 },
             },
         )
+
+    def _kernel_json(self) -> dict:
+        if self.marked is None:
+            return {}
+        return {
+            "kernel": self.marked.kernel,
+            "atc_model": str(self.marked.atc_model),
+            "marked_builtin": self.marked.marked,
+        }
 
 
 def _write_report(result: AtcResult, report: str | Path | TextIO | None) -> None:
@@ -109,12 +121,16 @@ def plan(
     overrides: Iterable[str] = (),
     atc_args: Iterable[str] = (),
     report: str | Path | TextIO | None = None,
+    kernel: str = "custom",
+    marked_output: str | Path | None = None,
 ) -> AtcResult:
     """Load and check everything that needs no CANN; never raises for a failed graph check (see
-    ``result.failed``), only for unusable input (InputError).
+    ``result.failed``), only for unusable input (InputError).  Writes nothing.
 
     ``profile``: a path or a shipped profile's name; ``overrides``: ``KEY=VALUE`` strings (``--set``);
-    ``atc_args``: extra ATC flags appended to the command (``--atc-arg``).
+    ``atc_args``: extra ATC flags appended to the command (``--atc-arg``); ``kernel``: ``custom`` (ATC gets
+    the input) or ``auto`` (nodes Huawei's built-in op is proven to serve are marked in a new file,
+    ``marked_output`` or :func:`.marking.default_path`, which ATC gets: :mod:`.marking`).
     """
     extra = check_atc_args(atc_args)
     prof = load_profile(profile, overrides)
@@ -130,17 +146,27 @@ def plan(
         )
     loaded = load_model(model, need_external_data=need_weights)
     fitted = fit(chosen, loaded.model, prof.model)  # inputs by role, sizes the profile leaves to the graph
+    marked = marking.prepare(loaded, family, fitted.variant, soc_version, kernel, marked_output)
     stem = output_stem(loaded.path, prof, fitted.variant, output)
-    command = build_command(loaded.path, prof, fitted.variant, soc_version, stem, extra)
+    command = build_command(marked.atc_model, prof, fitted.variant, soc_version, stem, extra)
     # every path this command (or ATC for it) writes, against the model, its data files, the profile
     protected = [*loaded.files, prof.path]
-    check_output_path(command.om_path, loaded.path, *protected)
-    check_output_path(command.log_path, loaded.path, *protected, command.om_path)
+    written = []
+    if marked.path is not None:
+        check_output_path(marked.path, loaded.path, *protected)
+        written.append(marked.path)
+    check_output_path(command.om_path, loaded.path, *protected, *written)
+    check_output_path(command.log_path, loaded.path, *protected, *written, command.om_path)
     if isinstance(report, (str, Path)) and str(report) != STDOUT:
-        check_output_path(report, loaded.path, *protected, command.om_path, command.log_path)
-    checks = preflight.run_checks(loaded, prof, fitted.variant, soc_version, family, fitted.problems)
+        check_output_path(report, loaded.path, *protected, *written, command.om_path, command.log_path)
+    # the checks read the graph ATC gets; its data files are the input's, where they are now
+    seen = LoadedModel(marked.model, loaded.path, loaded.external) if marked.model is not None else loaded
+    checks = preflight.run_checks(seen, prof, fitted.variant, soc_version, family, fitted.problems)
+    checks.append(preflight.Check("atc_model", preflight.PASS, marked.sentence()))
     result = AtcResult(loaded.path, prof, variant, soc_version, command, checks, dry_run=True)
     result.graph_values = fitted.values
+    result.marked = marked
+    result.loaded = loaded
     return result
 
 
@@ -164,11 +190,16 @@ def convert(
     report: str | Path | TextIO | None = None,
     overrides: Iterable[str] = (),
     atc_args: Iterable[str] = (),
+    kernel: str = "custom",
+    marked_output: str | Path | None = None,
     warn: Callable[[str], None] = _warn,
     echo: Callable[[str], None] = _echo,
 ) -> AtcResult:
     """Check, render and (unless ``dry_run``) run ATC.  Raises CheckFailed (exit 1) when a pre-flight
     check or ATC itself fails, InputError (exit 2) for unusable input or no CANN.
+
+    ``kernel="auto"``: once the pre-flight passes, the marked model (:func:`plan`) is written -- on a
+    dry run too, so the printed command runs as printed -- and is the model ATC gets.
 
     ``report``: a path, or a stream the caller chose; it is written also when a check fails.  Warnings
     and ATC's live output go to the ``rope_onnx.atc.convert`` logger unless ``warn``/``echo`` are given.
@@ -184,6 +215,8 @@ def convert(
         overrides=overrides,
         atc_args=atc_args,
         report=report,
+        kernel=kernel,
+        marked_output=marked_output,
     )
     result.dry_run = dry_run
     for note in result.profile.warnings:
@@ -195,6 +228,15 @@ def convert(
         warn(f"{check.name}: {check.message}")
     try:
         _raise_if_failed(result)
+        if not dry_run:  # no toolkit or package: exit 2 before anything is written
+            cann.find_atc()
+            prof = result.profile
+            result.package = cann.find_package(prof.vendor, prof.family, prof.install_path)
+        _log_kernels(result, logging.INFO if kernel == "auto" else logging.DEBUG)
+        if result.marked is not None and result.marked.path is not None and result.loaded is not None:
+            marking.write(result.marked, result.loaded)
+            log.info("%s", f"wrote {result.marked.path}: {len(result.marked.marked)} node(s) marked for "
+                     "Huawei's built-in RotaryPositionEmbedding")  # fmt: skip
         if not dry_run:
             _run(result, warn, echo)
     finally:
@@ -202,10 +244,26 @@ def convert(
     return result
 
 
+def _log_kernels(result: AtcResult, level: int) -> None:
+    """Which kernel each fused node gets and which file ATC gets: a summary at ``level``, per node with -v.
+
+    ``level`` is INFO for ``--kernel auto`` and DEBUG (``-v``) for the default ``custom``, whose dry run
+    prints nothing but the command, as before."""
+    rows = [c for c in result.checks if c.name.startswith("kernel[")]
+    builtin = sum(c.message.startswith("Huawei's built-in") for c in rows if c.status == preflight.PASS)
+    could = sum("would also serve" in c.message for c in rows)
+    hint = f" ({could} of them eligible for the built-in op: --kernel auto)" if could else ""
+    if rows:
+        log.log(level, "kernels: %d fused node(s) on Huawei's built-in RotaryPositionEmbedding, %d on the "
+                "custom kernel ro_pe_customer%s", builtin, len(rows) - builtin, hint)  # fmt: skip
+    for check in rows:
+        log.debug("%s: %s", check.name, check.message)
+    for check in result.checks:
+        if check.name == "atc_model":
+            log.log(level, "%s", check.message)
+
+
 def _run(result: AtcResult, warn: Callable[[str], None], echo: Callable[[str], None]) -> None:
-    cann.find_atc()
-    prof = result.profile
-    result.package = cann.find_package(prof.vendor, prof.family, prof.install_path)
     om = result.command.om_path
     existed = om.exists()
     log.info("running %s", result.command.text)

@@ -13,8 +13,9 @@ B·N > 8·S for 32-byte aligned D/2 and small unaligned D (``op_host/rope_rotate
 The ONNX plugin sees attributes only -- neither the chip nor the shapes -- so the choice is made here,
 from the profile's ``--soc_version`` and its input shapes, and only when every value the profile allows
 is proven to fit; anything left open stays on the custom kernel.  A chosen node is *marked* by
-:func:`mark_builtin`: its op type becomes ``RoPEBuiltin`` (rotary_dim written as 0), which the plugin maps
-onto ``RotaryPositionEmbedding``.  :func:`check_kernels` gives the ATC pre-flight one row per node saying
+:func:`mark_builtin` (``rope-onnx atc --kernel auto``, :mod:`.marking`, on a copy written as a new file):
+its op type becomes ``RoPEBuiltin`` (rotary_dim written as 0), which the plugin maps onto
+``RotaryPositionEmbedding``.  :func:`check_kernels` gives the ATC pre-flight one row per node saying
 which kernel it gets in the file given to ATC, and fails a marked node that is not eligible.
 """
 
@@ -205,8 +206,7 @@ def check_kernels(
                     name,
                     PASS,
                     f"custom kernel {CUSTOM_KERNEL}; Huawei's {BUILTIN_GE_TYPE} would "
-                    f"also serve it ({choice.reason}): rope_onnx.atc.kernel_choice."
-                    "mark_builtin marks it",
+                    f"also serve it ({choice.reason}): --kernel auto hands it over",
                 )
             )
         else:
@@ -241,14 +241,24 @@ def choices(
     return [choose(node, index, family, symbols) for node in ropes(model)]
 
 
-def mark_builtin(model: onnx.ModelProto, family: str, variant: Variant) -> int:
-    """Mark (in place) every RoPECustomer node the built-in op serves; the number marked."""
-    marked = 0
-    for node, choice in zip(ropes(model), choices(model, family, variant), strict=True):
+def mark_node(node: onnx.NodeProto) -> None:
+    """Mark one node for the built-in op: op type RoPEBuiltin, rotary_dim 0 (the one value the plugin's
+    ParseRoPEBuiltin accepts; a node is eligible only with rotary_dim == D), interleaved kept (-> mode)."""
+    node.op_type = BUILTIN_OP_TYPE
+    kept = [a for a in node.attribute if a.name != "rotary_dim"]
+    del node.attribute[:]
+    node.attribute.extend([*kept, onnx.helper.make_attribute("rotary_dim", 0)])
+
+
+def mark_builtin(
+    model: onnx.ModelProto, family: str, variant: Variant, index: GraphIndex | None = None
+) -> list[str]:
+    """Mark (in place) every RoPECustomer node the built-in op serves; the names of those marked.
+
+    ``rope-onnx atc --kernel auto`` calls it on a copy (:mod:`rope_onnx.atc.marking`)."""
+    marked = []
+    for node, choice in zip(ropes(model), choices(model, family, variant, index), strict=True):
         if node.op_type == OP_TYPE and choice.builtin:
-            node.op_type = BUILTIN_OP_TYPE
-            kept = [a for a in node.attribute if a.name != "rotary_dim"]
-            del node.attribute[:]
-            node.attribute.extend([*kept, onnx.helper.make_attribute("rotary_dim", 0)])
-            marked += 1
+            mark_node(node)
+            marked.append(node.name)
     return marked

@@ -23,6 +23,9 @@ status and one sentence saying what is wrong and what to do.  Why each exists:
 - ``kernel[<node>]``: one row per fused node saying which kernel it gets -- the custom
   ``ro_pe_customer`` or Huawei's built-in RotaryPositionEmbedding for a node marked ``RoPEBuiltin``
   (:mod:`rope_onnx.atc.kernel_choice`); a marked node the built-in op cannot serve fails.
+- ``atc_model`` (added by :func:`rope_onnx.atc.convert.plan`): which file ATC gets -- the input, or the
+  marked copy ``--kernel auto`` writes (:mod:`rope_onnx.atc.marking`).
+The checks read the graph ATC gets (the marked copy under ``--kernel auto``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,11 @@ from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE, SUPPORTED_OPSETS, attrib
 PASS, WARN, FAIL = "pass", "warn", "fail"
 
 
+def _fused(node: onnx.NodeProto) -> bool:
+    """A fused node in either form ATC gets: RoPECustomer, or RoPEBuiltin (marked by --kernel auto)."""
+    return is_rope_node(node) or node.op_type == kernel_choice.BUILTIN_OP_TYPE
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
@@ -56,8 +64,7 @@ class Check:
 
 
 def check_rope_present(model: onnx.ModelProto) -> Check:
-    builtin = kernel_choice.BUILTIN_OP_TYPE
-    ropes = [n for n in all_nodes(model.graph) if is_rope_node(n) or n.op_type == builtin]
+    ropes = [n for n in all_nodes(model.graph) if _fused(n)]
     if not ropes:
         return Check(
             "rope_present",
@@ -77,7 +84,7 @@ def check_single_domain(model: onnx.ModelProto) -> Check:
     imports = [f"'{o.domain or 'ai.onnx'}'" for o in model.opset_import]
     foreign = sorted({n.domain for n in all_nodes(model.graph) if not is_default_domain(n.domain)})
     rope_foreign = sorted(
-        {n.domain for n in all_nodes(model.graph) if is_rope_node(n) and not is_default_domain(n.domain)}
+        {n.domain for n in all_nodes(model.graph) if _fused(n) and not is_default_domain(n.domain)}
     )
     if len(model.opset_import) == 1 and not foreign:
         return Check("single_domain", PASS, "all nodes in the default domain, one opset_import entry")
@@ -129,7 +136,7 @@ def check_opset_covered(model: onnx.ModelProto) -> Check:
 
 
 def check_rope_dtype(model: onnx.ModelProto, family: str, soc: str, index: GraphIndex | None = None) -> Check:
-    ropes = [n for n in model.graph.node if is_rope_node(n)]
+    ropes = [n for n in model.graph.node if _fused(n)]
     if not ropes:
         return Check("rope_dtype", PASS, "no RoPECustomer node")
     # Declared types, else graph-only inference (never a weight byte; unknown ops skipped).
@@ -160,7 +167,7 @@ def _static_mismatch(a: list, b: list) -> bool:
 
 
 def check_tables_shape(model: onnx.ModelProto, index: GraphIndex | None = None) -> Check:
-    ropes = [n for n in model.graph.node if is_rope_node(n)]
+    ropes = [n for n in model.graph.node if _fused(n)]
     if not ropes:
         return Check("tables_shape", PASS, "no RoPECustomer node")
     index = index or GraphIndex(model)  # graph-only shape inference; unknown ops are skipped

@@ -47,7 +47,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="pass one more flag to atc, written --atc-arg=--name=value (repeatable)",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="run the pre-flight, print the atc command on stdout and stop"
+        "--kernel",
+        choices=("custom", "auto"),
+        default="custom",
+        help="custom (default): every fused node on the RoPECustomer kernel, ATC gets the model as it is; "
+        "auto: nodes Huawei's built-in RotaryPositionEmbedding is proven to serve on this chip for every "
+        "profile shape are marked RoPEBuiltin in a NEW model file, which ATC gets (the input is untouched; "
+        "the pre-flight's kernel[...] and atc_model rows say which kernel and which file)",
+    )
+    parser.add_argument(
+        "--marked-output",
+        metavar="PATH",
+        help="where --kernel auto writes the marked model (default: <model>_builtin_<soc>_<variant>.onnx "
+        "next to the model, sharing its data files; elsewhere they are copied)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="run the pre-flight, print the atc command on stdout and stop (--kernel auto still writes "
+        "the marked model, so the command runs as printed)",
     )
     parser.add_argument(
         "--report", metavar="REPORT.json", help="write the JSON report here ('-': stdout, the rest to stderr)"
@@ -74,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         report=args.console.report_target(args.report),
         overrides=args.set or (),
         atc_args=args.atc_arg or (),
+        kernel=args.kernel,
+        marked_output=args.marked_output,
     )
     if args.dry_run:
         args.console.product(result.command.text)

@@ -8,7 +8,7 @@ from rope_onnx.errors import require_model_proto
 from rope_onnx.fusion import targets
 from rope_onnx.fusion.candidates import find_sites
 from rope_onnx.fusion.result import FuseResult, Site, Skip
-from rope_onnx.fusion.rewrite import apply_sites
+from rope_onnx.fusion.rewrite import apply_sites, rope_nodes
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE
 from rope_onnx.op.decomposition import embed_reference
@@ -32,7 +32,7 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
     else:
         proven, removed, refused = targets.write_sites(model, index, proven, target)
         skipped += [Skip(output, reason) for output, reason in refused]
-    elem_types = {p.x: index.elem_type(p.x) for p in (s.proof for s in proven)}
+    elem_types = {(x := s.original(s.proof.x)): index.elem_type(x) for s in proven}
     converted: list[targets.Converted] = []
     if to_convert:
         after = GraphIndex(model)  # the sites are written: read the graph again
@@ -44,18 +44,20 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
     fused_nodes = (
         {n.output[0]: n.name for n in model.graph.node if n.output and n.output[0] in wrote} if wrote else {}
     )
+    moved = {s.output for s in proven if s.proof.moves}  # the op is behind a Gather/Concat of its output
+    fused_nodes.update((o, n.name) for o, n in rope_nodes(model, moved, (OP_TYPE, "RotaryEmbedding")).items())
     for site, count in zip(proven, removed, strict=True):
         p = site.proof
         sites.append(
             Site(
                 site.output,
-                p.x,
-                p.cos,
-                p.sin,
+                site.original(p.x),
+                site.original(p.cos),
+                site.original(p.sin),
                 p.interleaved,
                 p.rotary_dim,
                 p.head_dim,
-                DTYPE_NAMES[index.elem_type(p.x)],
+                DTYPE_NAMES[index.elem_type(site.original(p.x))],
                 count,
                 fused_nodes.get(site.output, ""),
                 site.assumes,
@@ -63,7 +65,15 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
         )
     if domain and target == "atc" and (proven or converted):
         # only the pass's own nodes move into the domain: RoPECustomer nodes already there stay
-        outputs = {site.output for site in proven} | {c.output for c in converted}
-        ours = [n for n in model.graph.node if n.op_type == OP_TYPE and n.output and n.output[0] in outputs]
+        ops = rope_nodes(model, wrote)
+        mine = {id(n) for n in ops.values()}
+        # the node reads x itself, or the window / reordering of x the pass added: x's element type
+        elem_types.update((ops[s.output].input[0], elem_types[s.proof.x]) for s in proven if s.output in ops)
+        outputs = {c.output for c in converted}
+        ours = [
+            n
+            for n in model.graph.node
+            if n.op_type == OP_TYPE and (id(n) in mine or (n.output and n.output[0] in outputs | wrote))
+        ]
         embed_reference(model, domain, elem_types, ours)
     return FuseResult(name, sites, skipped, target=target, converted=converted, kept=kept)

@@ -28,6 +28,7 @@ from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
 from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer
+from rope_onnx.fusion.views import Views
 from rope_onnx.graph.index import GraphIndex
 
 
@@ -70,10 +71,12 @@ def _attempt_once(
     *,
     widen: bool,
     widened: bool = False,
+    views: bool = False,
 ) -> tuple[Expr, Proof | None, str, list[str]] | None:
     """Trace, prove and check one candidate: None when it is not a sum of channel products."""
     tracer.reset(traced)
     tracer.widen = widen
+    tracer.use_views = views
     try:
         expr = tracer.eval(traced, 1)
     except BudgetExceeded:
@@ -106,14 +109,59 @@ def attempt_site(
     index: GraphIndex, tracer: Tracer, output: str, traced: str | None, prover: DimProver | None = None
 ) -> tuple[Expr, Proof | None, str, list[str]] | None:
     """One candidate: traced from ``traced`` (the float32 result a rounding Cast ends) or ``output``.
-    A float32 site whose fp16 inputs were widened one Cast each is retried on those widened copies."""
+    A float32 site whose fp16 inputs were widened one Cast each is retried on those widened copies;
+    one whose trace stopped at a Reshape that regroups leading axes, through views of its input
+    (fusion.views): where that trace, too, is a sum of products, its reason is the one reported (it
+    got further); otherwise the first attempt's reason and notes stay."""
     prover = prover if prover is not None else DimProver(index)
     attempt = _attempt_once(index, tracer, traced or output, output, prover, widen=traced is not None)
+    could_view = tracer.could_view
     if attempt is not None and attempt[2] and traced is None and _widened_leaves(tracer):
         retry = _attempt_once(index, tracer, output, output, prover, widen=True, widened=True)
         if retry is not None and not retry[2]:
             return retry
+    if could_view and (attempt is None or attempt[2]):
+        notes, stopped = tracer.notes, tracer.stopped
+        retry = _attempt_once(
+            index, tracer, traced or output, output, prover, widen=traced is not None, views=True
+        )
+        if retry is not None:
+            return retry
+        tracer.notes, tracer.stopped = notes, stopped
     return attempt
+
+
+def _inner_site(index: GraphIndex, tracer: Tracer, expr: Expr, proof: Proof, anchor: int) -> bool:
+    """The op's rotated output of a Concat-joined site is already a tensor a site may end in (dynamo's
+    ``cat(q_pass, cat(rot1, rot2))``): that inner site is the one to fuse, the graph's Concat stays."""
+    if not (proof.before[1] or proof.after[1]):
+        return False
+    start = proof.before[1]
+    inner = tracer.find_tensor(list(expr.grid.flat)[start : start + proof.head_dim])
+    return inner is not None and index.producer.get(inner) != anchor and is_anchor(index.node_of(inner))
+
+
+def _inputs(tracer: Tracer, proof: Proof) -> tuple[Proof, dict[str, int], tuple[tuple[str, int, int], ...]]:
+    """The proof reading existing tensors where the graph holds the exact windows of x it needs: x's
+    (the q a NeoX export slices out of qkv) and the channels a Concat-joined site passes through."""
+    widths = {n: w for n in (proof.x, proof.cos, proof.sin) if (w := tracer.width(n)) is not None}
+    around = []
+    for offset, count in (proof.before, proof.after):
+        window = tracer.find_window(proof.x, offset, count) if count else None
+        if window is not None:
+            widths[window] = count
+        around.append((window, 0, count) if window is not None else (proof.x, offset, count))
+    reads = proof.reads()
+    low, high = min(reads), max(reads) + 1
+    # a Concat-joined site keeps x: the channels it passes through are x's too (one cut for verify --sites)
+    joined = proof.before[1] or proof.after[1]
+    if not joined and high - low == proof.head_dim and (low or widths[proof.x] != proof.head_dim):
+        window = tracer.find_window(proof.x, low, proof.head_dim)
+        if window is not None:  # an existing tensor holds exactly the rotated window of x
+            moved = tuple(c - low for c in proof.x_channels)
+            proof = replace(proof, x=window, x_offset=0, x_channels=moved)
+            widths[window] = proof.head_dim
+    return proof, widths, tuple(around)
 
 
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
@@ -153,14 +201,22 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
                 around[len(skipped) - 1] = expr.nodes
             covered |= expr.nodes
             continue
-        widths = {n: w for n in (proof.x, proof.cos, proof.sin) if (w := tracer.width(n)) is not None}
-        if proof.x_offset or widths[proof.x] != proof.head_dim:
-            window = tracer.find_window(proof.x, proof.x_offset, proof.head_dim)
-            if window is not None:  # an existing tensor holds exactly the rotated window of x
-                moved = tuple(c - proof.x_offset for c in proof.x_channels)
-                proof = replace(proof, x=window, x_offset=0, x_channels=moved)
-                widths[window] = proof.head_dim
-        proven.append(ProvenSite(anchor, output, proof, expr.nodes | {anchor}, tuple(assumptions), widths))
+        if _inner_site(index, tracer, expr, proof, anchor):
+            continue  # the rotated channels are an anchor of their own: that site is fused, this Concat stays
+        proof, widths, passes = _inputs(tracer, proof)
+        made = Views(index, tracer.views, prover).shapes((proof.x, proof.cos, proof.sin))
+        proven.append(
+            ProvenSite(
+                anchor,
+                output,
+                proof,
+                expr.nodes | {anchor},
+                tuple(assumptions),
+                widths,
+                around=passes,
+                views=made,
+            )
+        )
         claimed |= expr.nodes
         covered |= expr.nodes
     # A candidate around a site that did fuse (DeepSeek's cat(q_pass, q_rot) around the rotation) is

@@ -11,6 +11,7 @@ from onnx import ModelProto
 
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.candidates import attempt_site, is_anchor, rounded_site
+from rope_onnx.fusion.channels import NotRope
 from rope_onnx.fusion.lookalike import looks_like_rope
 from rope_onnx.fusion.ops.registry import ANCHOR_OPS
 from rope_onnx.fusion.trace import Tracer
@@ -18,7 +19,14 @@ from rope_onnx.graph.index import GraphIndex
 
 
 def _describe(index: GraphIndex, tracer: Tracer, name: str) -> str:
-    return f"'{name}' dims {tracer.leaf_dims(name)}, element type {index.elem_type(name)}"
+    view = tracer.views.get(name)
+    if view is None:
+        return f"'{name}' dims {tracer.leaf_dims(name)}, element type {index.elem_type(name)}"
+    try:
+        dims: object = tracer.leaf_dims(name)
+    except NotRope as why:
+        dims = f"unknown ({why})"
+    return f"'{name}': a view of '{view.source}' the pass would write, dims {dims}"
 
 
 def explain(model: ModelProto, tensor: str) -> str:
@@ -58,6 +66,17 @@ def explain(model: ModelProto, tensor: str) -> str:
         f"  proven: x={proof.x!r} (from channel {proof.x_offset}), cos={proof.cos!r}, sin={proof.sin!r}, "
         f"interleaved={proof.interleaved}, rotary_dim={proof.rotary_dim}, head_dim={proof.head_dim}"
     )
+    if proof.x_channels:
+        lines.append(f"  the op reads x's channels in the order {list(proof.x_channels)} (one Gather of x)")
+    if proof.y_channels:
+        lines.append(
+            f"  the site's channels are the op's {list(proof.y_channels)} (one Gather of its output)"
+        )
+    for where, (start, count) in (("before", proof.before), ("after", proof.after)):
+        if count:
+            lines.append(
+                f"  x channels {start}..{start + count - 1} are passed through {where} the op's output"
+            )
     lines.append(f"  site check: {reason or 'accepted'}")
     lines += [f"  assumes: {a}" for a in assumptions]
     return "\n".join(lines)

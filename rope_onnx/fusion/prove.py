@@ -6,116 +6,152 @@ each pair and ``+x[p(c)]`` for the second, where p pairs (2i, 2i+1) when interle
 (i, i + R/2) otherwise; channels c >= R are x[c].  The tables may be any tensors the site reads:
 channel c of the op's cos is channel a(c) of the site's cos leaf (likewise b(c) for sin), which is
 how half-width or repeat-interleaved tables are widened exactly once by a Gather.
+
+A site need not keep the op's channel order.  The proof reads every output channel on its own: a
+pair's first channel is ``x[a]·C − x[b]·S``, its second ``x[b]·C' + x[a]·S'`` (found wherever it
+sits), every other channel is one x channel passed through, and no x channel is read twice.  It
+then chooses the op's channel order and the data movement that order needs
+(:mod:`rope_onnx.fusion.arrange`: the op reading x's channels in another order, a Concat of x's
+untouched channels around the op's output, or a Gather of that output) and checks, channel by
+channel, that the op's definition moved that way gives exactly the traced polynomials.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rope_onnx.fusion.arrange import Pair, arrange, partner
 from rope_onnx.fusion.channels import Expr, Monomial, NotRope
+
+__all__ = ["Proof", "partner", "prove"]
 
 
 @dataclass(frozen=True)
 class Proof:
-    """A proven site: the op's inputs, attributes and the table channel maps."""
+    """A proven site: the op's inputs, attributes, the table channel maps and the data movement."""
 
     x: str
-    x_offset: int  # the site rotates x channels x_offset .. x_offset + head_dim - 1
+    x_offset: int  # the op reads x channels x_offset .. x_offset + head_dim - 1 (x_channels: their min)
     cos: str
     sin: str
     cos_channels: tuple[int, ...]  # a(c): op cos channel c = site cos leaf channel a(c)
     sin_channels: tuple[int, ...]
     interleaved: int
     rotary_dim: int
-    head_dim: int
+    head_dim: int  # the op's x width (the site's output may hold more channels: ``before``/``after``)
     #: op x channel c = x channel x_channels[c], when the site reads x's channels in another order
     #: (DeepSeek-V3's ``rope_interleave``: evens first, then odds); () = x_offset + c.
     x_channels: tuple[int, ...] = ()
+    #: site output channel j = op output channel y_channels[j] (one Gather of the op's output); () = j.
+    y_channels: tuple[int, ...] = ()
+    #: (first x channel, count): x channels the site passes through before / after the op's output
+    #: (one Concat; DeepSeek's ``cat(q_pass, q_rot)`` under TorchScript); count 0 = none.
+    before: tuple[int, int] = (0, 0)
+    after: tuple[int, int] = (0, 0)
+
+    @property
+    def width(self) -> int:
+        """Channels of the site's output."""
+        return self.head_dim + self.before[1] + self.after[1]
+
+    @property
+    def moves(self) -> bool:
+        """The site's output is the op's moved by a Gather or joined with x channels by a Concat."""
+        return bool(self.y_channels or self.before[1] or self.after[1])
+
+    def reads(self) -> tuple[int, ...]:
+        """Every x channel the op reads, in the op's order."""
+        return self.x_channels or tuple(range(self.x_offset, self.x_offset + self.head_dim))
 
 
-def partner(c: int, rotary: int, interleaved: int) -> tuple[int, float]:
-    """The channel paired with ``c`` and the sign it enters rot(x) with."""
-    if interleaved:
-        return (c + 1, -1.0) if c % 2 == 0 else (c - 1, 1.0)
-    half = rotary // 2
-    return (c + half, -1.0) if c < half else (c - half, 1.0)
+Term = tuple[int, tuple[int, int], float]  # (x channel, table factor (leaf, channel), coefficient)
 
 
-def _split_terms(poly: dict[Monomial, float], x: int, c: int) -> tuple[tuple, tuple]:
-    """(direct, rotated) = ((table factor, coeff), (x channel, table factor, coeff)) of output channel
-    c, whose own x channel is ``c`` (the caller adds the site's offset into x)."""
-    direct = rotated = None
+def _terms(poly: dict[Monomial, float], x: int, j: int) -> list[Term]:
+    """The two terms of rotated output channel ``j``, each x times one table channel."""
+    if len(poly) != 2:
+        raise NotRope(f"channel {j} is a sum of {len(poly)} products, RoPE has 2")
+    terms = []
     for monomial, coeff in poly.items():
         xs = [f for f in monomial if f[0] == x]
         others = [f for f in monomial if f[0] != x]
         if len(xs) != 1 or len(others) != 1:
-            raise NotRope(f"channel {c} has a term that is not x times a table")
-        if xs[0][1] == c and direct is None:
-            direct = (others[0], coeff)
+            raise NotRope(f"channel {j} has a term that is not x times a table")
+        terms.append((xs[0][1], others[0], coeff))
+    return terms
+
+
+def _pairs(polys: list[dict], x: int) -> tuple[list[Pair], list[tuple[int, int]]]:
+    """Every rotated pair and every passed-through channel (output j, x channel), or NotRope."""
+    firsts: dict[int, list[Term]] = {}
+    seconds: dict[frozenset[int], int] = {}
+    second_terms: dict[int, list[Term]] = {}
+    passed: list[tuple[int, int]] = []
+    for j, poly in enumerate(polys):
+        if all(len(m) == 1 for m in poly):
+            (monomial, coeff), *rest = poly.items()
+            if rest or len(monomial) != 1 or monomial[0][0] != x or coeff != 1.0:
+                raise NotRope(f"channel {j} is neither rotated nor an x channel passed through")
+            passed.append((j, monomial[0][1]))
+            continue
+        terms = _terms(poly, x, j)
+        signs = sorted(t[2] for t in terms)
+        if signs == [-1.0, 1.0]:
+            firsts[j] = sorted(terms, key=lambda t: -t[2])  # (+ term, − term)
+        elif signs == [1.0, 1.0]:
+            key = frozenset(t[0] for t in terms)
+            if len(key) != 2:
+                raise NotRope(f"channel {j} adds two products of the same x channel")
+            if key in seconds:
+                raise NotRope(f"channels {seconds[key]} and {j} both add x[{min(key)}] and x[{max(key)}]")
+            seconds[key], second_terms[j] = j, terms
         else:
-            rotated = (xs[0][1], others[0], coeff)
-    if direct is None or rotated is None:
-        raise NotRope(f"channel {c} is not x·cos plus a partner channel times sin")
-    return direct, rotated
-
-
-def _offset(poly: dict[Monomial, float], x: int) -> int:
-    """Which x channel output channel 0 starts at: the one its +1 (direct, x·cos) term reads."""
-    direct = [f[1] for m, c in poly.items() if c == 1.0 for f in m if f[0] == x]
-    if len(direct) != 1:
-        raise NotRope("channel 0 has no single x·cos term")
-    return direct[0]
-
-
-def _prove_with_x(polys: list[dict], x: int, names: list[str], rotary: int) -> Proof:
-    head = len(polys)
-    offset = _offset(polys[0], x)
-    polys = [_shift(poly, x, offset) for poly in polys]
-    _, (p0, _, _) = _split_terms(polys[0], x, 0)
-    interleaved = 0 if p0 == rotary // 2 else 1 if p0 == 1 else -1
-    if interleaved < 0:
-        raise NotRope(f"channel 0 is paired with channel {p0}, neither 1 (pairs) nor R/2={rotary // 2}")
-    cos_leaf = sin_leaf = None
-    cos_channels, sin_channels = [], []
-    for c in range(rotary):
-        ((cos_f, cos_coeff), (pc, sin_f, sin_coeff)) = _split_terms(polys[c], x, c)
-        want_partner, want_sign = partner(c, rotary, interleaved)
-        if pc != want_partner:
-            raise NotRope(f"channel {c} is paired with {pc}, the layout needs {want_partner}")
-        if cos_coeff != 1.0 or sin_coeff != want_sign:
             raise NotRope(
-                f"channel {c} has signs ({cos_coeff:+g}, {sin_coeff:+g}); "
-                f"a rotation needs (+1, {want_sign:+g})"
+                f"channel {j} has signs ({signs[1]:+g}, {signs[0]:+g}); a rotation needs "
+                "(+1, -1) on one channel of each pair and (+1, +1) on the other"
             )
-        cos_leaf = cos_f[0] if cos_leaf is None else cos_leaf
-        sin_leaf = sin_f[0] if sin_leaf is None else sin_leaf
-        if (cos_f[0], sin_f[0]) != (cos_leaf, sin_leaf):
-            raise NotRope(f"channel {c} reads other cos/sin tensors than channel 0")
-        cos_channels.append(cos_f[1])
-        sin_channels.append(sin_f[1])
-    if cos_leaf is None or sin_leaf is None:
-        raise NotRope("no channel is rotated")
-    for c in range(rotary, head):
-        if polys[c] != {((x, c),): 1.0}:
-            raise NotRope(f"channel {c} after the rotated part is not x[{c}] passed through")
-    return Proof(
-        names[x],
-        offset,
-        names[cos_leaf],
-        names[sin_leaf],
-        tuple(cos_channels),
-        tuple(sin_channels),
-        interleaved,
-        rotary,
-        head,
-    )
+    pairs = []
+    for j, ((a, cos1, _), (b, sin1, _)) in sorted(firsts.items()):
+        second = seconds.pop(frozenset((a, b)), None)
+        if second is None:
+            raise NotRope(
+                f"channel {j} is x[{a}]·cos − x[{b}]·sin and no channel is x[{b}]·cos + x[{a}]·sin "
+                "(a sign flipped, or the pair's other half missing)"
+            )
+        if a > b:
+            raise NotRope(
+                f"channel {j} turns x[{a}] towards the lower channel x[{b}]: a rotation by −θ "
+                "(the halves swapped), not RoPE"
+            )
+        direct, cross = sorted(second_terms[second], key=lambda t: t[0] != b)
+        pairs.append(Pair(j, second, a, b, (cos1, direct[1]), (sin1, cross[1])))
+    if seconds:
+        j = min(seconds.values())
+        raise NotRope(f"channel {j} is x·cos + x·sin with no partner channel of opposite sign")
+    return pairs, passed
 
 
-def _shift(poly: dict[Monomial, float], x: int, offset: int) -> dict[Monomial, float]:
-    """Renumber x's channels so that the site's first channel is 0 (negative ones cannot match)."""
-    if not offset:
-        return poly
-    return {tuple(sorted((f[0], f[1] - offset) if f[0] == x else f for f in m)): c for m, c in poly.items()}
+def _check_tables(pairs: list[Pair]) -> tuple[int, int]:
+    """The cos and sin leaves every rotated channel reads (one each)."""
+    cos_leaf, sin_leaf = pairs[0].cos[0][0], pairs[0].sin[0][0]
+    for p in pairs:
+        for c, s, j in zip(p.cos, p.sin, (p.first, p.second), strict=True):
+            if (c[0], s[0]) != (cos_leaf, sin_leaf):
+                raise NotRope(f"channel {j} reads other cos/sin tensors than channel {pairs[0].first}")
+    return cos_leaf, sin_leaf
+
+
+def _check_permutation(pairs: list[Pair], passed: list[tuple[int, int]]) -> None:
+    """Each x channel feeds one output channel or one pair: the site is a permutation of one op."""
+    seen: dict[int, int] = {}
+    uses = [(p.a, p.first) for p in pairs] + [(p.b, p.second) for p in pairs] + [(s, j) for j, s in passed]
+    for channel, j in sorted(uses, key=lambda u: u[1]):
+        if channel in seen:
+            raise NotRope(
+                f"x channel {channel} is read by output channels {seen[channel]} and {j}: "
+                "not a permutation of one rotation"
+            )
+        seen[channel] = j
 
 
 def prove(expr: Expr, leaf_names: list[str]) -> Proof:
@@ -123,49 +159,30 @@ def prove(expr: Expr, leaf_names: list[str]) -> Proof:
     if expr.k != 1:
         raise NotRope("the output is not a tensor of channels")
     polys = list(expr.grid.flat)
-    degrees = [max((len(m) for m in p), default=0) for p in polys]
-    rotary = next((c for c, d in enumerate(degrees) if d != 2), len(polys))
-    if rotary == 0:
-        raise NotRope("channel 0 is not rotated")
-    if rotary % 2:
-        raise NotRope(f"{rotary} channels are rotated, an odd number")
-    if any(d != 1 for d in degrees[rotary:]):
-        raise NotRope(f"channels after the first {rotary} are neither rotated nor passed through")
-    if len(polys[0]) != 2:
-        raise NotRope(f"channel 0 is a sum of {len(polys[0])} products, RoPE has 2")
-    first, second = (set(f[0] for f in m) for m in polys[0])
-    candidates = sorted(first & second)  # x is read by both terms of every rotated channel
+    for j, poly in enumerate(polys):
+        if not poly or {len(m) for m in poly} not in ({1}, {2}):
+            raise NotRope(f"channel {j} is neither rotated nor passed through")
+    rotated = [j for j, poly in enumerate(polys) if len(next(iter(poly))) == 2]
+    if not rotated:
+        raise NotRope("no channel is rotated")
+    if len(rotated) % 2:
+        raise NotRope(f"{len(rotated)} channels are rotated, an odd number")
+    first = polys[rotated[0]]
+    if len(first) != 2:
+        raise NotRope(f"channel {rotated[0]} is a sum of {len(first)} products, RoPE has 2")
+    one, two = (set(f[0] for f in m) for m in first)
+    candidates = sorted(one & two)  # x is read by both terms of every rotated channel
     reasons = []
     for x in candidates:
         try:
-            return _prove_with_x(polys, x, leaf_names, rotary)
+            pairs, passed = _pairs(polys, x)
+            _check_permutation(pairs, passed)
+            cos_leaf, sin_leaf = _check_tables(pairs)
+            proof = arrange(polys, x, pairs, passed, (cos_leaf, sin_leaf))
         except NotRope as why:
             reasons.append(str(why))
-    for x in candidates:
-        try:
-            return _prove_deinterleaved(polys, x, leaf_names, rotary)
-        except NotRope:
-            pass
+            continue
+        return Proof(
+            **{**proof, "x": leaf_names[x], "cos": leaf_names[cos_leaf], "sin": leaf_names[sin_leaf]}
+        )
     raise NotRope(reasons[0] if reasons else "no tensor is rotated with its own channels")
-
-
-def _prove_deinterleaved(polys: list[dict], x: int, names: list[str], rotary: int) -> Proof:
-    """An interleaved rotation whose outputs are de-interleaved: ``cat(x[0::2]·c − x[1::2]·s,
-    x[1::2]·c + x[0::2]·s)``.  No single RoPECustomer(x) equals it, but RoPECustomer of x with its
-    channels read evens-first (one Gather) does, in the rotate_half form: proven on that relabelling."""
-    offset = _offset(polys[0], x)
-    order = [*range(0, rotary, 2), *range(1, rotary, 2)]  # op channel c reads x channel order[c]
-    relabel = {offset + order[c]: offset + c for c in range(rotary)}
-
-    def moved(poly: dict[Monomial, float]) -> dict[Monomial, float]:
-        return {
-            tuple(sorted((f[0], relabel.get(f[1], f[1])) if f[0] == x else f for f in m)): c
-            for m, c in poly.items()
-        }
-
-    proof = _prove_with_x([moved(p) for p in polys], x, names, rotary)
-    if proof.interleaved or proof.x_offset != offset:
-        raise NotRope("not a de-interleaved rotation")
-    head = proof.head_dim
-    channels = (*(offset + o for o in order), *range(offset + rotary, offset + head))
-    return Proof(**{**proof.__dict__, "x_channels": channels})

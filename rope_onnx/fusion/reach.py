@@ -4,7 +4,7 @@ Two facts bound the work per candidate without changing what any proof says (iss
 
 * **product reach** — only ``Mul``/``If`` make degree-2 terms (``OpRule.makes_products``); every
   other traced op moves, negates or adds them.  A candidate with no product within
-  :data:`~rope_onnx.fusion.trace.MAX_DEPTH` evaluates to sums of leaves, neither a site nor a near
+  :data:`MAX_DEPTH` evaluates to sums of leaves, neither a site nor a near
   miss, so it is rejected untraced (a chain of head-sized Add/Neg nodes is thousands of those).
 * **traced level** — the longest path of traced ops behind a tensor.  A candidate below
   ``MAX_DEPTH`` can never reach the tracer's depth limit; one above it (hand-built chains: no
@@ -22,10 +22,13 @@ from __future__ import annotations
 from itertools import repeat
 
 from rope_onnx.fusion.ops.registry import rule_for
-from rope_onnx.fusion.trace import MAX_DEPTH
 from rope_onnx.graph.index import GraphIndex
 
-__all__ = ["band_floor", "cone_facts", "product_reach"]
+__all__ = ["MAX_DEPTH", "band_floor", "cone_facts", "product_reach"]
+
+#: Maximum length of one path back from a candidate's output (each step is a few Python frames,
+#: so this also keeps the recursion far from Python's limit on any graph); the tracer's depth limit.
+MAX_DEPTH = 120
 
 
 def cone_facts(index: GraphIndex) -> tuple[dict[str, int], dict[str, int]]:

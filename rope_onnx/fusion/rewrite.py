@@ -27,6 +27,15 @@ class ProvenSite:
     nodes: frozenset[int]  # every node the proof followed (candidates for removal)
     assumes: tuple[str, ...] = ()  # run-time shape facts the graph cannot show (see fuse.check_site)
     widths: dict[str, int] = field(default_factory=dict)  # static last dim of x, cos and sin
+    #: (tensor, offset, count) of the x channels passed through before / after the op (Proof.before/after):
+    #: an existing tensor holding exactly them (offset 0), or x itself
+    around: tuple[tuple[str, int, int], ...] = ()
+    #: inputs the rewrite creates (fusion.views): name -> (source, constant Reshape target)
+    views: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+
+    def original(self, name: str) -> str:
+        """The graph tensor an input of the proof is (a view: the tensor it regroups)."""
+        return self.views[name][0] if name in self.views else name
 
 
 class _Names:
@@ -56,6 +65,29 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
     fused: dict[int, NodeProto] = {}
     after: dict[int, list[NodeProto]] = {}  # producer index (-1: graph start) -> widening nodes
     widened: dict[tuple[str, tuple[int, ...]], str] = {}
+    slot: dict[str, int] = {}  # tensor the rewrite created -> the node it is written after
+    made: dict[tuple[str, tuple[int, ...]], str] = {}  # view (source, shape) -> the tensor created for it
+
+    def place(name: str) -> int:
+        return slot[name] if name in slot else index.producer.get(name, -1)
+
+    def view_input(site: ProvenSite, name: str) -> str:
+        """``name`` itself, or the tensor created for a view: its source reshaped to a constant shape
+        (only the trailing axis regrouped, proven by fusion.ops.reshape; shared by equal views)."""
+        if name not in site.views:
+            return name
+        key = site.views[name]
+        if key not in made:
+            source, shape = key
+            stem = source.rsplit("/", 1)[-1] or "x"
+            target = names.fresh(f"rope_onnx/{stem}/view_shape")
+            model.graph.initializer.append(numpy_helper.from_array(np.array(shape, dtype=np.int64), target))
+            out = names.fresh(f"rope_onnx/{stem}/view")
+            node = helper.make_node("Reshape", [source, target], [out], name=names.fresh(f"{out}/Reshape"))
+            after.setdefault(place(source), []).append(node)
+            slot[out] = place(source)
+            made[key] = out
+        return made[key]
 
     def table_input(table: str, channels: tuple[int, ...], width: int) -> str:
         if channels == tuple(range(width)):
@@ -67,7 +99,7 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             model.graph.initializer.append(numpy_helper.from_array(np.array(channels, dtype=np.int64), idx))
             out = names.fresh(f"rope_onnx/{stem}/full_width")
             node = helper.make_node("Gather", [table, idx], [out], name=names.fresh(f"{out}/Gather"), axis=-1)
-            after.setdefault(index.producer.get(table, -1), []).append(node)
+            after.setdefault(place(table), []).append(node)
             widened[key] = out
         return widened[key]
 
@@ -85,7 +117,7 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
                 model.graph.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
             out = names.fresh(f"rope_onnx/{stem}/window")
             node = helper.make_node("Slice", [x, *bounds], [out], name=names.fresh(f"{out}/Slice"))
-            after.setdefault(index.producer.get(x, -1), []).append(node)
+            after.setdefault(place(x), []).append(node)
             windows[key] = out
         return windows[key]
 
@@ -95,22 +127,58 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
 
     for number, site in enumerate(sorted(sites, key=lambda s: s.anchor)):
         p = site.proof
+        x = view_input(site, p.x)
         inputs = [
-            x_permuted(p.x, p.x_channels)
+            x_permuted(x, p.x_channels)
             if p.x_channels
-            else x_input(p.x, p.x_offset, p.head_dim, site.widths[p.x]),
-            table_input(p.cos, p.cos_channels, site.widths[p.cos]),
-            table_input(p.sin, p.sin_channels, site.widths[p.sin]),
+            else x_input(x, p.x_offset, p.head_dim, site.widths[p.x]),
+            table_input(view_input(site, p.cos), p.cos_channels, site.widths[p.cos]),
+            table_input(view_input(site, p.sin), p.sin_channels, site.widths[p.sin]),
         ]
+        out = names.fresh(f"rope_onnx/{OP_TYPE}_{number}/output") if p.moves else site.output
         node = helper.make_node(
-            OP_TYPE, inputs, [site.output], name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"), domain=domain
+            OP_TYPE, inputs, [out], name=names.fresh(f"rope_onnx/{OP_TYPE}_{number}"), domain=domain
         )
         attributes = {ATTR_INTERLEAVED: p.interleaved, ATTR_ROTARY_DIM: p.rotary_dim}
         node.attribute.extend(helper.make_attribute(key, value) for key, value in sorted(attributes.items()))
-        fused[site.anchor] = node
+        if not p.moves:
+            fused[site.anchor] = node
+            continue
+        # after the last producer of its inputs (their widening nodes were placed there first)
+        after.setdefault(max(place(site.original(n)) for n in (p.x, p.cos, p.sin)), []).append(node)
+        if p.y_channels:  # the site's order of the op's output channels: one Gather
+            order = names.fresh(f"rope_onnx/{OP_TYPE}_{number}/order")
+            model.graph.initializer.append(numpy_helper.from_array(np.array(p.y_channels, np.int64), order))
+            last = helper.make_node(
+                "Gather", [out, order], [site.output], name=names.fresh(f"{out}/Gather"), axis=-1
+            )
+        else:  # the channels the site passes through, joined around the op's output: one Concat
+            runs = [(x_input(view_input(site, t), o, n, site.widths[t]), n) for t, o, n in site.around]
+            parts = [name for name, n in runs[:1] if n] + [out] + [name for name, n in runs[1:] if n]
+            last = helper.make_node(
+                "Concat", parts, [site.output], name=names.fresh(f"{out}/Concat"), axis=-1
+            )
+        fused[site.anchor] = last
     dead = _dead_nodes(index, sites, fused, after)
     _rebuild(model, index, fused, after, dead)
     return [len(dead & s.nodes) + 1 for s in sites]
+
+
+def rope_nodes(
+    model: ModelProto, outputs: set[str], op_types: tuple[str, ...] = (OP_TYPE,)
+) -> dict[str, NodeProto]:
+    """The fused op computing each site ``output``: its producer, or the op behind the one Gather/Concat
+    that moves the op's channels into the site's order (Proof.y_channels, before/after)."""
+    made_by = {o: n for n in model.graph.node for o in n.output}
+    found = {}
+    for output in outputs:
+        node = made_by.get(output)
+        if node is not None and node.op_type not in op_types:
+            behind = [made_by[i] for i in node.input if i in made_by and made_by[i].op_type in op_types]
+            node = behind[0] if len(behind) == 1 else None
+        if node is not None:
+            found[output] = node
+    return found
 
 
 def _dead_nodes(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from onnx import NodeProto
 
-from rope_onnx.fusion.ops.base import OpRule, RankOf, ShapeContext, WidthOf
+from rope_onnx.fusion.ops.base import DimsContext, OpRule, RankOf, ShapeContext, WidthOf
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
 from rope_onnx.graph.folding import DimsHint, IntValue, NotStatic
 from rope_onnx.graph.index import Dim, GraphIndex
@@ -64,11 +64,23 @@ def infer_width(index: GraphIndex, name: str, width_of: WidthOf, rank_of: RankOf
 
 
 def kept_dims(index: GraphIndex, name: str, dims: list[Dim], rank_of: RankOf, width_of: WidthOf) -> list[Dim]:
-    """``dims`` of ``name`` with the ones its producer provably keeps from its input (its ``dims`` rule)."""
+    """``dims`` of ``name`` with the symbols its producer's ``dims`` rule names better, from its
+    inputs' inferred dims (a Slice with a run-time bound keeps every axis it does not cut)."""
     found = _producer_rule(index, name)
-    if found is None or found[1].dims is None:
+    if found is None or found[1].dims is None or all(isinstance(d, int) for d in dims):
         return dims
+
+    def fold(tensor: str) -> IntValue:
+        return fold_ints(index, tensor)
+
+    def dims_of(tensor: str) -> list[Dim | None] | None:
+        known = index.dims(tensor)
+        return None if known is None else list(known)
+
     try:
-        return found[1].dims(_context(index, rank_of, width_of), found[0], dims)
+        kept = found[1].dims(DimsContext(index, dims_of, fold), found[0], name)
     except NotStatic:
         return dims
+    if kept is None or len(kept) != len(dims):
+        return dims
+    return [d if isinstance(d, int) or k is None else k for d, k in zip(dims, kept, strict=True)]

@@ -12,6 +12,7 @@ from rope_onnx.fusion.dimproof import DimProver, table_axis_problem
 from rope_onnx.fusion.ops.registry import reads_values
 from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.trace import Tracer
+from rope_onnx.fusion.views import Views
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import DTYPE_NAMES
 
@@ -60,29 +61,29 @@ def check_site(
         return f"x '{proof.x}' must have a known rank >= 2", []
     if not isinstance(source[-1], int):  # a symbolic width: the window read cannot be checked
         return f"the channel width of x '{proof.x}' is not statically known ({source[-1]})", []
-    if proof.x_offset + proof.head_dim > source[-1]:
-        return (
-            f"x '{proof.x}' has {source[-1]} channels; the site reads {proof.x_offset + proof.head_dim}",
-            [],
-        )
-    x_dims = [*source[:-1], proof.head_dim]  # the channel window the site rotates
+    runs = [o + n for o, n in (proof.before, proof.after) if n]
+    highest = max([max(proof.reads()) + 1, *runs])
+    if highest > source[-1]:
+        return f"x '{proof.x}' has {source[-1]} channels; the site reads {highest}", []
+    x_dims = [*source[:-1], proof.width]  # the site's output: the channels it rotates and passes
     same_output = y_dims is not None and _same_dims(y_dims, x_dims)
     if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
         return f"cannot prove the output has x's shape {x_dims}", []
+    views = Views(index, tracer.views, prover)
     for table in (proof.cos, proof.sin):
         dims = tracer.leaf_dims(table)
         if dims is None:
             if same_output:
                 continue
             return f"table '{table}' has an unknown rank; cannot prove it broadcasts into x {x_dims}", []
-        problem = table_axis_problem(table, dims, x_dims, prover.dims(table), prover.dims(proof.x))
+        problem = table_axis_problem(table, dims, x_dims, views.proven(table), views.proven(proof.x))
         if problem:
             return problem, []
-    unknown = [n for n in (proof.x, output) if not index.elem_type(n)]
+    unknown = [n for n in (proof.x, output) if not index.elem_type(views.source(n))]
     if unknown:  # the fused node must carry x's type; a guess is not a proof
         return f"the element type of '{unknown[0]}' is not known", []
-    types = {index.elem_type(n) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
+    types = {index.elem_type(views.source(n)) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
     if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
         names = sorted(DTYPE_NAMES.get(t, str(t)) for t in types)
         return f"element types {names} are not one of float16/float32/bfloat16", []
-    return "", []
+    return views.plan({proof.x, proof.cos, proof.sin}), []

@@ -18,6 +18,8 @@ from onnx import NodeProto
 from rope_onnx.fusion.channels import Expr, NotRope, Scalar, leaf
 from rope_onnx.fusion.ops.base import Value
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
+from rope_onnx.fusion.ops.reshape import View, view_dims
+from rope_onnx.fusion.reach import MAX_DEPTH, band_floor, cone_facts
 from rope_onnx.fusion.shapes import infer_rank, infer_width, kept_dims
 from rope_onnx.graph.attributes import attr_ints
 from rope_onnx.graph.folding import IntValue, NotStatic
@@ -27,9 +29,6 @@ from rope_onnx.graph.index import Dim, GraphIndex
 NODE_BUDGET = 400
 #: Widest tensor followed channel by channel (hidden sizes reach 16k; a head is <= 1024).
 MAX_LEAF_WIDTH = 1 << 16
-#: Maximum length of one path back from a candidate's output (each step is a few Python frames,
-#: so this also keeps the recursion far from Python's limit on any graph).
-MAX_DEPTH = 120
 LEAF_CACHE = 4096  #: leaf expressions kept between candidates (~45 KB each at 128 channels)
 
 
@@ -52,10 +51,8 @@ class Tracer:
 
     def __init__(self, index: GraphIndex, levels: dict[str, int] | None = None) -> None:
         self.index = index
-        #: Traced levels (:func:`rope_onnx.fusion.reach.cone_facts`); computed on the first candidate.
-        self.levels = levels
-        #: Tensors of a lower traced level are inputs of the candidate (0: none; see ``reach.band_floor``).
-        self.floor = 0
+        self.levels = levels  # traced levels (reach.cone_facts), computed for the first candidate
+        self.floor = 0  # tensors of a lower traced level are the candidate's inputs (reach.band_floor)
         self._by_floor: dict[int, tuple[dict[str, frozenset[str]], dict[str, str]]] = {}
         self.leaf_names: list[str] = []
         self._leaf_ids: dict[str, int] = {}
@@ -64,29 +61,23 @@ class Tracer:
         self._widths: dict[str, int | None] = {}
         self._leaves: dict[str, Expr] = {}
         self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
-        #: Per floor: k = 1 plain leaves -> names noted in their cone, and every note made (tensor -> why).
-        self._settled: dict[str, frozenset[str]] = {}
-        self._reasons: dict[str, str] = {}
+        self._settled: dict[str, frozenset[str]] = {}  # this floor's k = 1 plain leaves -> notes in cone
+        self._reasons: dict[str, str] = {}  # every note made at this floor (tensor -> why it became a leaf)
         self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
+        self.views: dict[str, View] = {}  # leaves the rewrite would create (fusion.ops.reshape.View)
         #: Let exact widening Casts (fp16 -> fp32) through: only for a site that ends in one rounding
         #: Cast back (see candidates.rounded_site); elsewhere a widened input is a float32 input.
         self.widen = False
+        self.use_views = False  # let Reshapes be followed through views (fusion.ops.reshape.View)
         #: Why the last candidate could not be traced (for the report of a RoPE look-alike).
         self.stopped = ""
         self.reset()
 
     def reset(self, candidate: str | None = None) -> None:
-        """Forget per-candidate state (memo, notes, budget); leaf ids stay stable.  ``candidate``
-        (the tensor about to be traced) chooses the band of a deep cone and its settled leaves."""
+        """Forget per-candidate state (memo, notes, budget; leaf ids stay): ``candidate`` picks a band."""
         if candidate is not None and self.levels is None:
-            from rope_onnx.fusion.reach import cone_facts  # reach imports this module
-
             self.levels = cone_facts(self.index)[1]
-        self.floor = 0
-        if candidate is not None and self.levels:
-            from rope_onnx.fusion.reach import band_floor
-
-            self.floor = band_floor(self.levels.get(candidate, 0))
+        self.floor = band_floor(self.levels.get(candidate, 0)) if candidate is not None and self.levels else 0
         self._settled, self._reasons = self._by_floor.setdefault(self.floor, ({}, {}))
         if len(self._leaves) > LEAF_CACHE:  # the oldest half (a long chain's far end); rebuilt if asked
             for name in list(self._leaves)[: len(self._leaves) // 2]:
@@ -97,6 +88,7 @@ class Tracer:
         self.aliases: set[str] = set()
         self._visits = 0
         self._depth = 0
+        self.could_view = False  # a Reshape refused where a view would have followed it
         self._open = [(set(), [False])]
 
     # ------------------------------------------------------------------ evaluation
@@ -104,7 +96,9 @@ class Tracer:
         key = (name, k)
         if key in self._memo:
             return self._memo[key]
-        if k == 1 and name in self._settled and not self.widen:  # an earlier candidate's leaf, same notes
+        if (
+            k == 1 and name in self._settled and not (self.widen or self.use_views)
+        ):  # an earlier candidate's leaf, same notes
             settled = self._settled[name]
             self._open[-1][0].update(settled)
             self.notes.update((n, self._reasons[n]) for n in settled)
@@ -129,7 +123,7 @@ class Tracer:
             self._open[-1][0].update(noted)
             self._open[-1][1][0] |= deep[0]
         self._memo[key] = value
-        if k == 1 and not deep[0] and value is self._leaves.get(name):
+        if k == 1 and not deep[0] and not self.use_views and value is self._leaves.get(name):
             self._settled[name] = frozenset(noted)
         return value
 
@@ -137,13 +131,6 @@ class Tracer:
         scalar = self.scalar(name)
         if scalar is not None:
             return scalar
-        if self.floor and self.levels and 0 < self.levels.get(name, 0) < self.floor:
-            why = f"'{name}' is below the band of {MAX_DEPTH} traced levels the candidate is followed in"
-            if k != 1:
-                raise NotRope(why)
-            self.notes[name] = self._reasons[name] = why
-            self._open[-1][0].add(name)
-            return self.leaf(name)
         node_id = self.index.producer.get(name)
         node = None if node_id is None else self.index.nodes[node_id]
         rule = None if node is None else rule_for(node.op_type, node.domain)
@@ -152,6 +139,8 @@ class Tracer:
                 return self.leaf(name)
             raise NotRope(f"'{name}' is not produced by a channel op the proof can follow")
         try:
+            if self.floor and 0 < (self.levels or {}).get(name, 0) < self.floor:  # a deep cone's input
+                raise NotRope(f"'{name}' is below the band of traced levels its deep candidate follows")
             value = rule.trace(self, node, name, k)
         except NotRope as why:
             if k != 1:
@@ -200,6 +189,16 @@ class Tracer:
         self._leaf_of[id(self._leaves[name])] = name
         return self._leaves[name]
 
+    def view(self, view: View, refusal: str) -> Expr:
+        """``view`` as a leaf (its source an alias) where this attempt may use views, else NotRope(refusal):
+        candidates retry with views only where the plain attempt failed (graph tensors are better inputs)."""
+        self.could_view = True
+        if not self.use_views:
+            raise NotRope(refusal)
+        self.views[view.name], self._widths[view.name] = view, view.width
+        self.aliases.add(view.source)
+        return self.leaf(view.name)
+
     def leaf_name(self, value: Value) -> str | None:
         """The tensor ``value`` is the plain leaf of (the very Expr :meth:`leaf` built), else None."""
         return self._leaf_of.get(id(value)) if isinstance(value, Expr) else None
@@ -219,16 +218,12 @@ class Tracer:
         an existing tensor of the original graph, rather than a new slice of qkv.
         """
         leaf_id = self._leaf_ids.get(name)
-        want = [{((leaf_id, offset + j),): 1.0} for j in range(width)]
-        for (tensor, k), value in sorted(self._memo.items()):
-            if (
-                k == 1
-                and isinstance(value, Expr)
-                and value.grid.shape == (width,)
-                and list(value.grid) == want
-            ):
-                return tensor
-        return None
+        return self.find_tensor([{((leaf_id, offset + j),): 1.0} for j in range(width)])
+
+    def find_tensor(self, want: list) -> str | None:
+        """A tensor this candidate computed (one channel axis) whose channels are exactly ``want``."""
+        found = (t for (t, k), v in sorted(self._memo.items()) if k == 1 and isinstance(v, Expr) and v.k == 1)
+        return next((t for t in found if list(self.expr(t, 1).grid) == want), None)
 
     # ------------------------------------------------------------------ the TraceContext of the op rules
     def known_rank(self, name: str) -> int | None:
@@ -250,6 +245,8 @@ class Tracer:
     def dims(self, name: str) -> list[Dim] | None:
         """Shape of ``name``: inferred dims, or one symbol per axis when only the rank is known,
         with the trailing dims replaced by the channel grid this candidate computed."""
+        if name in self.views:
+            return view_dims(self.views[name], self.fold, self.dims)
         dims = self.index.dims(name)
         if dims is None:
             rank = self.known_rank(name)

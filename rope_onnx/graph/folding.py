@@ -84,7 +84,7 @@ def int_values(
     if standard and node.op_type == "Shape":
         values, scalar, used = _shape(node, _known_dims(index, node.input[0], hint))
     elif standard and node.op_type in folders:
-        values, scalar, used = folders[node.op_type](index, node, node_id, arg)
+        values, scalar, used = folders[node.op_type](index, _only_output(node, name), node_id, arg)
     else:
         raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
     # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
@@ -93,7 +93,19 @@ def int_values(
     return IntValue(tuple(values), scalar, used | {node_id})
 
 
-#: How one op folds: (index, node, node id, fold input i) -> (entries, is 0-D, nodes used).
+def _only_output(node: NodeProto, name: str) -> NodeProto:
+    """``node`` as its folder sees it: with several outputs, only the one folded keeps its name."""
+    if len(node.output) == 1:
+        return node
+    view = NodeProto()
+    view.CopyFrom(node)
+    for k, out in enumerate(node.output):
+        view.output[k] = out if out == name else ""
+    return view
+
+
+#: How one op folds: (index, node, node id, fold input i) -> (entries, is 0-D, nodes used).  A node
+#: with several outputs (Split) comes with only the output being folded named, the others blank.
 Folder = Callable[
     [GraphIndex, NodeProto, int, Callable[[int], IntValue]], tuple[list[Dim], bool, frozenset[int]]
 ]

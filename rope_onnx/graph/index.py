@@ -17,9 +17,9 @@ import onnx
 from onnx import ModelProto, NodeProto, TensorProto, numpy_helper
 
 from rope_onnx.graph.protos import outer_inputs, release_freed_heap, type_info
-from rope_onnx.graph.shapes import TypeInfo, merge_types, without_annotations
+from rope_onnx.graph.shapes import TypeInfo, dim_name, mark_generated, merge_types, without_annotations
 
-#: A dimension: a static size, a symbolic name (``"param:batch"`` or ``"dim:<tensor>:<axis>"``).
+#: A dimension: a static size or a symbolic name (see :func:`rope_onnx.graph.shapes.dim_name`).
 Dim = int | str
 
 #: Constants larger than this are never read: a scalar or a small index vector is all we need.
@@ -113,10 +113,15 @@ class GraphIndex:
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             return
         types = self.types  # plain tuples: the inferred copy of the graph is freed on return
+        params = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
+        marked: dict[TypeInfo, TypeInfo] = {}  # inferred -> with generated symbols marked (params fixed)
         merged: dict[tuple[TypeInfo, TypeInfo], TypeInfo] = {}
         for info in (*inferred.graph.value_info, *inferred.graph.output):
             name = info.name
-            inferred_type = self._type_info(info.type)
+            raw = self._type_info(info.type)
+            inferred_type = marked.get(raw)
+            if inferred_type is None:
+                inferred_type = marked[raw] = mark_generated(raw, params)
             declared = types.get(name)
             if declared is None:
                 types[name] = inferred_type
@@ -176,10 +181,7 @@ class GraphIndex:
             t = self._declared[name]
         if t is None or t[1] is None:
             return None
-        return [
-            d if isinstance(d, int) else f"param:{d}" if d is not None else f"dim:{name}:{axis}"
-            for axis, d in enumerate(t[1])
-        ]
+        return [dim_name(d, name, axis) for axis, d in enumerate(t[1])]
 
     def rank(self, name: str) -> int | None:
         dims = self.dims(name)

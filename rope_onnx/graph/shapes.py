@@ -31,9 +31,42 @@ def without_annotations(model: ModelProto) -> ModelProto:
 TypeInfo = tuple[int, tuple[int | str | None, ...] | None]
 
 
+class InferredSymbol(str):
+    """A symbol this pass's own inference run made up (``unk__N``), not one the model declares.
+
+    Inference runs on a copy without ``value_info``, so its fresh names can be the very names the
+    model's annotations use for other dims (onnxsim writes ``unk__N`` there too: in a real onnxsim
+    copy 59 of 60 names collided).  Kept apart by type, the two can never be taken for one dim;
+    inference's own reuse of a name (it propagates a dim through an op) still names one dim.
+    """
+
+    __slots__ = ()
+
+
+def mark_generated(info: TypeInfo, declared_params: set[str]) -> TypeInfo:
+    """``info`` from inference with each symbol no graph input declares marked :class:`InferredSymbol`."""
+    elem, dims = info
+    if dims is None:
+        return info
+    return elem, tuple(
+        InferredSymbol(d) if isinstance(d, str) and d not in declared_params else d for d in dims
+    )
+
+
+def dim_name(dim: int | str | None, tensor: str, axis: int) -> int | str:
+    """A dim as the pass compares it: its size; ``param:<name>`` for a symbol the model declares (ONNX
+    and ONNX Runtime take equal names for equal sizes); ``infer:<name>`` for one inference made up;
+    ``dim:<tensor>:<axis>`` for a dim nothing names (equal to itself only)."""
+    if isinstance(dim, int):
+        return dim
+    if dim is None:
+        return f"dim:{tensor}:{axis}"
+    return f"infer:{dim}" if isinstance(dim, InferredSymbol) else f"param:{dim}"
+
+
 def _generated(dim: int | str | None) -> bool:
-    """A symbol shape inference made up (``unk__N``): it names nothing the graph determines."""
-    return isinstance(dim, str) and dim.startswith("unk__")
+    """A symbol shape inference made up: it names nothing the graph determines."""
+    return isinstance(dim, InferredSymbol)
 
 
 def _merge_dim(declared: int | str | None, inferred: int | str | None) -> int | str | None:

@@ -53,6 +53,8 @@ class SimStats(ctypes.Structure):
         ("T", ctypes.c_uint32),
         ("gather_swap", ctypes.c_uint32),
         ("use_pad", ctypes.c_uint32),
+        ("x_copies", ctypes.c_uint64),
+        ("x_copy_min_bytes", ctypes.c_uint64),
     ]
 
 

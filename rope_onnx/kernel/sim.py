@@ -26,6 +26,7 @@ from rope_onnx.schemas import stamp
 
 _DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 SPLIT_NAMES = {0: "table-rows", 1: "x-rows"}
+_ONE_RUN_PER_COPY = 256  # ROPE_SIM_ONE_RUN_PER_COPY, custom_op/host_sim/host_backend.h
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class KernelSimResult:
     plan: dict
     interleaved: int = 1
     rotary_dim: int = 0  # as given: 0 means the whole head
+    x_transfers: int = 0  # x-in + y-out transfers (one DataCopy / DataCopyPad call each)
+    x_transfer_min_bytes: int = 0
+
+    @property
+    def x_bytes_per_transfer(self) -> float:
+        """Mean bytes of x / y per transfer (x is read once and y written once: 2 * |y| bytes in all)."""
+        return 2 * self.gm_bytes_written / self.x_transfers if self.x_transfers else 0.0
 
     def figures(self) -> dict:
         return {
@@ -108,8 +116,13 @@ def simulate(
     interleaved: int = 1,
     rotary_dim: int = 0,
     soc: str = "Ascend910B2",
+    *,
+    one_run_per_copy: bool = False,
 ) -> KernelSimResult:
-    """Run the host-compiled kernel for chip ``soc`` and compare it with the NumPy reference."""
+    """Run the host-compiled kernel for chip ``soc`` and compare it with the NumPy reference.
+
+    ``one_run_per_copy`` runs the schedule before issue 14 (one transfer per run of x rows, where the
+    kernel now moves runs T rows apart as one strided transfer), so the two can be compared."""
     attrs = RopeAttributes(interleaved, rotary_dim)
     target = chip_named(soc)
     code = _check_arrays(x, cos, sin)
@@ -126,7 +139,7 @@ def simulate(
         cos.ctypes.data, shape(cos), cos.ndim,
         sin.ctypes.data, shape(sin), sin.ndim,
         y.ctypes.data, attrs.interleaved, attrs.rotary_dim,
-        target.cores, target.ub_bytes, target.sim_flags,
+        target.cores, target.ub_bytes, target.sim_flags | (_ONE_RUN_PER_COPY if one_run_per_copy else 0),
         ctypes.byref(stats), err, len(err),
     )  # fmt: skip
     message = err.value.decode(errors="replace")
@@ -146,6 +159,8 @@ def simulate(
         max_abs_err_vs_reference=max_abs_error(y, expected),
         interleaved=attrs.interleaved,
         rotary_dim=rotary_dim,
+        x_transfers=stats.x_copies,
+        x_transfer_min_bytes=stats.x_copy_min_bytes,
         plan={
             "soc_version": target.soc_version,
             "split": SPLIT_NAMES.get(stats.split, str(stats.split)),
@@ -154,6 +169,8 @@ def simulate(
             "chunk_rows": stats.chunk_rows,
             "gather_swap": bool(stats.gather_swap),
             "data_copy_pad": bool(stats.use_pad),
+            "x_transfers": stats.x_copies,
+            "x_bytes_per_transfer": round(2 * stats.gm_bytes_written / max(stats.x_copies, 1)),
         },
     )
 

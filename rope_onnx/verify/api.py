@@ -29,6 +29,7 @@ from rope_onnx.verify.feeds import generate, input_specs, load_feeds, to_bfloat1
 from rope_onnx.verify.local import prove_sites
 from rope_onnx.verify.options import VerifyOptions
 from rope_onnx.verify.report import VerifyResult
+from rope_onnx.verify.specs import known_specs
 from rope_onnx.verify.tolerances import check_names
 
 ModelSource = LoadedModel | ModelProto | str | os.PathLike
@@ -86,7 +87,7 @@ def _full_run(
     outputs = [o.name for o in orig.model.graph.output]
     extra = [s.output for s in site_list if s.output not in outputs]
     types = {o.name: o.type.tensor_type.elem_type for o in orig.model.graph.output}
-    known = sites.known_specs(orig.model) if extra else {}
+    known = known_specs(orig.model) if extra else {}
     wanted = outputs + extra
     if options.save_inputs is not None:
         _save(options.save_inputs, {s.name: feeds.arrays[s.name] for s in specs}, _types(specs), options)

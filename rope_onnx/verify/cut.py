@@ -28,6 +28,15 @@ def producers(graph) -> dict[str, NodeProto]:
     return {out: node for node in graph.node for out in node.output if out}
 
 
+def consumers(graph) -> dict[str, list[NodeProto]]:
+    """The nodes that read each tensor of ``graph`` (once per node, however many inputs it reads it as)."""
+    read_by: dict[str, list[NodeProto]] = {}
+    for node in graph.node:
+        for name in dict.fromkeys(node.input):
+            read_by.setdefault(name, []).append(node)
+    return read_by
+
+
 def _shape_constant(node: NodeProto, shape: tuple[int, ...]) -> NodeProto:
     """``Shape(t)`` (with its opset-15 start/end) or ``Size(t)`` as a Constant of the known value."""
     if node.op_type == "Size":

@@ -22,23 +22,24 @@ from rope_onnx.verify.compare import Comparison, Tolerance, chosen_tolerance, co
 from rope_onnx.verify.cut import cut, declare_inputs
 from rope_onnx.verify.dims import DimValues
 from rope_onnx.verify.feeds import Feeds, assign_role_dims, generate, input_specs
+from rope_onnx.verify.specs import complete_specs, concrete_shape, known_specs
 
 
 def prove_sites(
     original: ModelProto, fused: ModelProto, site_list: list[sites.Site], options, dims: DimValues
 ) -> list[Comparison]:
     """One comparison row per site; ``options`` carries atol/rtol/seed (a VerifyOptions)."""
-    specs = sites.known_specs(original)
-    sites.complete_specs(original, specs, {name for s in site_list for name in (s.x, s.cos, s.sin)})
+    specs = known_specs(original)
+    complete_specs(original, specs, {name for s in site_list for name in (s.x, s.cos, s.sin)})
     model_inputs = input_specs(original)
     assign_role_dims(model_inputs, dims)  # the values a full run would use
     input_names = {s.name for s in model_inputs}
     rng = np.random.default_rng(options.seed)
-    fused_nodes = {n.output[0]: n for n in fused.graph.node if is_rope_node(n)}
+    fused_nodes = {n.name or n.output[0]: n for n in fused.graph.node if is_rope_node(n)}  # Site.node
     model_feeds: Feeds | None = None
     rows = []
     for site in site_list:
-        node = fused_nodes[site.output]
+        node = fused_nodes[site.node]
         widths = {}
         for table, fed in zip((site.cos, site.sin), node.input[1:3], strict=True):
             width = sites.widened_width(fused, fed) if table != fed else None
@@ -49,7 +50,7 @@ def prove_sites(
         feeds = sites.random_inputs(site, specs, shapes, rng)
 
         def shape_of(name: str, shapes=shapes) -> tuple[int, ...] | None:
-            return shapes.get(name) or sites.concrete_shape(specs.get(name), dims)
+            return shapes.get(name) or concrete_shape(specs.get(name), dims)
 
         got = []
         for side, what, failure in (
@@ -98,8 +99,8 @@ def _cross_check(
     tol: Tolerance,
 ) -> None:
     """The fused cut must also agree with the NumPy reference when its tables are fed unwidened."""
-    if tuple(node.input) != (site.x, site.cos, site.sin):
-        return  # the fused node reads added nodes (widening, window): the cut comparison covers it
+    if tuple(node.input) != (site.x, site.cos, site.sin) or node.output[0] != site.output:
+        return  # the fused node reads or feeds added nodes (widening, window): the cut comparison covers it
     x = feeds[site.x]
     expected = rope(x, feeds[site.cos], feeds[site.sin], site.interleaved, site.rotary_dim)
     check = compare(row.name, "site", expected, fused_out.astype(x.dtype), tol)

@@ -15,15 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
-from onnx import ModelProto, TensorProto, helper, numpy_helper
+from onnx import ModelProto, TensorProto, numpy_helper
 
 from rope_onnx.errors import InputError
-from rope_onnx.fusion.trace import Tracer
-from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import CONVERTED_PREFIX, OP_TYPE, attributes_of, is_rope_node
-from rope_onnx.verify.cut import producers
+from rope_onnx.verify.cut import consumers, producers
 from rope_onnx.verify.dims import OTHER, DimValues
-from rope_onnx.verify.feeds import InputSpec, numpy_dtype, to_bfloat16_grid, value_spec
+from rope_onnx.verify.feeds import InputSpec, numpy_dtype, to_bfloat16_grid
+from rope_onnx.verify.views import source_shape, viewed
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,13 @@ class Site:
     sin: str
     interleaved: int
     rotary_dim: int
+    #: original tensor -> the constant shape of the Reshape the pass wrote to read it as a view
+    views: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     @property
-    def cut_inputs(self) -> tuple[str, str, str]:
-        return (self.x, self.cos, self.sin)
+    def cut_inputs(self) -> tuple[str, ...]:
+        """x, cos and sin, each once (ChatGLM's cos and sin are two views of one cache)."""
+        return tuple(dict.fromkeys((self.x, self.cos, self.sin)))
 
 
 def tensor_names(graph: onnx.GraphProto) -> set[str]:
@@ -55,10 +57,30 @@ class _FusedGraph:
         self.made_by = producers(fused.graph)
         self.constants = {t.name for t in fused.graph.initializer}
         self.constants |= {out for out, node in self.made_by.items() if node.op_type == "Constant"}
+        self.values = {  # small int64 vectors: the constant shapes of the Reshapes the pass writes
+            t.name: numpy_helper.to_array(t)
+            for t in fused.graph.initializer
+            if t.data_type == TensorProto.INT64
+            and len(t.dims) == 1
+            and t.dims[0] <= 8
+            and t.data_location != TensorProto.EXTERNAL
+        }
+        self.read_by = consumers(fused.graph)
 
-    def original_tensor(self, name: str, original_names: set[str], site: str) -> str:
+    def site_output(self, output: str, original_names: set[str]) -> str:
+        """The original tensor a fused node computes: its output, or the output of the one Gather/Concat
+        that moves its channels into the site's order (a site that is a permutation of the op)."""
+        readers = self.read_by.get(output, [])
+        if output not in original_names and len(readers) == 1 and readers[0].output[0] in original_names:
+            return readers[0].output[0]
+        return output
+
+    def original_tensor(
+        self, name: str, original_names: set[str], site: str, views: dict[str, tuple[int, ...]]
+    ) -> str:
         """Follow an input of the fused node back through nodes the fusion added (a widening Gather
-        of a table, a Slice of the window of x a site rotates) to the tensor the original consumes."""
+        of a table, a Slice of the window of x a site rotates, the Reshape of a view: its constant
+        shape goes into ``views``) to the tensor the original consumes."""
         seen = name
         for _ in range(8):
             if seen in original_names:
@@ -67,6 +89,8 @@ class _FusedGraph:
             data = [i for i in (node.input if node else ()) if i and i not in self.constants]
             if len(data) != 1:
                 break
+            if node is not None and node.op_type == "Reshape" and node.input[1] in self.values:
+                views[data[0]] = tuple(int(v) for v in self.values[node.input[1]])
             seen = data[0]
         raise InputError(
             f"site '{site}': input '{name}' of the fused node does not lead back to a tensor of the "
@@ -89,88 +113,39 @@ def find_sites(original: ModelProto, fused: ModelProto) -> list[Site]:
         label = node.name or node.output[0]
         if len(node.input) != 3 or len(node.output) != 1:
             raise InputError(f"{OP_TYPE} node '{label}' must have 3 inputs and 1 output")
-        x = graph.original_tensor(node.input[0], names, label)  # a window Slice the pass added
-        for tensor in (node.output[0], x):
+        views: dict[str, tuple[int, ...]] = {}
+        x = graph.original_tensor(node.input[0], names, label, views)  # a window Slice the pass added
+        output = graph.site_output(node.output[0], names)
+        for tensor in (output, x):
             if tensor not in names:
                 raise InputError(
                     f"site '{label}': tensor '{tensor}' is not in the original model; the two models do not "
                     "correspond (the fused model must come from the original)"
                 )
         attrs = attributes_of(node)
-        cos, sin = (graph.original_tensor(t, names, label) for t in node.input[1:3])
-        sites.append(Site(label, node.output[0], x, cos, sin, attrs.interleaved, attrs.rotary_dim))
+        cos, sin = (graph.original_tensor(t, names, label, views) for t in node.input[1:3])
+        viewed = tuple(sorted(views.items()))
+        sites.append(Site(label, output, x, cos, sin, attrs.interleaved, attrs.rotary_dim, viewed))
     return sites
 
 
-def known_specs(model: ModelProto) -> dict[str, InputSpec]:
-    """Element type and shape of every tensor shape inference can tell, weights left on disk."""
-    graph_only = ModelProto()
-    graph_only.CopyFrom(model)
-    inits = graph_only.graph.initializer
-    stored = [
-        InputSpec(t.name, t.data_type, tuple(t.dims))
-        for t in inits
-        if t.data_location == TensorProto.EXTERNAL
-    ]
-    kept = [t for t in inits if t.data_location != TensorProto.EXTERNAL]
-    del inits[:]
-    inits.extend(kept)
-    for spec in stored:  # inference reads no data file: a stored tensor becomes a typed input
-        graph_only.graph.input.append(helper.make_tensor_value_info(spec.name, spec.elem_type, spec.dims))
-    try:
-        inferred = onnx.shape_inference.infer_shapes(graph_only, strict_mode=False, data_prop=True)
-    except Exception:  # inference is best effort; declared types remain
-        inferred = graph_only
-    graph = inferred.graph
-    specs = {v.name: value_spec(v) for v in (*graph.input, *graph.value_info, *graph.output)}
-    for tensor in graph.initializer:
-        specs[tensor.name] = InputSpec(tensor.name, tensor.data_type, tuple(tensor.dims))
-    specs.update((spec.name, spec) for spec in stored)
-    return specs
-
-
-def complete_specs(model: ModelProto, specs: dict[str, InputSpec], names: set[str]) -> None:
-    """Fill in shapes onnx shape inference lost for site inputs, from the fusion pass's own proof.
-
-    After a Slice with computed bounds or a TorchScript ``If`` inference may know nothing of x;
-    the pass proved its rank and width (``Tracer.leaf_dims``), which is all a site's cut needs.
-    """
-    missing = {
-        n
-        for n in names
-        if (spec := specs.get(n)) is None or not spec.dims or not isinstance(spec.dims[-1], int)
-    }
-    if not missing:
-        return
-    tracer = Tracer(GraphIndex(model))
-    for name in sorted(missing):
-        dims = tracer.leaf_dims(name)
-        elem = specs[name].elem_type if name in specs else tracer.index.elem_type(name)
-        if dims is not None and isinstance(dims[-1], int):
-            # "param:seq" -> "seq"; a dim nobody named stays unknown (None) as inference leaves it
-            named = tuple(
-                d if isinstance(d, int) else d.split(":", 1)[1] if d.startswith("param:") else None
-                for d in dims
-            )
-            specs[name] = InputSpec(name, elem, named)
-
-
-def concrete_shape(spec: InputSpec | None, dims: DimValues) -> tuple[int, ...] | None:
-    """The shape a tensor has at the chosen dims, or None if inference left a dim unknown."""
-    if spec is None or spec.dims is None:
-        return None
-    shape = []
-    for d in spec.dims:
-        if isinstance(d, int) and d > 0:
-            shape.append(d)
-        elif isinstance(d, str):
-            shape.append(dims.resolve(d))
-        else:
-            return None
-    return tuple(shape)
-
-
 def site_shapes(
+    site: Site, specs: dict[str, InputSpec], dims: DimValues, head_widths: dict[str, int]
+) -> dict[str, tuple[int, ...]]:
+    """Concrete shapes for x, cos, sin; where the fused node reads views of them (verify.views),
+    chosen on the views and carried back to the tensors both cuts are fed."""
+    if not site.views:
+        return _site_shapes(site, specs, dims, head_widths)
+    views = dict(site.views)
+    seen = {**specs, **{n: s for n, shape in views.items() if (s := viewed(specs.get(n), shape)) is not None}}
+    shapes = _site_shapes(site, seen, dims, head_widths)
+    return {
+        n: source_shape(specs[n], views[n], s, dims, site.node) if n in views else s
+        for n, s in shapes.items()
+    }
+
+
+def _site_shapes(
     site: Site, specs: dict[str, InputSpec], dims: DimValues, head_widths: dict[str, int]
 ) -> dict[str, tuple[int, ...]]:
     """Concrete shapes for x, cos, sin at which the cut runs as the model does.

@@ -40,6 +40,7 @@ def test_fused_model_passes_every_check_and_reports(tmp_path):
         "tables_shape": "pass",
         "profile_inputs": "pass",
         "external_data": "pass",
+        "atc_model": "pass",  # which file ATC gets (--kernel custom: the input)
     }
 
 

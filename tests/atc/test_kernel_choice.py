@@ -46,7 +46,7 @@ def test_910b_rows_name_the_kernel_and_marking_switches_eligible_nodes(tmp_path:
                for r in rows)  # fmt: skip
     proto = onnx.load(model)
     prof = load_profile(PROFILE_910B)
-    assert kernel_choice.mark_builtin(proto, prof.family, prof.variants["prefill"]) == 4
+    assert len(kernel_choice.mark_builtin(proto, prof.family, prof.variants["prefill"])) == 4
     marked = [n for n in proto.graph.node if n.op_type == kernel_choice.BUILTIN_OP_TYPE]
     assert len(marked) == 4
     assert all({a.name: a.i for a in n.attribute} == {"interleaved": 0, "rotary_dim": 0} for n in marked)
@@ -68,7 +68,7 @@ def test_310p_keeps_every_node_on_the_custom_kernel_and_fails_a_marked_one(
     assert all(r.status == "pass" and "no ascend310p build" in r.message for r in rows)
     proto = onnx.load(model)
     prof = load_profile(profile_310p)
-    assert kernel_choice.mark_builtin(proto, prof.family, prof.variants["prefill"]) == 0
+    assert kernel_choice.mark_builtin(proto, prof.family, prof.variants["prefill"]) == []
     proto.graph.node[[n.op_type for n in proto.graph.node].index("RoPECustomer")].op_type = "RoPEBuiltin"
     out = tmp_path / "marked.onnx"
     onnx.save(proto, out)

@@ -65,28 +65,8 @@ def test_the_manifests_cover_every_tool_and_item() -> None:
     assert {1, 2, 3, 4} <= items
 
 
-#: Fixtures the pass does not fuse completely yet (issue 12, open items): pinned, so a fix shows.
-KNOWN_GAPS = {
-    "deepseekv3_interleave_ts_fp32.onnx": "item 4: TorchScript merges cat(q_pass, rotation) into one Concat",
-    "custom_metareal_ts_fp32.onnx": "item 3: Meta's 5-D root (Split + Squeeze)",
-    "custom_metareal_dynamo_fp32.onnx": "item 3: Meta's 5-D root (Slice + Squeeze)",
-    "custom_chatglm_ts_fp32.onnx": "item 3: ChatGLM pair Reshape with a -1 batch dim",
-    # The per-axis table proof (issue 11) does not yet follow these table dims to x's: through onnxsim's
-    # and ORT's renamed symbols (unk__N), com.microsoft upstream ops, and run-time sliced caches.  The
-    # sites are reported as skipped with that reason (never fused on an assumption).
-    **dict.fromkeys(
-        (
-            "llama_base_ts_fp32-ortext.onnx",
-            "phi_partial50_ts_fp32-ortext.onnx",
-            "gptj_rot8_ts_fp32-onnxsim.onnx",
-            "gptj_rot8_ts_fp32-onnxslim.onnx",
-            "gptj_rot8_ts_fp32-ortext.onnx",
-            "custom_runtimecache_ts_fp32.onnx",
-            "custom_runtimecache_dynamo_fp32.onnx",
-        ),
-        "issue 11's per-axis table proof cannot yet show a table dim equals x's here (reported as skipped)",
-    ),
-}
+#: Fixtures the pass does not fuse completely yet: pinned strict-xfail, so a fix shows (none today).
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _param(entry: dict):

@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 from rope_onnx.cli.app import main
 from rope_onnx.fusion import fuse_model
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.graph.shapes import merge_types
+from rope_onnx.graph.shapes import InferredSymbol, merge_types
 
 X_SHAPE = ["B", 2, "L", 16]
 T_SHAPE = [1, 1, "L", 16]
@@ -192,7 +192,7 @@ def test_symbolic_value_info_where_the_graph_says_16_does_not_hide_the_site() ->
 
 def test_a_declared_width_that_contradicts_inference_is_unknown_not_trusted() -> None:
     declared = (TP.FLOAT, ("B", 2, "L", 8))
-    inferred = (TP.FLOAT, ("unk__1", 2, None, 16))
+    inferred = (TP.FLOAT, (InferredSymbol("unk__1"), 2, None, 16))
     merged = merge_types(declared, inferred)[1]
     assert merged is not None
     assert merged[0] == "B"  # a made-up symbol says less than the declaration

@@ -14,8 +14,9 @@ from onnx import NodeProto
 
 from rope_onnx.fusion.channels import NotRope
 from rope_onnx.fusion.grid import grid_axis, squeeze_grid
-from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext, Value
-from rope_onnx.fusion.ops.common import TABLE
+from rope_onnx.fusion.ops.base import DimsContext, OpRule, ShapeContext, TraceContext, Value
+from rope_onnx.fusion.ops.common import TABLE, static_ints
+from rope_onnx.fusion.ops.dimnames import SourceDims
 from rope_onnx.graph.attributes import attr_ints
 from rope_onnx.graph.folding import IntValue, NotStatic
 from rope_onnx.graph.index import Dim, GraphIndex
@@ -73,6 +74,34 @@ def _width(grows: bool) -> Callable[[ShapeContext, NodeProto, str], int | None]:
     return width
 
 
+def _unsqueeze_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    data, axes = ctx.dims_of(node.input[0]), static_ints(ctx, node, 1, "axes")
+    if data is None or axes is None:
+        return None
+    rank = len(data) + len(axes)
+    if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
+        return None
+    out: SourceDims = list(data)
+    for axis in sorted(a % rank for a in axes):
+        out.insert(axis, 1)
+    return out
+
+
+def _squeeze_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """Drops the listed axes (each runs only with size 1); without axes, only static 1s are known."""
+    data = ctx.dims_of(node.input[0])
+    if data is None:
+        return None
+    axes = static_ints(ctx, node, 1, "axes")
+    if axes is None:
+        return None if any(not isinstance(d, int) for d in data) else [d for d in data if d != 1]
+    rank = len(data)
+    if any(not -rank <= a < rank for a in axes):
+        return None
+    dropped = {a % rank for a in axes}
+    return [d for k, d in enumerate(data) if k not in dropped]
+
+
 def _fold_unsqueeze(
     index: GraphIndex, node: NodeProto, node_id: int, arg: Callable[[int], IntValue]
 ) -> tuple[list[Dim], bool, frozenset[int]]:
@@ -93,9 +122,21 @@ def _fold_squeeze(
 
 RULES = (
     OpRule(
-        "Squeeze", trace=_squeeze, rank=_rank(False), width=_width(False), fold=_fold_squeeze, roles=TABLE
+        "Squeeze",
+        trace=_squeeze,
+        rank=_rank(False),
+        width=_width(False),
+        fold=_fold_squeeze,
+        dims=_squeeze_dims,
+        roles=TABLE,
     ),
     OpRule(
-        "Unsqueeze", trace=_unsqueeze, rank=_rank(True), width=_width(True), fold=_fold_unsqueeze, roles=TABLE
+        "Unsqueeze",
+        trace=_unsqueeze,
+        rank=_rank(True),
+        width=_width(True),
+        fold=_fold_unsqueeze,
+        dims=_unsqueeze_dims,
+        roles=TABLE,
     ),
 )

@@ -11,8 +11,10 @@ four questions, each optional:
 - ``rank`` / ``width``: the output's rank and static last dim where shape inference gave up.
 - ``fold``: the op on the small integer tensors exporters compute shapes and bounds with.
 - ``anchor``: whether a site may end in this op (candidates are visited from these).
-- ``dims``: the output's dims where inference lost some that the op keeps (a Slice with a bound
-  computed at run time keeps every axis it does not cut).
+- ``dims``: the output's dims named by their source (:mod:`.dimnames`), from its inputs' proven
+  dims: what the per-axis table proof (:mod:`rope_onnx.fusion.dimproof`) follows back to show a
+  table dim equals x's, and what the tracer fills in where inference lost dims the op keeps (a
+  Slice with a bound computed at run time keeps every axis it does not cut).
 
 Adding an op (``Where``, ``CastLike`` in bounds, …) is adding one ``OpRule`` to one module.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from onnx import NodeProto
 
@@ -29,7 +31,11 @@ from rope_onnx.fusion.channels import Expr, Scalar
 from rope_onnx.graph.folding import DimsHint, Folder, IntValue
 from rope_onnx.graph.index import Dim, GraphIndex
 
+if TYPE_CHECKING:
+    from rope_onnx.fusion.ops.reshape import View
+
 __all__ = [
+    "DimsContext",
     "DimsRule",
     "FoldInts",
     "OpRule",
@@ -111,6 +117,11 @@ class TraceContext(Protocol):
         """The tensor ``value`` is the plain leaf of, else None."""
         ...
 
+    def view(self, view: View, refusal: str) -> Expr:
+        """A tensor the rewrite would create (a Reshape's input regrouped) as an input of the site, or
+        NotRope(refusal) in an attempt that uses only the graph's own tensors."""
+        ...
+
     def prove_rank(self, name: str, rank: int) -> None:
         """Record a rank the rule proved (shape inference may not know it)."""
         ...
@@ -130,8 +141,21 @@ TraceRule = Callable[[TraceContext, NodeProto, str, int], Value]
 #: Rank / width rules return None when they cannot tell; they may raise NotStatic (same meaning).
 RankRule = Callable[[ShapeContext, NodeProto, str], "int | None"]
 WidthRule = Callable[[ShapeContext, NodeProto, str], "int | None"]
-#: (context, node, the output's dims as far as known) -> those dims with the ones the op keeps.
-DimsRule = Callable[[ShapeContext, NodeProto, "list[Dim]"], "list[Dim]"]
+
+
+@dataclass(frozen=True)
+class DimsContext:
+    """What a dims rule may ask: the graph, the proven dims of an input (None entries: not known;
+    None: rank not known), and integer folding where ``Shape(t)`` reads t's proven dims."""
+
+    index: GraphIndex
+    dims_of: Callable[[str], list[Dim | None] | None]
+    fold: Callable[[str], IntValue]
+
+
+#: (context, node, output name) -> the output's dims named by their source, or None (not known).
+#: It may raise NotStatic (same meaning as None).
+DimsRule = Callable[[DimsContext, NodeProto, str], "list[Dim | None] | None"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +175,7 @@ class OpRule:
     #: "product" (two tensors multiplied), "sum" (two terms added or subtracted), "stored" (a constant).
     roles: frozenset[str] = field(default_factory=frozenset)
     #: True for ops whose trace can put a product of two channels into a value (Mul; If, whose
-    #: branch is traced): a candidate with none of them in reach is no site (fusion.trace.product_reach).
+    #: branch is traced): a candidate with none of them in reach is no site (fusion.candidates.product_reach).
     makes_products: bool = False
     #: False for ops that read only their input's shape (``Shape``): that input is no data of a site.
     reads_values: bool = True

@@ -15,7 +15,7 @@ from onnx import NodeProto, TensorProto
 
 from rope_onnx.fusion.channels import Expr, NotRope, Scalar
 from rope_onnx.fusion.ops.base import OpRule, TraceContext, Value
-from rope_onnx.fusion.ops.common import TABLE, broadcast_rank, same_rank, same_width
+from rope_onnx.fusion.ops.common import TABLE, broadcast_rank, same_dims, same_rank, same_width
 from rope_onnx.graph.attributes import attr_int
 from rope_onnx.graph.conventions import is_default_domain
 from rope_onnx.graph.folding import IntValue, NotStatic, opaque
@@ -110,7 +110,13 @@ def _fold_cast_like(
 
 RULES = (
     OpRule(
-        "Cast", trace=_cast, rank=broadcast_rank, width=same_width, fold=_fold_cast, roles=TABLE | {"wrapper"}
+        "Cast",
+        trace=_cast,
+        rank=broadcast_rank,
+        width=same_width,
+        fold=_fold_cast,
+        dims=same_dims,
+        roles=TABLE | {"wrapper"},
     ),
-    OpRule("CastLike", rank=same_rank, width=same_width, fold=_fold_cast_like, roles=TABLE),
+    OpRule("CastLike", rank=same_rank, width=same_width, fold=_fold_cast_like, dims=same_dims, roles=TABLE),
 )

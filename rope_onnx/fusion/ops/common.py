@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from onnx import NodeProto
 
-from rope_onnx.fusion.ops.base import ShapeContext
+from rope_onnx.fusion.ops.base import DimsContext, ShapeContext
+from rope_onnx.fusion.ops.dimnames import SourceDims, broadcast_dims
+from rope_onnx.graph.attributes import attr_ints
 
 #: Look-alike roles (see ``OpRule.roles``) shared by many rules.
 TABLE = frozenset({"table"})
@@ -39,3 +41,29 @@ def broadcast_width(ctx: ShapeContext, node: NodeProto, name: str) -> int | None
     if len({w for w in widths if w != 1}) > 1:
         return None
     return max(widths)
+
+
+def same_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """Output 0 has the shape of input 0 (unary element-wise ops, Cast, normalisations)."""
+    if name != node.output[0] or not node.input:
+        return None
+    return ctx.dims_of(node.input[0])
+
+
+def broadcast_dims_rule(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """Element-wise ops on several inputs: the NumPy broadcast of their shapes."""
+    shapes = [ctx.dims_of(i) for i in node.input if i]
+    if not shapes or any(s is None for s in shapes):
+        return None
+    out: SourceDims = []
+    for shape in shapes:
+        out = broadcast_dims(out, shape or [])
+    return out
+
+
+def static_ints(ctx: DimsContext, node: NodeProto, position: int, attribute: str) -> list[int] | None:
+    """A static int list from input ``position`` (folded) or, for old opsets, an attribute; None when
+    it is computed at run time or absent.  May raise NotStatic."""
+    if len(node.input) > position and node.input[position]:
+        return ctx.fold(node.input[position]).ints()
+    return attr_ints(node, attribute)

@@ -13,8 +13,9 @@ from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
 from rope_onnx.fusion.grid import grid_axis
-from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext, Value
+from rope_onnx.fusion.ops.base import DimsContext, OpRule, ShapeContext, TraceContext, Value
 from rope_onnx.fusion.ops.common import TABLE, same_rank
+from rope_onnx.fusion.ops.dimnames import SourceDims
 from rope_onnx.graph.attributes import attr_int
 from rope_onnx.graph.folding import IntValue
 from rope_onnx.graph.index import Dim, GraphIndex
@@ -44,6 +45,28 @@ def _concat_width(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
     return None if None in parts else sum(p for p in parts if p is not None)
 
 
+def _concat_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """The joined axis: the sum of static parts; every other axis: what any part proves (Concat
+    runs only when the parts agree there)."""
+    parts = [ctx.dims_of(i) for i in node.input if i]
+    axis = attr_int(node, "axis")
+    if not parts or axis is None or any(p is None for p in parts) or len({len(p or ()) for p in parts}) != 1:
+        return None
+    rank = len(parts[0] or ())
+    if not -rank <= axis < rank:
+        return None
+    out: SourceDims = []
+    for k in range(rank):
+        column = [p[k] for p in parts if p is not None]
+        if k == axis % rank:
+            static = [c for c in column if isinstance(c, int)]
+            out.append(sum(static) if len(static) == len(column) else None)
+        else:
+            known = [c for c in column if c is not None]
+            out.append(next((c for c in known if isinstance(c, int)), known[0] if known else None))
+    return out
+
+
 def _fold_concat(
     index: GraphIndex, node: NodeProto, node_id: int, arg: Callable[[int], IntValue]
 ) -> tuple[list[Dim], bool, frozenset[int]]:
@@ -63,6 +86,7 @@ RULES = (
         rank=same_rank,
         width=_concat_width,
         fold=_fold_concat,
+        dims=_concat_dims,
         anchor=True,
         roles=TABLE,
     ),

@@ -17,7 +17,15 @@ from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope, Scalar, add, mul, scale
 from rope_onnx.fusion.ops.base import OpRule, TraceContext, TraceRule, Value
-from rope_onnx.fusion.ops.common import TABLE, broadcast_rank, broadcast_width, same_width
+from rope_onnx.fusion.ops.common import (
+    TABLE,
+    broadcast_dims_rule,
+    broadcast_rank,
+    broadcast_width,
+    same_dims,
+    same_width,
+)
+from rope_onnx.fusion.ops.dimnames import is_size_symbol
 from rope_onnx.graph.folding import Folder, IntValue, NotStatic, opaque
 from rope_onnx.graph.index import Dim, GraphIndex
 from rope_onnx.graph.intmath import checked
@@ -148,12 +156,58 @@ def _int_div(x: int, y: int) -> int:
     return q if (x >= 0) == (y >= 0) else -q  # INT64_MIN // -1 leaves int64: the caller checks
 
 
+def _aligned(node: NodeProto, *parts: IntValue) -> list[list[Dim]]:
+    """1-D integer operands broadcast to one length (a length-1 operand repeats)."""
+    length = max(len(p.values) for p in parts)
+    if any(len(p.values) not in (1, length) for p in parts):
+        raise NotStatic(f"{node.op_type} node '{node.name}' on mismatched lengths")
+    return [list(p.values) * (length // len(p.values)) for p in parts]
+
+
+def _negative(value: Dim) -> bool:
+    return isinstance(value, int) and value < 0
+
+
+def _fold_equal(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    """Equal on shape values: the same entry is equal to itself, and a size symbol (never negative)
+    differs from every negative number (TorchScript's ``expand`` asks ``shape == -1``)."""
+    a, b = arg(0), arg(1)
+    out: list[Dim] = []
+    for k, (x, y) in enumerate(zip(*_aligned(node, a, b), strict=True)):
+        if x == y:
+            out.append(1)
+        elif (
+            (isinstance(x, int) and isinstance(y, int))
+            or (isinstance(x, int) and x < 0 and is_size_symbol(y))
+            or (isinstance(y, int) and y < 0 and is_size_symbol(x))
+        ):
+            out.append(0)
+        else:
+            out.append(opaque(node_id, k))
+    return out, a.scalar and b.scalar, a.nodes | b.nodes
+
+
+def _fold_where(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    """Where on shape values, with every condition entry static."""
+    cond, a, b = arg(0), arg(1), arg(2)
+    picks, xs, ys = _aligned(node, cond, a, b)
+    if not all(isinstance(c, int) for c in picks):
+        raise NotStatic(f"Where node '{node.name}' has a condition known only at run time")
+    out = [x if c else y for c, x, y in zip(picks, xs, ys, strict=True)]
+    return out, cond.scalar and a.scalar and b.scalar, cond.nodes | a.nodes | b.nodes
+
+
 _TABLE_ROOTS = frozenset({"table_root"})
 _UNARY_RANK_ONLY = ("Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu")
 
 RULES = (
     OpRule(
         "Mul",
+        dims=broadcast_dims_rule,
         trace=_mul,
         rank=broadcast_rank,
         width=broadcast_width,
@@ -163,6 +217,7 @@ RULES = (
     ),
     OpRule(
         "Add",
+        dims=broadcast_dims_rule,
         trace=_add_sub(1.0),
         rank=broadcast_rank,
         width=broadcast_width,
@@ -172,6 +227,7 @@ RULES = (
     ),
     OpRule(
         "Sub",
+        dims=broadcast_dims_rule,
         trace=_add_sub(-1.0),
         rank=broadcast_rank,
         width=broadcast_width,
@@ -179,15 +235,22 @@ RULES = (
         anchor=True,
         roles=frozenset({"sum"}),
     ),
-    OpRule("Div", rank=broadcast_rank, width=broadcast_width, fold=_fold_arith(_int_div)),
-    OpRule("Pow", rank=broadcast_rank, width=broadcast_width),
-    OpRule("Neg", trace=_neg, rank=broadcast_rank, width=same_width),
+    OpRule(
+        "Div",
+        rank=broadcast_rank,
+        width=broadcast_width,
+        fold=_fold_arith(_int_div),
+        dims=broadcast_dims_rule,
+    ),
+    OpRule("Pow", rank=broadcast_rank, width=broadcast_width, dims=broadcast_dims_rule),
+    OpRule("Neg", trace=_neg, rank=broadcast_rank, width=same_width, dims=same_dims),
     OpRule(
         "Identity",
         trace=_identity,
         rank=broadcast_rank,
         width=same_width,
         fold=_fold_passthrough,
+        dims=same_dims,
         roles=TABLE | {"wrapper"},
     ),
     *(
@@ -195,10 +258,12 @@ RULES = (
             op,
             rank=broadcast_rank,
             width=same_width,
+            dims=same_dims,
             roles=_TABLE_ROOTS if op in ("Sin", "Cos") else frozenset(),
         )
         for op in _UNARY_RANK_ONLY
     ),
-    OpRule("Equal", rank=broadcast_rank, fold=_fold_arith(lambda x, y: int(x == y))),
-    *(OpRule(op, rank=broadcast_rank) for op in ("Where", "Sigmoid", "Tanh", "Erf")),
+    OpRule("Equal", rank=broadcast_rank, fold=_fold_equal, dims=broadcast_dims_rule),
+    OpRule("Where", rank=broadcast_rank, fold=_fold_where, dims=broadcast_dims_rule),
+    *(OpRule(op, rank=broadcast_rank, dims=same_dims) for op in ("Sigmoid", "Tanh", "Erf")),
 )

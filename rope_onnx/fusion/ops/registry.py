@@ -11,6 +11,7 @@ from rope_onnx.fusion.ops import (
     branches,
     casts,
     concat,
+    contrib,
     elementwise,
     repeat,
     reshape,
@@ -18,12 +19,22 @@ from rope_onnx.fusion.ops import (
     slicing,
     transpose,
 )
-from rope_onnx.fusion.ops.base import OpRule
+from rope_onnx.fusion.ops.base import DimsRule, OpRule
 from rope_onnx.graph.conventions import is_default_domain
 from rope_onnx.graph.folding import DimsHint, Folder, IntValue, int_values
 from rope_onnx.graph.index import GraphIndex
 
-__all__ = ["ANCHOR_OPS", "FOLDERS", "RULES", "fold_ints", "has_role", "reads_values", "rule_for"]
+__all__ = [
+    "ANCHOR_OPS",
+    "DOMAIN_RULES",
+    "FOLDERS",
+    "RULES",
+    "dims_rule_for",
+    "fold_ints",
+    "has_role",
+    "reads_values",
+    "rule_for",
+]
 
 
 def _collect() -> dict[str, OpRule]:
@@ -58,6 +69,18 @@ FOLDERS: Mapping[str, Folder] = {op: rule.fold for op, rule in RULES.items() if 
 def rule_for(op_type: str, domain: str) -> OpRule | None:
     """The rule of a node's op, or None for ops the pass does not know (any other domain included)."""
     return RULES.get(op_type) if is_default_domain(domain) else None
+
+
+#: Ops of other domains, by (domain, op type): only their ``dims`` (:mod:`.contrib`).
+DOMAIN_RULES: Mapping[tuple[str, str], OpRule] = {
+    (contrib.DOMAIN, rule.op_type): rule for rule in contrib.RULES
+}
+
+
+def dims_rule_for(node: NodeProto) -> DimsRule | None:
+    """How ``node``'s op names its output dims (any domain with a documented shape contract), or None."""
+    rule = rule_for(node.op_type, node.domain) or DOMAIN_RULES.get((node.domain, node.op_type))
+    return None if rule is None else rule.dims
 
 
 def reads_values(node: NodeProto) -> bool:

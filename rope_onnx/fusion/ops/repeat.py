@@ -10,8 +10,9 @@ import numpy as np
 from onnx import NodeProto
 
 from rope_onnx.fusion.channels import NotRope
-from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext, Value
+from rope_onnx.fusion.ops.base import DimsContext, OpRule, ShapeContext, TraceContext, Value
 from rope_onnx.fusion.ops.common import TABLE, same_rank
+from rope_onnx.fusion.ops.dimnames import SourceDims, broadcast_dims
 
 
 def _tile(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
@@ -47,7 +48,24 @@ def _expand_rank(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
     return None if base is None else max(base, len(ctx.fold(node.input[1]).values))
 
 
+def _tile_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """A repeat of 1 keeps the dim; static dims and repeats multiply; anything else is not known."""
+    data, repeats = ctx.dims_of(node.input[0]), list(ctx.fold(node.input[1]).values)
+    if data is None or len(repeats) != len(data):
+        return None
+    return [
+        d if r == 1 else d * r if isinstance(d, int) and isinstance(r, int) else None
+        for d, r in zip(data, repeats, strict=True)
+    ]
+
+
+def _expand_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """The broadcast of the input's dims and the target shape (folded, Shape reads included)."""
+    data = ctx.dims_of(node.input[0])
+    return None if data is None else broadcast_dims(data, list(ctx.fold(node.input[1]).values))
+
+
 RULES = (
-    OpRule("Tile", trace=_tile, rank=same_rank, roles=TABLE),
-    OpRule("Expand", trace=_expand, rank=_expand_rank, roles=TABLE),
+    OpRule("Tile", trace=_tile, rank=same_rank, dims=_tile_dims, roles=TABLE),
+    OpRule("Expand", trace=_expand, rank=_expand_rank, dims=_expand_dims, roles=TABLE),
 )

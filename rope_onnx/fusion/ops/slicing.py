@@ -15,8 +15,9 @@ from onnx import NodeProto
 
 from rope_onnx.fusion.channels import NotRope
 from rope_onnx.fusion.grid import grid_axis, onnx_slice_indices
-from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext, Value
-from rope_onnx.fusion.ops.common import TABLE, same_rank
+from rope_onnx.fusion.ops.base import DimsContext, OpRule, ShapeContext, TraceContext, Value
+from rope_onnx.fusion.ops.common import TABLE, same_rank, static_ints
+from rope_onnx.fusion.ops.dimnames import SourceDims, is_size_symbol, min_dim
 from rope_onnx.graph.attributes import attr_int, attr_ints
 from rope_onnx.graph.conventions import is_default_domain
 from rope_onnx.graph.folding import IntValue, NotStatic
@@ -67,14 +68,58 @@ def _slice_width(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
         return None
 
 
-def _slice_dims(ctx: ShapeContext, node: NodeProto, dims: list[Dim]) -> list[Dim]:
-    """A Slice with static axes keeps every other axis of its input as it is; inference loses all
-    of them when a bound is computed at run time (``cos_cached[:, :, :seq_len]``)."""
-    source = ctx.index.dims(node.input[0])
-    if not _has(node, 3) or source is None or len(source) != len(dims):
-        return dims
-    cut = {a % len(dims) for a in ctx.fold(node.input[3]).ints()}
-    return [d if axis in cut else source[axis] for axis, d in enumerate(dims)]
+#: An end at least this large means "to the end" (torch writes INT64_MAX for ``t[a:]``).
+_TO_THE_END = 2**63 - 1
+
+
+def _bounds(ctx: DimsContext, node: NodeProto, position: int, attribute: str) -> list[Dim] | None:
+    if _has(node, position):
+        return list(ctx.fold(node.input[position]).values)
+    listed = attr_ints(node, attribute)
+    return None if listed is None else list(listed)
+
+
+def _sliced_dim(size: Dim | None, start: Dim, end: Dim, step: Dim) -> Dim | None:
+    """The length of ``t[start:end:step]`` on an axis of ``size``, where the graph shows it.
+
+    Static everything: counted.  ``[0:s]`` with ``s`` a size symbol: ``Min(size, s)`` on a static
+    axis (run-time sliced caches), ``size`` itself when ``s`` is that very dim.  ``[0:INT64_MAX]``:
+    the whole axis.  Any other start or step, or an end of opaque arithmetic: not known.
+    """
+    if not (isinstance(start, int) and isinstance(step, int)):
+        return None
+    if isinstance(size, int) and isinstance(end, int):
+        try:
+            return len(onnx_slice_indices(size, start, end, step))
+        except NotRope:  # step 0: not a valid Slice
+            return None
+    if start != 0 or step != 1 or size is None:
+        return None
+    if end == size or (isinstance(end, int) and end >= _TO_THE_END):
+        return size
+    if isinstance(size, int) and is_size_symbol(end):
+        return min_dim(size, end)
+    return None
+
+
+def _slice_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """Every axis the Slice does not cut keeps its dim; a cut one is what :func:`_sliced_dim` shows."""
+    data = ctx.dims_of(node.input[0])
+    starts, ends = _bounds(ctx, node, 1, "starts"), _bounds(ctx, node, 2, "ends")
+    if data is None or starts is None or ends is None:
+        return None
+    axes = static_ints(ctx, node, 3, "axes") if _has(node, 3) or attr_ints(node, "axes") else None
+    axes = list(range(len(starts))) if axes is None else axes
+    steps = list(ctx.fold(node.input[4]).values) if _has(node, 4) else [1] * len(starts)
+    rank = len(data)
+    if not len(starts) == len(ends) == len(axes) == len(steps) or any(not -rank <= a < rank for a in axes):
+        return None
+    if len({a % rank for a in axes}) != len(axes):
+        return None
+    out: SourceDims = list(data)
+    for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+        out[axis % rank] = _sliced_dim(data[axis % rank], start, end, step)
+    return out
 
 
 def _fold_slice(
@@ -114,6 +159,36 @@ def _split(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
     return value.with_grid(grid, extra)
 
 
+def _split_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """The split axis gets its static part size (when the sizes are listed); the others stay."""
+    data = ctx.dims_of(node.input[0])
+    if data is None or not data:
+        return None
+    axis = (attr_int(node, "axis", 0) or 0) % len(data)
+    sizes = static_ints(ctx, node, 1, "split")
+    out: SourceDims = list(data)
+    which = list(node.output).index(name)
+    out[axis] = sizes[which] if sizes is not None and len(sizes) == len(node.output) else None
+    return out
+
+
+def _fold_split(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: FoldArg
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    """A 1-D shape value split into listed parts (ONNX Runtime rewrites Gathers of a shape so): the
+    entries of the one output being folded (the only one the folder sees named)."""
+    data = arg(0)
+    sizes = arg(1).ints() if _has(node, 1) else attr_ints(node, "split")
+    if data.scalar or attr_int(node, "axis", 0) not in (0, -1) or sizes is None:
+        raise NotStatic(f"Split node '{node.name}' on a shape value has no listed sizes")
+    if len(sizes) != len(node.output) or sum(sizes) != len(data.values) or min(sizes) < 0:
+        raise NotStatic(f"Split node '{node.name}' sizes {sizes} do not cover {len(data.values)} entries")
+    which = next(k for k, out in enumerate(node.output) if out)
+    start = sum(sizes[:which])
+    used = data.nodes | (arg(1).nodes if _has(node, 1) else frozenset())
+    return list(data.values[start : start + sizes[which]]), False, used
+
+
 # ---------------------------------------------------------------- Gather
 def _gather(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
     indices = t.index.constant(node.input[1])
@@ -135,6 +210,18 @@ def _gather(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
 def _gather_rank(ctx: ShapeContext, node: NodeProto, name: str) -> int | None:
     data, indices = ctx.rank_of(node.input[0]), ctx.rank_of(node.input[1])
     return None if data is None or indices is None else data - 1 + indices
+
+
+def _gather_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """The gathered axis is replaced by the indices' dims."""
+    data, indices = ctx.dims_of(node.input[0]), ctx.dims_of(node.input[1])
+    if data is None or indices is None or not data:
+        return None
+    axis = attr_int(node, "axis", 0) or 0
+    if not -len(data) <= axis < len(data):
+        return None
+    axis %= len(data)
+    return [*data[:axis], *indices, *data[axis + 1 :]]
 
 
 def _unranked_shape_entries(
@@ -185,6 +272,13 @@ RULES = (
         dims=_slice_dims,
         roles=TABLE,
     ),
-    OpRule("Split", trace=_split, rank=same_rank, roles=TABLE),
-    OpRule("Gather", trace=_gather, rank=_gather_rank, fold=_fold_gather, roles=TABLE | {"gather"}),
+    OpRule("Split", trace=_split, rank=same_rank, fold=_fold_split, dims=_split_dims, roles=TABLE),
+    OpRule(
+        "Gather",
+        trace=_gather,
+        rank=_gather_rank,
+        fold=_fold_gather,
+        dims=_gather_dims,
+        roles=TABLE | {"gather"},
+    ),
 )

@@ -6,8 +6,9 @@ from __future__ import annotations
 from onnx import NodeProto
 
 from rope_onnx.fusion.channels import Expr, NotRope
-from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext, Value
+from rope_onnx.fusion.ops.base import DimsContext, OpRule, ShapeContext, TraceContext, Value
 from rope_onnx.fusion.ops.common import TABLE, same_rank
+from rope_onnx.fusion.ops.dimnames import SourceDims
 from rope_onnx.fusion.ops.slicing import _slice
 from rope_onnx.graph.attributes import attr_ints
 from rope_onnx.graph.conventions import is_default_domain
@@ -51,4 +52,23 @@ def _transpose_width(ctx: ShapeContext, node: NodeProto, name: str) -> int | Non
     return ctx.width_of(node.input[0])
 
 
-RULES = (OpRule("Transpose", trace=_transpose, rank=same_rank, width=_transpose_width, roles=TABLE),)
+def _transpose_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | None:
+    """The input's dims in ``perm`` order (no perm: reversed)."""
+    data = ctx.dims_of(node.input[0])
+    if data is None:
+        return None
+    perm = attr_ints(node, "perm")
+    order = list(perm) if perm else list(range(len(data) - 1, -1, -1))
+    return [data[p] for p in order] if sorted(order) == list(range(len(data))) else None
+
+
+RULES = (
+    OpRule(
+        "Transpose",
+        trace=_transpose,
+        rank=same_rank,
+        width=_transpose_width,
+        dims=_transpose_dims,
+        roles=TABLE,
+    ),
+)

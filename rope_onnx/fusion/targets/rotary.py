@@ -149,6 +149,10 @@ def check_sites(index: GraphIndex, sites: Sequence[ProvenSite], target: str) -> 
     out = []
     for site in sites:
         try:
+            if site.views:  # fusion.views: the atc writer creates them; these writers read graph tensors
+                view = min(site.views)
+                source = site.views[view][0]
+                raise Refused(f"the site reads '{view}', a view of '{source}' that only --target atc writes")
             plan_site(prover, site)
             x_dims = index.dims(site.proof.x)
             if x_dims is None:
@@ -180,12 +184,14 @@ def _write_site(w: _Writer, prover: RepeatProver, site: ProvenSite, target: str,
     x_dims = w.index.dims(p.x) or []
     heads, seq = _layout(w.index, site, x_dims)
     x = p.x
-    if p.x_offset or site.widths[p.x] != p.head_dim:  # the site rotates a window of x's channels
-        key = ("window", p.x, p.x_offset, p.head_dim)
+    if p.x_channels:  # the op reads x's channels in another order (DeepSeek's rope_interleave)
+        key = ("reorder", p.x, p.x_channels)
         if key not in w.shared:
-            bounds = [w.const("b", [v]) for v in (p.x_offset, p.x_offset + p.head_dim, -1)]
-            w.shared[key] = w.node("Slice", [x, *bounds], f"{w.stem(x)}/window")
+            order = w.const("channels", list(p.x_channels))
+            w.shared[key] = w.node("Gather", [x, order], f"{w.stem(x)}/reordered", axis=-1)
         x = w.shared[key]
+    elif p.x_offset or site.widths[p.x] != p.head_dim:  # the site rotates a window of x's channels
+        x = _window(w, x, p.x_offset, p.head_dim, site.widths[p.x])
     half = p.rotary_dim // 2
     caches = [
         _cache(w, t, ch, site.widths[t], half, heads) for t, ch in ((p.cos, cos_half), (p.sin, sin_half))
@@ -238,7 +244,23 @@ def _write_site(w: _Writer, prover: RepeatProver, site: ProvenSite, target: str,
         out = w.node("Concat", [out, rest], f"{w.stem(x)}/joined", axis=-1)
     if transposed:
         out = w.node("Transpose", [out], f"{w.stem(x)}/bsnh", perm=[0, 2, 1, 3])
+    if p.y_channels:  # the site's order of the op's output channels
+        out = w.node("Gather", [out, w.const("channels", list(p.y_channels))], f"{w.stem(x)}/order", axis=-1)
+    elif p.moves:  # the x channels the site passes through, joined around the op's output
+        before, after = ([_window(w, t, o, n, site.widths[t])] if n else [] for t, o, n in site.around)
+        out = w.node("Concat", [*before, out, *after], f"{w.stem(x)}/joined", axis=-1)
     return w.take(out, site.output)
+
+
+def _window(w: _Writer, x: str, offset: int, width: int, x_width: int) -> str:
+    """x[..., offset:offset + width] (x itself when that is all of it), shared by equal windows."""
+    if offset == 0 and x_width == width:
+        return x
+    key = ("window", x, offset, width)
+    if key not in w.shared:
+        bounds = [w.const("b", [v]) for v in (offset, offset + width, -1)]
+        w.shared[key] = w.node("Slice", [x, *bounds], f"{w.stem(x)}/window")
+    return w.shared[key]
 
 
 def _cache(w: _Writer, table: str, channels: tuple[int, ...], width: int, half: int, heads: int) -> str:
