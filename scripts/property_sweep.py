@@ -2,12 +2,16 @@
 """The large seeded sweep of the fusion property tests (CI runs a small derandomized sample).
 
 Every generated graph — RoPE sites as exporters vary them with their mutants
-(``strategies.rope_cases``) and random look-alike graphs (``strategies.lookalike_graphs``) — is held
-to the oracle of ``tests/property_oracle.py``.  Unlike a pytest run, the sweep does not stop at the
-first failure: it counts every outcome and prints each failing case (with its seed) so that one run
-gives the whole picture.  Exit 0 when no wrong fusion and no crash was found, 1 otherwise.
+(``strategies.rope_cases``), random look-alike graphs (``strategies.lookalike_graphs``), hostile
+facts (``strategies.trust_cases``) and sites with lying value_info (``lying_graphs.lying_cases``:
+the counts say, per kind of lie, how often it was told, what fused, and which skip reasons it
+added over the same graph without the lie) — is held to the oracle of ``tests/property_oracle.py``.
+Unlike a pytest run, the sweep does not stop at the first failure: it counts every outcome and
+prints each failing case (with its seed) so that one run gives the whole picture.  Exit 0 when no
+wrong fusion and no crash was found, 1 otherwise.
 
     python scripts/property_sweep.py --examples 10000 --workers 2 --seed 20261126
+    python scripts/property_sweep.py --examples 10000 --workers 2 --kinds lies --seed 20261202
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ def _run_share(kind: str, examples: int, seed: int) -> dict:
     """Run ``examples`` draws of one generator under hypothesis seed ``seed``; count outcomes."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
-    from property_oracle import WrongFusion, check, check_trust
+    from lying_graphs import lying_cases
+    from property_oracle import WrongFusion, check, check_lies, check_trust
     from rope_graphs import build, feeds
     from strategies import lookalike_feeds, lookalike_graphs, rope_cases, trust_cases
 
@@ -46,6 +51,17 @@ def _run_share(kind: str, examples: int, seed: int) -> dict:
         except Exception as error:  # a crash of the pass or of the harness: reported, never hidden
             counts["crashes"] += 1
             failures.append({"kind": type(error).__name__, "reason": str(error)[:500], "case": describe})
+            return
+        if kind == "lies":
+            lie = outcome.lie
+            counts[f"{lie}: told"] += 1
+            counts[f"{lie}: fused"] += outcome.fused
+            counts[f"{lie}: fused without the lie"] += outcome.clean_fused
+            if outcome.ort_refused:
+                counts[f"{lie}: ORT refused {outcome.ort_refused} as written (ran without the lie)"] += 1
+            for reason in outcome.new_reasons:
+                counts[f"{lie}: skipped: {reason}"] += 1
+            counts["fused_sites"] += outcome.fused
             return
         counts["fused_sites"] += outcome.fused
         counts["skipped_candidates"] += outcome.skipped
@@ -81,6 +97,14 @@ def _run_share(kind: str, examples: int, seed: int) -> dict:
                 lambda: check_trust(case),
             )
 
+    elif kind == "lies":
+
+        @hypothesis_seed(seed)
+        @config
+        @given(lying_cases())
+        def sweep(case) -> None:
+            judge(f"Lie({case.describe})", lambda: check_lies(case))
+
     else:
 
         @hypothesis_seed(seed)
@@ -102,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the summary and failures as JSON")
     parser.add_argument(
         "--kinds",
-        default="sites,lookalikes,trust",
-        help="generators to run, comma-separated: sites, lookalikes, trust (hostile facts, issue 11)",
+        default="sites,lookalikes,trust,lies",
+        help="generators to run, comma-separated: sites, lookalikes, trust (hostile facts, issue 11), "
+        "lies (lying value_info)",
     )
     args = parser.parse_args(argv)
     start = time.monotonic()
@@ -126,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         summary[kind] = dict(sorted(total.items()))
     print(f"property sweep: seed {args.seed}, {args.workers} worker(s), {elapsed:.0f} s")
     for kind, counts in summary.items():
-        print(f"  {kind}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+        plain = {k: v for k, v in counts.items() if ": " not in k}
+        print(f"  {kind}: " + ", ".join(f"{k}={v}" for k, v in plain.items()))
+        for key in (k for k in counts if ": " in k):  # per kind of lie: one line each
+            print(f"    {key} = {counts[key]}")
     for failure in failures:
         print(f"FAIL [{failure['kind']}] {failure['reason']}\n  {failure['case']}")
     wrong = sum(c.get("wrong_fusions", 0) for c in summary.values())

@@ -26,7 +26,7 @@ def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str,
     if any(n.op_type == "RoPECustomer" for n in model.graph.node):
         model = runnable_copy(model)
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # errors are raised: their log lines would only repeat them
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     wanted = {i.name for i in session.get_inputs()}
@@ -57,7 +57,7 @@ class _Stream(io.StringIO):
 
 
 def cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+    *args: object, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``rope_onnx.cli.app.main(args)`` in this process, as ``python -m rope_onnx`` would run it.
 
@@ -68,6 +68,7 @@ def cli(
     loggers and
     sys.stdout/sys.stderr are restored, and argparse's SystemExit (usage errors, ``--version``) becomes
     the exit code a shell would see. ``env`` replaces the whole environment, as subprocess's ``env`` does.
+    Arguments may be paths (or anything else): each is passed as ``str(arg)``, as a shell would.
     """
     from rope_onnx.cli.app import main
 
@@ -82,7 +83,7 @@ def cli(
             os.environ.update(env)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code: int | str | None = main(list(args))
+                code: int | str | None = main([str(a) for a in args])
             except SystemExit as stop:
                 code = stop.code
         if code is None:
@@ -100,7 +101,9 @@ def cli(
             logger.handlers[:] = handlers
             logger.setLevel(level)
             logger.propagate = propagate
-    return subprocess.CompletedProcess(["rope-onnx", *args], returncode, out.getvalue(), err.getvalue())
+    return subprocess.CompletedProcess(
+        ["rope-onnx", *map(str, args)], returncode, out.getvalue(), err.getvalue()
+    )
 
 
 @pytest.fixture(name="cli")

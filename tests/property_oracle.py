@@ -15,6 +15,8 @@ For a model with ``true`` sites that must fuse and ``mutants`` that may fuse onl
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +94,31 @@ def _compare(name: str, got: np.ndarray, want: np.ndarray, ref: np.ndarray | Non
         raise WrongFusion(f"output '{name}': max |fused - original| = {error.max():.3g} > 1e-6")
 
 
+def run_fused(fused: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a fused model and hold each RoPECustomer node to its contract: its output has x's shape.
+
+    On ONNX Runtime the node is served by its reference function, which broadcasts as the original
+    graph did — a fused node whose table expands x (x one row, the table five) computes the
+    original's five rows there, and only the kernel, whose output has x's shape, gives one.  So
+    the outputs alone cannot show that wrong fusion: x and each node's output are read too.
+    """
+    nodes = [n for n in fused.graph.node if n.op_type == "RoPECustomer" and len(n.input) == 3]
+    probe = copy_of(fused)
+    listed = {o.name for o in probe.graph.output}
+    for name in dict.fromkeys(t for n in nodes for t in (n.input[0], n.output[0])):
+        if name not in listed:
+            probe.graph.output.append(helper.make_empty_tensor_value_info(name))
+    values = run_model(probe, feeds)
+    for node in nodes:
+        x, y = values[node.input[0]], values[node.output[0]]
+        if x.shape != y.shape:
+            raise WrongFusion(
+                f"RoPECustomer '{node.name}' returns {y.shape} for x {x.shape}: its tables expand x "
+                "(the kernel's output has x's shape)"
+            )
+    return values
+
+
 def check(
     model: onnx.ModelProto, feed_sets: list[dict[str, np.ndarray]], true_sites: int, mutants: int
 ) -> Outcome:
@@ -109,7 +136,7 @@ def check(
     if result.fused:
         reference = as_float32(model) if _has_fp16(model) else None
         for feeds in feed_sets:
-            want, got = run_model(model, feeds), run_model(fused, feeds)
+            want, got = run_model(model, feeds), run_fused(fused, feeds)
             ref = None
             if reference is not None:
                 ref = run_model(
@@ -163,7 +190,84 @@ def check_trust(case) -> Outcome:
                 want = run_model(case.model, feeds)
             except Exception:  # the original refuses these feeds (e.g. 4 positions against 1): skip
                 continue
-            got = run_model(fused, feeds)
+            got = run_fused(fused, feeds)
             for name, value in want.items():
                 _compare(f"{case.describe}: {name}", got[name], value, None)
     return Outcome(result.fused, len(result.skipped), 0)
+
+
+@dataclass(frozen=True)
+class LieOutcome:
+    """What a lie did: fusions of the lying model, the clean model's, and skip reasons it added."""
+
+    lie: str
+    fused: int
+    clean_fused: int
+    new_reasons: tuple[str, ...]
+    #: "": ORT ran the fused model as written; "both models" / "only the fused model": ORT refused it
+    #: (its inference or buffer planning trusts the lie), so it ran with the planted entries removed
+    ort_refused: str
+
+
+def reason_key(reason: str) -> str:
+    """A skip reason with its tensor names blanked, to count reasons across graphs."""
+    return re.sub(r"'[^']*'", "'…'", reason)[:110]
+
+
+def check_lies(case) -> LieOutcome:
+    """The oracle for :func:`lying_graphs.lying_cases`: whatever the planted lie, no crash, nothing
+    assumed, a model nothing fused in unchanged, fusing idempotent, and every output of the fused
+    model equal to what the graph computes.
+
+    The reference is the clean graph (the same nodes without the lie): value_info is a claim about
+    the graph, never part of what it computes.  The fused model runs on ONNX Runtime as written;
+    where ORT refuses it (its own inference or buffer planning trusts the lie: "Shape mismatch
+    attempting to re-use buffer"), it runs again with the planted entries removed.  The outcome
+    says whether the lying original ran as written then (a model ORT ran that the pass turned into
+    one ORT refuses — the lie kept on a tensor the fused node reads — is counted, never hidden).
+    """
+    from lying_graphs import strip
+
+    clean = copy_of(case.clean)
+    clean_result = fuse_model(clean)
+    if case.expect == "refuse" and clean_result.fused:
+        raise WrongFusion(f"{case.describe}: the clean site fused, its facts are unknown or false")
+    original = case.model.SerializeToString()
+    fused = copy_of(case.model)
+    result = fuse_model(fused)
+    if any(site.assumes for site in result.sites):
+        raise WrongFusion(f"{case.describe}: a fusion rests on an assumption")
+    if result.fused == 0 and fused.SerializeToString() != original:
+        raise WrongFusion(f"{case.describe}: nothing fused but the graph changed")
+    refused = ""
+    if result.fused:
+        reference = as_float32(case.clean) if _has_fp16(case.clean) else None
+        for feeds in case.feed_sets:
+            try:
+                want = run_model(case.clean, feeds)
+            except Exception:  # the graph itself refuses these feeds (e.g. 4 positions against 1)
+                continue
+            ref = None
+            if reference is not None:
+                wide = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in feeds.items()}
+                ref = run_model(reference, wide)
+            try:
+                got = run_fused(fused, feeds)
+            except WrongFusion:
+                raise
+            except Exception:
+                got = run_fused(strip(fused, case.clean, case.planted), feeds)
+                try:
+                    run_model(case.model, feeds)
+                except Exception:
+                    refused = refused or "both models"
+                else:
+                    refused = "only the fused model"
+            for name, value in want.items():
+                _compare(f"{case.describe}: {name}", got[name], value, None if ref is None else ref[name])
+    again = copy_of(fused)
+    if fuse_model(again).fused or again.SerializeToString() != fused.SerializeToString():
+        raise WrongFusion(f"{case.describe}: fusing the fused model again changed it")
+    clean_reasons = Counter(reason_key(s.reason) for s in clean_result.skipped)
+    new = Counter(reason_key(s.reason) for s in result.skipped) - clean_reasons
+    return LieOutcome(case.lie, result.fused, clean_result.fused, tuple(sorted(new.elements())), refused)

@@ -91,7 +91,9 @@ class DimProver:
 
     def _merge(self, name: str, proven: SourceDims | None) -> SourceDims | None:
         """Static sizes inference knows win over names, but what the graph computes wins over a
-        different static size (a declaration can claim one; the caller sees the contradiction);
+        different static size (a declaration can claim one; the caller sees the contradiction) and
+        over anything only a declaration says (``GraphIndex.claimed_axes``: a value_info's 1 where
+        the graph computes another input's rows);
         source names fill what inference left as fresh symbols; a dim
         nothing names is the Shape read of itself (``dim:<name>:<axis>``, what ``Shape(name)[axis]``
         folds to), so ops that keep it carry the same name."""
@@ -101,7 +103,11 @@ class DimProver:
         elif inferred is None or len(inferred) != len(proven):
             merged = proven
         else:
-            merged = [_merge_dim(i, p) for i, p in zip(inferred, proven, strict=True)]
+            claimed = self.index.claimed_axes(name)  # only a declaration sizes them: the graph wins
+            merged = [
+                p if k in claimed and p is not None else _merge_dim(i, p)
+                for k, (i, p) in enumerate(zip(inferred, proven, strict=True))
+            ]
         return (
             None if merged is None else [f"dim:{name}:{k}" if d is None else d for k, d in enumerate(merged)]
         )

@@ -46,6 +46,23 @@ def _same_dims(a: list, b: list) -> bool:
     return len(a) == len(b) and all(x == y for x, y in zip(a, b, strict=True))
 
 
+def _proven_over_claims(index: GraphIndex, name: str, dims: list, prover: DimProver) -> list:
+    """``dims`` with each leading axis only a declaration sized replaced by the source the graph
+    names for it (a value_info that says 1 where the table has a Shape read's rows is a claim, not
+    a proof); a declared size the graph computes otherwise stays, for the contradiction to show."""
+    claimed = index.claimed_axes(name)
+    proven = prover.dims(name) if claimed else None
+    if proven is None or len(proven) != len(dims):
+        return dims
+    last = len(dims) - 1
+    return [
+        p
+        if a in claimed and a < last and p is not None and not (isinstance(d, int) and isinstance(p, int))
+        else d
+        for a, (d, p) in enumerate(zip(dims, proven, strict=True))
+    ]
+
+
 def check_site(
     index: GraphIndex, tracer: Tracer, output: str, proof: Proof, inputs: set[str], prover: DimProver
 ) -> tuple[str, list[str]]:
@@ -65,6 +82,7 @@ def check_site(
     highest = max([max(proof.reads()) + 1, *runs])
     if highest > source[-1]:
         return f"x '{proof.x}' has {source[-1]} channels; the site reads {highest}", []
+    source = _proven_over_claims(index, proof.x, source, prover)
     x_dims = [*source[:-1], proof.width]  # the site's output: the channels it rotates and passes
     same_output = y_dims is not None and _same_dims(y_dims, x_dims)
     if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
@@ -72,6 +90,7 @@ def check_site(
     views = Views(index, tracer.views, prover)
     for table in (proof.cos, proof.sin):
         dims = tracer.leaf_dims(table)
+        dims = None if dims is None else _proven_over_claims(index, table, dims, prover)
         if dims is None:
             if same_output:
                 continue

@@ -17,7 +17,7 @@ import onnx
 from onnx import ModelProto, NodeProto, TensorProto, numpy_helper
 
 from rope_onnx.graph.protos import outer_inputs, release_freed_heap, type_info
-from rope_onnx.graph.shapes import TypeInfo, dim_name, mark_generated, merge_types, without_annotations
+from rope_onnx.graph.shapes import TypeInfo, dim_name, mark_generated, merge_inferred, without_annotations
 
 #: A dimension: a static size or a symbolic name (see :func:`rope_onnx.graph.shapes.dim_name`).
 Dim = int | str
@@ -47,8 +47,9 @@ class GraphIndex:
         self.graph = graph
         self.types: dict[str, TypeInfo] = {}
         self._type_memo: dict[bytes, TypeInfo] = {}  # serialized TypeProto -> its TypeInfo
-        for info in (*graph.input, *graph.output, *graph.value_info):
+        for info in (*graph.output, *graph.value_info, *graph.input):  # inputs last: theirs is the contract
             self.types[info.name] = self._type_info(info.type)
+        self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
             self._infer(model)
             if len(graph.node) >= _TRIM_NODES:
@@ -111,25 +112,16 @@ class GraphIndex:
             inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
             del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
-            return
-        types = self.types  # plain tuples: the inferred copy of the graph is freed on return
+            inferred = None
+        found = () if inferred is None else (*inferred.graph.value_info, *inferred.graph.output)
         params = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
-        marked: dict[TypeInfo, TypeInfo] = {}  # inferred -> with generated symbols marked (params fixed)
-        merged: dict[tuple[TypeInfo, TypeInfo], TypeInfo] = {}
-        for info in (*inferred.graph.value_info, *inferred.graph.output):
-            name = info.name
-            raw = self._type_info(info.type)
-            inferred_type = marked.get(raw)
-            if inferred_type is None:
-                inferred_type = marked[raw] = mark_generated(raw, params)
-            declared = types.get(name)
-            if declared is None:
-                types[name] = inferred_type
-                continue
-            pair = (declared, inferred_type)
-            if pair not in merged:
-                merged[pair] = merge_types(declared, inferred_type)
-            types[name] = merged[pair]
+        # plain tuples, inference's own symbols marked (once per distinct type): the inferred copy is freed
+        marked: dict[TypeInfo, TypeInfo] = {}
+        raw = ((i.name, self._type_info(i.type)) for i in found)
+        types = (
+            (n, marked[t] if t in marked else marked.setdefault(t, mark_generated(t, params))) for n, t in raw
+        )
+        self.claimed = merge_inferred(self.types, types, {i.name for i in model.graph.input})
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
@@ -182,6 +174,11 @@ class GraphIndex:
         if t is None or t[1] is None:
             return None
         return [dim_name(d, name, axis) for axis, d in enumerate(t[1])]
+
+    def claimed_axes(self, name: str) -> frozenset[int]:
+        """Axes of ``name`` only a declaration sizes: a claim, which a proof from the graph overrides."""
+        contract = name in self.graph_inputs or name in self.initializers
+        return frozenset() if contract else self.claimed.get(name, frozenset())
 
     def rank(self, name: str) -> int | None:
         dims = self.dims(name)

@@ -4,12 +4,19 @@ Tools rewrite graphs and leave ``value_info`` behind that says less than the gra
 ``unk__19`` where the Reshape target ends in a constant 16) or, stale, something else.  Inference runs
 on a copy without the model's ``value_info`` and without output shapes; a declaration only fills what
 inference leaves unknown; where the two disagree on a static size the dim is unknown (docs/guarantees.md).
+A dim only a declaration gives (:func:`declared_axes`) is a claim nothing in the graph checked: a proof
+that can name the dim by its source (fusion/dimproof.py) is used instead; the claim stands only where
+nothing else is known.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import onnx
 from onnx import ModelProto
+
+__all__ = ["TypeInfo", "declared_axes", "merge_inferred", "merge_types", "without_annotations"]
 
 
 def without_annotations(model: ModelProto) -> ModelProto:
@@ -91,3 +98,42 @@ def merge_types(declared: TypeInfo, inferred: TypeInfo) -> TypeInfo:
     if len(i_dims) != len(d_dims):
         return elem, i_dims
     return elem, tuple(_merge_dim(d, i) for d, i in zip(d_dims, i_dims, strict=True))
+
+
+def declared_axes(declared: TypeInfo, inferred: TypeInfo | None) -> frozenset[int]:
+    """The axes whose merged dim is the declaration's alone: inference gave none, or a fresh symbol.
+
+    ``inferred`` None: inference said nothing about the tensor, so every declared axis is a claim.
+    """
+    d_dims = declared[1]
+    if d_dims is None:
+        return frozenset()
+    i_dims = None if inferred is None else inferred[1]
+    if i_dims is None:
+        return frozenset(range(len(d_dims)))
+    if len(i_dims) != len(d_dims):
+        return frozenset()
+    return frozenset(
+        axis
+        for axis, (d, i) in enumerate(zip(d_dims, i_dims, strict=True))
+        if d is not None and _merge_dim(d, i) == d and (i is None or _generated(i) or d != i)
+    )
+
+
+def merge_inferred(
+    types: dict[str, TypeInfo], inferred: Iterable[tuple[str, TypeInfo]], inputs: set[str]
+) -> dict[str, frozenset[int]]:
+    """Merge inference's types into the declared ``types`` (in place); return, per tensor, the axes
+    only a declaration sizes — all of a declared tensor inference said nothing about."""
+    claimed: dict[str, frozenset[int]] = {}
+    seen: set[str] = set()
+    for name, inferred_type in inferred:
+        seen.add(name)
+        declared = types.get(name)
+        types[name] = inferred_type if declared is None else merge_types(declared, inferred_type)
+        if declared is not None and (axes := declared_axes(declared, inferred_type)):
+            claimed[name] = axes
+    for name, declared in types.items():
+        if name not in seen and name not in inputs and (axes := declared_axes(declared, None)):
+            claimed[name] = axes
+    return claimed

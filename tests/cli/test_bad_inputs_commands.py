@@ -12,9 +12,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from bad_models import CRASH_MARKERS, _good_model, _save
+from bad_models import _with_external_weight as with_external_weight
 from conftest import ROOT
-from test_bad_inputs import BAD_MODELS, CRASH_MARKERS, SAYS, _good_model, _save, _snapshot, _unwritable_folder
-from test_bad_inputs import _with_external_weight as with_external_weight
+from test_bad_inputs import BAD_MODELS, SAYS, _snapshot, _unwritable_folder
 
 from rope_onnx.cli import app as cli_module
 from rope_onnx.fusion.pipeline import fuse_file

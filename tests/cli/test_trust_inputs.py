@@ -15,39 +15,24 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import numpy as np
 import onnx
 import pytest
+from bad_models import CRASH_MARKERS, _good_model
 from conftest import ROOT, run_model
 from onnx import TensorProto, helper, numpy_helper
 from rope_graphs import SiteSpec, build, feeds
-from test_bad_inputs import CRASH_MARKERS, _good_model
 from trust_graphs import D, Graph, copy_of
 
-from rope_onnx.cli import app
 from rope_onnx.fusion import fuse_model
 from rope_onnx.fusion.pipeline import fuse_file
 
 PROFILE = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"
 
 
-class Ran:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
-@pytest.fixture(name="run")
-def run_fixture(capsys: pytest.CaptureFixture[str]):
-    def run(*argv: object) -> Ran:
-        code = app.main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
-
-
-def assert_clean(result: Ran, says: str = "", code: int = 2) -> None:
+def assert_clean(result: CompletedProcess[str], says: str = "", code: int = 2) -> None:
     lines = result.stderr.strip().splitlines()
     assert result.returncode == code, (result.stdout[-500:], result.stderr)
     assert not any(marker in result.stderr for marker in CRASH_MARKERS), result.stderr
@@ -149,7 +134,7 @@ BAD_REFS = {
 @pytest.mark.parametrize("place", sorted(PLACES))
 @pytest.mark.parametrize("bad", sorted(BAD_REFS))
 def test_external_data_is_validated_wherever_a_tensor_lives(
-    run, tmp_path: Path, place: str, bad: str
+    cli, tmp_path: Path, place: str, bad: str
 ) -> None:
     ref, says = BAD_REFS[bad]
     model = _good_model()
@@ -158,14 +143,14 @@ def test_external_data_is_validated_wherever_a_tensor_lives(
     path = tmp_path / "model.onnx"
     path.write_bytes(model.SerializeToString())
     before = sorted(tmp_path.iterdir())
-    assert_clean(run("fuse", path, "-o", tmp_path / "f.onnx"), says)
-    assert_clean(run("verify", path, path, "--sites"), says)
+    assert_clean(cli("fuse", path, "-o", tmp_path / "f.onnx"), says)
+    assert_clean(cli("verify", path, path, "--sites"), says)
     assert sorted(tmp_path.iterdir()) == before
 
 
 # ------------------------------------------------------------------------- names reaching ATC
 @pytest.mark.parametrize("char", [":", ",", ";"])
-def test_names_that_would_split_an_atc_option_are_refused(run, tmp_path: Path, char: str) -> None:
+def test_names_that_would_split_an_atc_option_are_refused(cli, tmp_path: Path, char: str) -> None:
     text = PROFILE.read_text().replace(
         'name = "input_ids", shape = ["batch", "seq"]', f'name = "input{char}ids", shape = ["batch", "seq"]'
     )
@@ -173,13 +158,13 @@ def test_names_that_would_split_an_atc_option_are_refused(run, tmp_path: Path, c
     profile.write_text(text)
     model = tmp_path / "m.onnx"
     fuse_file(ROOT / "models" / "fixtures" / "llama_base_ts_fp32.onnx", model)
-    result = run("atc", model, "--profile", profile, "--dry-run")
+    result = cli("atc", model, "--profile", profile, "--dry-run")
     assert_clean(result, repr(char))
     assert "atc --framework" not in result.stdout
 
 
 @pytest.mark.parametrize("char", [":", ",", ";"])
-def test_model_input_names_that_would_split_an_atc_option_are_refused(run, tmp_path: Path, char: str) -> None:
+def test_model_input_names_that_would_split_an_atc_option_are_refused(cli, tmp_path: Path, char: str) -> None:
     model = onnx.load(ROOT / "models" / "fixtures" / "llama_base_ts_fp32.onnx", load_external_data=False)
     for node in model.graph.node:
         node.input[:] = [f"input{char}ids" if i == "input_ids" else i for i in node.input]
@@ -191,11 +176,11 @@ def test_model_input_names_that_would_split_an_atc_option_are_refused(run, tmp_p
     text = PROFILE.read_text().replace('"input_ids"', f'"input{char}ids"')
     profile = tmp_path / "p.toml"
     profile.write_text(text)
-    result = run("atc", fused, "--profile", profile, "--dry-run")
+    result = cli("atc", fused, "--profile", profile, "--dry-run")
     assert_clean(result, repr(char))
 
 
-def test_terminal_control_characters_are_escaped_in_the_table(run, tmp_path: Path) -> None:
+def test_terminal_control_characters_are_escaped_in_the_table(cli, tmp_path: Path) -> None:
     model = _good_model()
     evil = "y\x1b]0;owned\x07\x1b[2J"
     site = next(n for n in model.graph.node if n.op_type == "Identity").input[0]  # the site's output
@@ -204,7 +189,7 @@ def test_terminal_control_characters_are_escaped_in_the_table(run, tmp_path: Pat
         node.input[:] = [evil if i == site else i for i in node.input]
     path = tmp_path / "m.onnx"
     path.write_bytes(model.SerializeToString())
-    result = run("fuse", path, "-o", tmp_path / "f.onnx", "--report", tmp_path / "r.json")
+    result = cli("fuse", path, "-o", tmp_path / "f.onnx", "--report", tmp_path / "r.json")
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "\\x1b" in result.stdout
@@ -213,7 +198,7 @@ def test_terminal_control_characters_are_escaped_in_the_table(run, tmp_path: Pat
 
 
 # ----------------------------------------------------------------------------- malformed inputs
-def test_a_file_where_an_output_subfolder_must_go(run, tmp_path: Path) -> None:
+def test_a_file_where_an_output_subfolder_must_go(cli, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     (folder / "sub").mkdir(parents=True)
     model = _good_model()
@@ -224,7 +209,7 @@ def test_a_file_where_an_output_subfolder_must_go(run, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "sub").write_text("a file, not a folder")
-    assert_clean(run("fuse", folder / "model.onnx", "-o", out / "f.onnx"), "sub")
+    assert_clean(cli("fuse", folder / "model.onnx", "-o", out / "f.onnx"), "sub")
     assert (out / "sub").read_text() == "a file, not a folder"
     assert sorted(p.name for p in out.iterdir()) == ["sub"]
 
@@ -251,10 +236,10 @@ def _odd_bound_site(kind: str) -> onnx.ModelProto:
 
 
 @pytest.mark.parametrize("kind", ["gather past rank", "empty slice starts", "split sizes 2**40"])
-def test_odd_bounds_are_skipped_not_crashed(run, tmp_path: Path, kind: str) -> None:
+def test_odd_bounds_are_skipped_not_crashed(cli, tmp_path: Path, kind: str) -> None:
     path = tmp_path / "m.onnx"
     path.write_bytes(_odd_bound_site(kind).SerializeToString())
-    result = run("fuse", path, "-o", tmp_path / "f.onnx")
+    result = cli("fuse", path, "-o", tmp_path / "f.onnx")
     assert result.returncode in (0, 2), result.stderr
     assert not any(marker in result.stderr for marker in CRASH_MARKERS), result.stderr
     if result.returncode == 0:
@@ -279,41 +264,41 @@ FEED_FILES = {
 
 
 @pytest.mark.parametrize("case", sorted(FEED_FILES))
-def test_bad_verify_inputs_files_are_one_line_errors(run, tmp_path: Path, case: str) -> None:
+def test_bad_verify_inputs_files_are_one_line_errors(cli, tmp_path: Path, case: str) -> None:
     original = tmp_path / "m.onnx"
     original.write_bytes(_good_model().SerializeToString())
     fused = tmp_path / "f.onnx"
     fuse_file(original, fused)
     feeds_path = tmp_path / "feeds.npz"
     FEED_FILES[case](feeds_path)
-    assert_clean(run("verify", original, fused, "--inputs", feeds_path), "feeds")
+    assert_clean(cli("verify", original, fused, "--inputs", feeds_path), "feeds")
 
 
 @pytest.mark.parametrize("value", [str(10**12), str(2**63), str(10**30)])
-def test_dims_too_large_are_one_line_errors(run, tmp_path: Path, value: str) -> None:
+def test_dims_too_large_are_one_line_errors(cli, tmp_path: Path, value: str) -> None:
     original = tmp_path / "m.onnx"
     original.write_bytes(_good_model().SerializeToString())
     fused = tmp_path / "f.onnx"
     fuse_file(original, fused)
-    assert_clean(run("verify", original, fused, "--dim", f"B={value}"), "--dim")
-    assert_clean(run("fuse", original, "-o", tmp_path / "g.onnx", "--verify", "--dim", f"B={value}"), "--dim")
+    assert_clean(cli("verify", original, fused, "--dim", f"B={value}"), "--dim")
+    assert_clean(cli("fuse", original, "-o", tmp_path / "g.onnx", "--verify", "--dim", f"B={value}"), "--dim")
 
 
-def test_a_deeply_nested_toml_profile_is_a_one_line_error(run, tmp_path: Path) -> None:
+def test_a_deeply_nested_toml_profile_is_a_one_line_error(cli, tmp_path: Path) -> None:
     profile = tmp_path / "deep.toml"
     profile.write_text("x = " + "[" * 20000 + "]" * 20000 + "\n")
     model = tmp_path / "m.onnx"
     model.write_bytes(_good_model().SerializeToString())
-    assert_clean(run("atc", model, "--profile", profile, "--dry-run"), "deep.toml")
+    assert_clean(cli("atc", model, "--profile", profile, "--dry-run"), "deep.toml")
 
 
-def test_a_profile_that_expands_to_a_billion_inputs_is_a_one_line_error(run, tmp_path: Path) -> None:
+def test_a_profile_that_expands_to_a_billion_inputs_is_a_one_line_error(cli, tmp_path: Path) -> None:
     text = PROFILE.read_text().replace("num_layers = 2", "num_layers = 1000000000")
     profile = tmp_path / "huge.toml"
     profile.write_text(text)
     model = tmp_path / "m.onnx"
     model.write_bytes(_good_model().SerializeToString())
-    assert_clean(run("atc", model, "--profile", profile, "--dry-run", "--variant", "decode"), "inputs")
+    assert_clean(cli("atc", model, "--profile", profile, "--dry-run", "--variant", "decode"), "inputs")
 
 
 @pytest.mark.parametrize(
@@ -327,14 +312,11 @@ def test_a_profile_that_expands_to_a_billion_inputs_is_a_one_line_error(run, tmp
         ["fuse", "--expect", "x"],
     ],
 )
-def test_usage_errors_keep_to_two_lines(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+def test_usage_errors_keep_to_two_lines(cli, argv: list[str]) -> None:
     """argparse's usage errors, and the command's own (``atc`` without ``--profile``), exit 2 briefly."""
-    try:
-        code = app.main(argv)
-    except SystemExit as exit_info:
-        code = exit_info.code
-    assert code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    result = cli(*argv)
+    assert result.returncode == 2
+    err = result.stderr.strip().splitlines()
     assert 1 <= len(err) <= 2, err
 
 
@@ -350,11 +332,11 @@ def _with_sparse(model: onnx.ModelProto, name: str, width: int) -> onnx.ModelPro
     return model
 
 
-def test_a_valid_sparse_initializer_is_read(run, tmp_path: Path) -> None:
+def test_a_valid_sparse_initializer_is_read(cli, tmp_path: Path) -> None:
     model = _with_sparse(_good_model(), "s", 8)
     path = tmp_path / "m.onnx"
     path.write_bytes(model.SerializeToString())
-    result = run("fuse", path, "-o", tmp_path / "f.onnx", "--domain", "x.y")
+    result = cli("fuse", path, "-o", tmp_path / "f.onnx", "--domain", "x.y")
     assert result.returncode == 0, result.stderr
     fused = onnx.load(tmp_path / "f.onnx")
     onnx.checker.check_model(fused)

@@ -22,34 +22,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import onnx
 import pytest
+from bad_models import CRASH_MARKERS
+from bad_models import _with_external_weight as with_external_weight
 from conftest import ROOT
-from test_bad_inputs import CRASH_MARKERS
-from test_bad_inputs import _with_external_weight as with_external_weight
-
-from rope_onnx.cli import app
 
 PROFILE = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"
 
 
-class Ran:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.returncode, self.stdout, self.stderr = code, out, err
-
-
-@pytest.fixture(name="run")
-def run_fixture(capsys: pytest.CaptureFixture[str]):
-    def run(*argv: str) -> Ran:
-        code = app.main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
-
-
-def assert_refused(result: Ran, says: str = "") -> None:
+def assert_refused(result: CompletedProcess[str], says: str = "") -> None:
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert 1 <= len(lines) <= 2, result.stderr
@@ -70,9 +54,9 @@ def _state(path: Path) -> tuple[bytes, int, int]:
 
 
 # ---------------------------------------------------------------------------------- data files
-def test_output_beside_the_input_shares_the_data_by_reference(run, src: Path) -> None:
+def test_output_beside_the_input_shares_the_data_by_reference(cli, src: Path) -> None:
     before = _state(src.parent / "w.bin")
-    assert run("fuse", src, "-o", src.parent / "fused.onnx").returncode == 0
+    assert cli("fuse", src, "-o", src.parent / "fused.onnx").returncode == 0
     assert sorted(p.name for p in src.parent.iterdir()) == ["fused.onnx", "model.onnx", "w.bin"]
     assert _state(src.parent / "w.bin") == before
     for model in (src, src.parent / "fused.onnx"):
@@ -80,11 +64,11 @@ def test_output_beside_the_input_shares_the_data_by_reference(run, src: Path) ->
 
 
 @pytest.mark.parametrize("flags", [(), ("--copy-data",)])
-def test_output_in_another_folder_gets_its_own_copies(run, src: Path, tmp_path: Path, flags) -> None:
+def test_output_in_another_folder_gets_its_own_copies(cli, src: Path, tmp_path: Path, flags) -> None:
     out = tmp_path / "out"
     out.mkdir()
     before = _state(src.parent / "w.bin")
-    assert run("fuse", src, "-o", out / "fused.onnx", *flags).returncode == 0
+    assert cli("fuse", src, "-o", out / "fused.onnx", *flags).returncode == 0
     copy = out / "w.bin"
     assert copy.read_bytes() == before[0] and copy.stat().st_nlink == 1
     assert not copy.samefile(src.parent / "w.bin")
@@ -93,96 +77,96 @@ def test_output_in_another_folder_gets_its_own_copies(run, src: Path, tmp_path: 
     onnx.load(out / "fused.onnx")
 
 
-def test_link_data_keeps_hard_links_and_says_what_they_cost(run, src: Path, tmp_path: Path) -> None:
+def test_link_data_keeps_hard_links_and_says_what_they_cost(cli, src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    result = run("fuse", src, "-o", out / "fused.onnx", "--link-data")
+    result = cli("fuse", src, "-o", out / "fused.onnx", "--link-data")
     assert result.returncode == 0, result.stderr
     assert (out / "w.bin").samefile(src.parent / "w.bin")
     assert "onnx.load" in result.stderr and "link" in result.stderr
 
 
-def test_copies_go_into_the_data_files_own_subfolder(run, tmp_path: Path) -> None:
+def test_copies_go_into_the_data_files_own_subfolder(cli, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     (folder / "shards").mkdir(parents=True)
     src = with_external_weight(folder, "shards/w.bin")
     out = tmp_path / "out"
     out.mkdir()
-    assert run("fuse", src, "-o", out / "fused.onnx").returncode == 0
+    assert cli("fuse", src, "-o", out / "fused.onnx").returncode == 0
     assert (out / "shards" / "w.bin").stat().st_nlink == 1
     assert (folder / "shards" / "w.bin").stat().st_nlink == 1
     onnx.load(out / "fused.onnx")
 
 
 # ---------------------------------------------------------------------- what a command may write
-def _fused_beside(run, src: Path) -> Path:
+def _fused_beside(cli, src: Path) -> Path:
     fused = src.parent / "fused.onnx"
-    assert run("fuse", src, "-o", fused).returncode == 0
+    assert cli("fuse", src, "-o", fused).returncode == 0
     return fused
 
 
-def test_verify_report_over_a_data_file_is_refused(run, src: Path) -> None:
-    fused = _fused_beside(run, src)
+def test_verify_report_over_a_data_file_is_refused(cli, src: Path) -> None:
+    fused = _fused_beside(cli, src)
     data = src.parent / "w.bin"
     before = _state(data)
-    assert_refused(run("verify", src, fused, "--report", data), "w.bin")
+    assert_refused(cli("verify", src, fused, "--report", data), "w.bin")
     assert _state(data) == before
 
 
-def test_verify_report_over_the_fused_models_own_data_copy_is_refused(run, src: Path, tmp_path: Path) -> None:
+def test_verify_report_over_the_fused_models_own_data_copy_is_refused(cli, src: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    assert run("fuse", src, "-o", out / "fused.onnx").returncode == 0
+    assert cli("fuse", src, "-o", out / "fused.onnx").returncode == 0
     before = _state(out / "w.bin")
-    assert_refused(run("verify", src, out / "fused.onnx", "--report", out / "w.bin"), "w.bin")
+    assert_refused(cli("verify", src, out / "fused.onnx", "--report", out / "w.bin"), "w.bin")
     assert _state(out / "w.bin") == before
 
 
 @pytest.mark.parametrize("target", ["w.bin", "fused.onnx"])
-def test_atc_report_over_an_input_is_refused(run, src: Path, target: str) -> None:
-    fused = _fused_beside(run, src)
+def test_atc_report_over_an_input_is_refused(cli, src: Path, target: str) -> None:
+    fused = _fused_beside(cli, src)
     path = src.parent / target
     before = _state(path)
-    assert_refused(run("atc", fused, "--profile", PROFILE, "--dry-run", "--report", path))
+    assert_refused(cli("atc", fused, "--profile", PROFILE, "--dry-run", "--report", path))
     assert _state(path) == before
 
 
 @pytest.mark.parametrize("location, output", [("m.om", "m"), ("m.atc.log", "m"), ("m.om", "m.om")])
-def test_atc_om_and_log_paths_over_a_data_file_are_refused(run, tmp_path: Path, location, output) -> None:
+def test_atc_om_and_log_paths_over_a_data_file_are_refused(cli, tmp_path: Path, location, output) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     src = with_external_weight(folder, location)
-    fused = _fused_beside(run, src)
+    fused = _fused_beside(cli, src)
     before = _state(folder / location)
-    assert_refused(run("atc", fused, "--profile", PROFILE, "--dry-run", "--output", folder / output))
+    assert_refused(cli("atc", fused, "--profile", PROFILE, "--dry-run", "--output", folder / output))
     assert _state(folder / location) == before
 
 
-def test_fuse_report_over_the_data_file_is_refused(run, src: Path) -> None:
+def test_fuse_report_over_the_data_file_is_refused(cli, src: Path) -> None:
     before = _state(src.parent / "w.bin")
-    assert_refused(run("fuse", src, "-o", src.parent / "f.onnx", "--report", src.parent / "w.bin"))
+    assert_refused(cli("fuse", src, "-o", src.parent / "f.onnx", "--report", src.parent / "w.bin"))
     assert _state(src.parent / "w.bin") == before
     assert not (src.parent / "f.onnx").exists()
 
 
 # -------------------------------------------------------------------------------- special files
-def test_report_dash_is_stdout(run, src: Path) -> None:
-    result = run("fuse", src, "-o", src.parent / "f.onnx", "--report", "-")
+def test_report_dash_is_stdout(cli, src: Path) -> None:
+    result = cli("fuse", src, "-o", src.parent / "f.onnx", "--report", "-")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["fused"] == 1
     assert not (src.parent / "-").exists()
 
 
-def test_verify_report_dash_is_stdout(run, src: Path) -> None:
-    fused = _fused_beside(run, src)
-    result = run("verify", src, fused, "--report", "-")
+def test_verify_report_dash_is_stdout(cli, src: Path) -> None:
+    fused = _fused_beside(cli, src)
+    result = cli("verify", src, fused, "--report", "-")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["passed"] is True
     assert not Path("-").exists()
 
 
-def test_output_dash_is_refused(run, src: Path) -> None:
-    assert_refused(run("fuse", src, "-o", "-"))
+def test_output_dash_is_refused(cli, src: Path) -> None:
+    assert_refused(cli("fuse", src, "-o", "-"))
     assert not Path("-").exists()
 
 
@@ -211,7 +195,7 @@ def _kind_of(path: Path) -> int:
 
 @pytest.mark.parametrize("kind", ["fifo", "socket", "symlink", "device"])
 @pytest.mark.parametrize("option", ["-o", "--report"])
-def test_an_existing_target_that_is_not_a_regular_file_is_refused(run, src: Path, kind, option) -> None:
+def test_an_existing_target_that_is_not_a_regular_file_is_refused(cli, src: Path, kind, option) -> None:
     target = src.parent / f"target.{kind}"
     keep = _special(kind, target)
     mode = _kind_of(target)
@@ -219,7 +203,7 @@ def test_an_existing_target_that_is_not_a_regular_file_is_refused(run, src: Path
     if option == "--report":
         argv += ["--report", target]
     try:
-        assert_refused(run(*argv), "regular file")
+        assert_refused(cli(*argv), "regular file")
     finally:
         if keep is not None:
             keep.close()
@@ -230,12 +214,12 @@ def test_an_existing_target_that_is_not_a_regular_file_is_refused(run, src: Path
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])
-def test_verify_and_atc_refuse_special_report_targets(run, src: Path, kind: str) -> None:
-    fused = _fused_beside(run, src)
+def test_verify_and_atc_refuse_special_report_targets(cli, src: Path, kind: str) -> None:
+    fused = _fused_beside(cli, src)
     target = src.parent / f"r.{kind}"
     _special(kind, target)
-    assert_refused(run("verify", src, fused, "--report", target), "regular file")
-    assert_refused(run("atc", fused, "--profile", PROFILE, "--dry-run", "--report", target), "regular file")
+    assert_refused(cli("verify", src, fused, "--report", target), "regular file")
+    assert_refused(cli("atc", fused, "--profile", PROFILE, "--dry-run", "--report", target), "regular file")
     assert _kind_of(target) in (stat.S_IFIFO, stat.S_IFCHR)
 
 
