@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """One run, side by side: the chain family, the 2/7B/70B exports, the floor, and the peers.
 
-Models: synthetic chains of head-sized Add/Neg nodes (``--chains``, made by ``bench/chain.py``
-into ``--cache/chain``) and the LLaMA exports (``--sizes``, made by ``models/export_scale.py``).
+Models: synthetic chains of head-sized Add/Neg nodes (``--chains``) and chains whose every candidate
+has a product in reach (``--mul-chains``, ``bench/chain.py --variant mul``), made into
+``--cache/chain``, and the LLaMA exports (``--sizes``, made by ``models/export_scale.py``).
 Tools, each in its own process under a memory cap (``RLIMIT_AS``) and a timeout, as
 ``bench/fuse_scale.py`` runs them:
 
@@ -13,13 +14,15 @@ Tools, each in its own process under a memory cap (``RLIMIT_AS``) and a timeout,
 
 ``floor`` and ``rope-onnx`` run ``--repeat`` times (median of wall and CPU), the peers once.
 CPU s is the child's user + system time (``wait4``): on a shared machine it is the steadier figure.
-µs/node is the in-process work (load + fuse + save, no start-up or imports) per node; it is what
-must stay flat from 1k to 200k chain nodes and from 2 to 80 layers.  Prints a Markdown table.
+µs/node is the in-process CPU work (load + fuse + save, no start-up or imports) per node; it is what
+must stay flat from 1k to 200k chain nodes and from 2 to 80 layers.  Prints two Markdown tables: every
+run, and rope-onnx's marginal µs/node between consecutive sizes of each family (start-up cancels).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -39,7 +42,7 @@ def _child_floor(src: str, dst: str) -> dict:
     started = time.perf_counter()
     import onnx
 
-    imported = time.perf_counter()
+    imported, cpu = time.perf_counter(), time.process_time()
     model = onnx.load(src, load_external_data=False)
     loaded = time.perf_counter()
     onnx.save(model, dst)
@@ -48,14 +51,40 @@ def _child_floor(src: str, dst: str) -> dict:
         "import_s": imported - started,
         "load_s": loaded - imported,
         "save_s": time.perf_counter() - loaded,
+        "work_cpu_s": time.process_time() - cpu,
+    }
+
+
+def _child_rope_onnx(src: str, dst: str) -> dict:
+    """``fuse_file``'s steps (load with checks, fuse, save), imports excluded, wall and CPU."""
+    started = time.perf_counter()
+    from rope_onnx.fusion import fuse_model
+    from rope_onnx.io.atomic import check_output_path
+    from rope_onnx.io.load import load_model
+    from rope_onnx.io.save import save_model
+
+    imported, cpu = time.perf_counter(), time.process_time()
+    loaded = load_model(src)
+    out = check_output_path(dst, loaded.path)
+    read = time.perf_counter()
+    result = fuse_model(loaded.model, "", name=src)
+    fused = time.perf_counter()
+    save_model(loaded.model, out, loaded)
+    return {
+        "sites": result.fused,
+        "import_s": imported - started,
+        "load_s": read - imported,
+        "optimize_s": fused - read,
+        "save_s": time.perf_counter() - fused,
+        "work_cpu_s": time.process_time() - cpu,
     }
 
 
 def child(tool: str, src: str, dst: str) -> int:
-    if tool != "floor":
+    if tool not in ("floor", "rope-onnx"):
         return fuse_scale.child(tool, src, dst)
-    result = _child_floor(src, dst)
-    result["work_s"] = result["load_s"] + result["save_s"]
+    result = (_child_floor if tool == "floor" else _child_rope_onnx)(src, dst)
+    result["work_s"] = sum(v for k, v in result.items() if k in ("load_s", "optimize_s", "save_s"))
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 
@@ -116,11 +145,13 @@ def bench(tool: str, model: Path, cap: int, timeout: float, repeat: int) -> dict
 def models(args: argparse.Namespace, cap: int) -> list[tuple[str, Path, int, int]]:
     """(label, path, nodes, expected sites) of every model of this run, chains first."""
     found = []
-    for n in [int(c) for c in args.chains.split(",") if c]:
-        path = args.cache / "chain" / f"chain_{n}.onnx"
-        if not path.is_file():
-            chain.write_chain(n, path)
-        found.append((f"chain {n // 1000}k", path, n, 0))
+    for variant, label, sizes in (("input", "chain", args.chains), ("mul", "mul chain", args.mul_chains)):
+        for n in [int(c) for c in sizes.split(",") if c]:
+            stem = "chain" if variant == "input" else f"chain{variant}"
+            path = args.cache / "chain" / f"{stem}_{n}.onnx"
+            if not path.is_file():
+                chain.write_chain(n, path, variant=variant)
+            found.append((f"{label} {n // 1000}k", path, n + (variant == "mul"), 0))
     for size in [s for s in args.sizes.split(",") if s]:
         info = fuse_scale.ensure_export(size, args.cache, cap, args.export_timeout)
         found.append(
@@ -132,8 +163,8 @@ def models(args: argparse.Namespace, cap: int) -> list[tuple[str, Path, int, int
 def table(rows: list[dict]) -> str:
     lines = [
         "| model | nodes | tool | result | sites | wall s | CPU s | × floor wall | × floor CPU "
-        "| peak RSS MiB | work s | µs/node |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MiB | work s | work CPU s | µs/node |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         floor = r.get("floor")
@@ -144,17 +175,58 @@ def table(rows: list[dict]) -> str:
             "-" if r["tool"] == "floor" else (f"{r['sites']}/{r['expected']}" if ok else f"-/{r['expected']}")
         )
         work = f"{r['work_s']:.2f}" if ok and "work_s" in r else "-"
-        per_node = f"{r['work_s'] / r['nodes'] * 1e6:.1f}" if ok and "work_s" in r else "-"
+        work_cpu = f"{r['work_cpu_s']:.2f}" if ok and "work_cpu_s" in r else "-"
+        per_node = f"{_per_node(r):.1f}" if ok and _per_node(r) is not None else "-"
         lines.append(
             f"| {r['model']} | {r['nodes']} | {r['tool']} | {r['status']} | {sites} | {r['wall_s']:.2f} | "
-            f"{r['cpu_s']:.2f} | {ratio_wall} | {ratio_cpu} | {r['rss_mib']:.0f} | {work} | {per_node} |"
+            f"{r['cpu_s']:.2f} | {ratio_wall} | {ratio_cpu} | {r['rss_mib']:.0f} | {work} | {work_cpu} "
+            f"| {per_node} |"
         )
+    return "\n".join(lines)
+
+
+def _per_node(row: dict) -> float | None:
+    """µs of in-process work per node: CPU where the child measured it, else wall."""
+    work = row.get("work_cpu_s", row.get("work_s"))
+    return None if work is None else work / row["nodes"] * 1e6
+
+
+def marginal(rows: list[dict]) -> str:
+    """rope-onnx's cost per node between consecutive sizes of one family: flat means linear.
+
+    The difference of two runs cancels start-up, imports and fixed costs, which dominate the
+    small sizes' µs/node; what is left is what one more node costs.
+    """
+    lines = [
+        "| family | from → to | Δ nodes | Δ work CPU s | marginal µs/node (work CPU) "
+        "| marginal µs/node (process CPU) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    families: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["tool"] == "rope-onnx" and r["ok"]:
+            family = r["model"].rsplit(" ", 1)[0] if "chain" in r["model"] else "LLaMA exports"
+            families.setdefault(family, []).append(r)
+    for family, members in families.items():
+        members.sort(key=lambda r: r["nodes"])
+        for a, b in itertools.pairwise(members):
+            nodes = b["nodes"] - a["nodes"]
+            if nodes <= 0:
+                continue
+            work = b.get("work_cpu_s", 0.0) - a.get("work_cpu_s", 0.0)
+            lines.append(
+                f"| {family} | {a['model']} → {b['model']} | {nodes} | {work:.2f} | {work / nodes * 1e6:.1f} "
+                f"| {(b['cpu_s'] - a['cpu_s']) / nodes * 1e6:.1f} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--chains", default="1000,10000,100000,200000", help="chain node counts")
+    parser.add_argument("--chains", default="1000,10000,100000,200000", help="Add/Neg chain node counts")
+    parser.add_argument(
+        "--mul-chains", default="1000,10000", help="node counts of chains with a product in every cone"
+    )
     parser.add_argument("--sizes", default="2,7b,70b", help="LLaMA exports: 2, 7b, 70b")
     parser.add_argument("--tools", default=",".join(TOOLS), help="subset of " + ",".join(TOOLS))
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out")
@@ -204,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(table(rows))
+    print()
+    print(marginal(rows))
     if args.json:
         args.json.write_text(json.dumps({"machine": fuse_scale.machine(), "rows": rows}, indent=2) + "\n")
     return 0

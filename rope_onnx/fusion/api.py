@@ -41,7 +41,9 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
         elem_types.update(targets.converted_elem_types(model, after))
     sites = []
     wrote = {s.output for s in proven}
-    fused_nodes = {n.output[0]: n.name for n in model.graph.node if n.output and n.output[0] in wrote}
+    fused_nodes = (
+        {n.output[0]: n.name for n in model.graph.node if n.output and n.output[0] in wrote} if wrote else {}
+    )
     moved = {s.output for s in proven if s.proof.moves}  # the op is behind a Gather/Concat of its output
     fused_nodes.update((o, n.name) for o, n in rope_nodes(model, moved, (OP_TYPE, "RotaryEmbedding")).items())
     for site, count in zip(proven, removed, strict=True):

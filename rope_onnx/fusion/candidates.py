@@ -23,37 +23,13 @@ from rope_onnx.fusion.lookalike import looks_like_rope
 from rope_onnx.fusion.ops.casts import rounding_input, widened_copy
 from rope_onnx.fusion.ops.registry import rule_for
 from rope_onnx.fusion.prove import Proof, prove
+from rope_onnx.fusion.reach import cone_facts
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, sums_products
-from rope_onnx.fusion.trace import MAX_DEPTH, NODE_BUDGET, BudgetExceeded, Tracer
+from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer
 from rope_onnx.fusion.views import Views
 from rope_onnx.graph.index import GraphIndex
-
-
-def product_reach(index: GraphIndex) -> dict[str, int]:
-    """Per tensor, how many tensors behind it (through ops the tracer follows) the nearest Mul/If is.
-
-    Only those ops make degree-2 terms; every other handler moves, negates or adds them.  A
-    candidate with no product within :data:`MAX_DEPTH` evaluates to sums of leaves, which is
-    neither a site nor a near miss, so the pass rejects it without tracing: a chain of
-    head-sized Add/Neg nodes is thousands of such candidates, and tracing each one to the depth
-    limit cost ~60 channel evaluations per node (issue 17).  One pass in node order (the loader
-    checks the order is topological); tensors with no product in reach are left out.
-    """
-    reach: dict[str, int] = {}
-    for i, node in enumerate(index.nodes):
-        rule = rule_for(node.op_type, node.domain)
-        if rule is None or rule.trace is None:
-            continue  # the tracer makes its outputs leaves: no product comes through
-        if rule.makes_products:
-            distance = 0
-        else:
-            distance = 1 + min((reach.get(name, MAX_DEPTH) for name in index.inputs[i]), default=MAX_DEPTH)
-        if distance < MAX_DEPTH:
-            for name in node.output:
-                reach[name] = distance
-    return reach
 
 
 def is_anchor(node: NodeProto | None) -> bool:
@@ -98,7 +74,7 @@ def _attempt_once(
     views: bool = False,
 ) -> tuple[Expr, Proof | None, str, list[str]] | None:
     """Trace, prove and check one candidate: None when it is not a sum of channel products."""
-    tracer.reset()
+    tracer.reset(traced)
     tracer.widen = widen
     tracer.use_views = views
     try:
@@ -190,8 +166,8 @@ def _inputs(tracer: Tracer, proof: Proof) -> tuple[Proof, dict[str, int], tuple[
 
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
     """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
-    tracer = Tracer(index)
-    reach = product_reach(index)  # a candidate with no Mul in the tracer's reach computes no rotation
+    reach, levels = cone_facts(index)  # a candidate with no Mul in the tracer's reach computes no rotation
+    tracer = Tracer(index, levels)
     prover = DimProver(index)
     proven: list[ProvenSite] = []
     skipped: list[Skip] = []
@@ -203,11 +179,13 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
         if anchor in claimed:
             continue
         output = node.output[0]
+        if output not in reach:  # first: the cheapest test, and the one most nodes of a long chain fail
+            continue
         traced = rounded_site(index, node)
         if not is_anchor(node) and traced is None:
             continue
         dims = index.dims(output)
-        if (dims is not None and not head_sized(dims)) or output not in reach:
+        if dims is not None and not head_sized(dims):
             continue
         attempt = attempt_site(index, tracer, output, traced, prover)
         if attempt is None:

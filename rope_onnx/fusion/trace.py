@@ -1,13 +1,12 @@
 """Symbolic execution of a candidate site, backwards from its output, on the channel axes.
 
 :class:`Tracer` turns a tensor into an :class:`~rope_onnx.fusion.channels.Expr` by evaluating its
-producer with the ``trace`` member of its op's rule (:mod:`rope_onnx.fusion.ops`).  Each rule
-states what the op does to channels and refuses (``NotRope``) what it cannot model exactly —
-data-dependent bounds, a slice on a non-channel axis, a reshape that might move leading dims.
-At a channel width of one axis (k = 1), a refusal is not fatal: the tensor simply becomes a
-*leaf*, an input of the site (that is how x and the cos/sin tables are found, wherever the
-exporter put Casts, Unsqueezes or Gathers before them).  The reason is kept as a note, so a
-skipped candidate reports why its proof did not go through.
+producer with the ``trace`` member of its op's rule (:mod:`rope_onnx.fusion.ops`).  Each rule states
+what the op does to channels and refuses (``NotRope``) what it cannot model exactly — data-dependent
+bounds, a slice on a non-channel axis, a reshape that might move leading dims.  At a channel width of
+one axis (k = 1), a refusal is not fatal: the tensor becomes a *leaf*, an input of the site (that is
+how x and the cos/sin tables are found, wherever the exporter put Casts, Unsqueezes or Gathers before
+them); the reason is kept as a note, so a skipped candidate reports why its proof did not go through.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from rope_onnx.fusion.channels import Expr, NotRope, Scalar, leaf
 from rope_onnx.fusion.ops.base import Value
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
 from rope_onnx.fusion.ops.reshape import View, view_dims
+from rope_onnx.fusion.reach import MAX_DEPTH, band_floor, cone_facts
 from rope_onnx.fusion.shapes import infer_rank, infer_width, kept_dims
 from rope_onnx.graph.attributes import attr_ints
 from rope_onnx.graph.folding import IntValue, NotStatic
@@ -29,9 +29,7 @@ from rope_onnx.graph.index import Dim, GraphIndex
 NODE_BUDGET = 400
 #: Widest tensor followed channel by channel (hidden sizes reach 16k; a head is <= 1024).
 MAX_LEAF_WIDTH = 1 << 16
-#: Maximum length of one path back from a candidate's output (each step is a few Python frames,
-#: so this also keeps the recursion far from Python's limit on any graph).
-MAX_DEPTH = 120
+LEAF_CACHE = 4096  #: leaf expressions kept between candidates (~45 KB each at 128 channels)
 
 
 class BudgetExceeded(Exception):
@@ -46,11 +44,16 @@ class Tracer:
     cones (every residual Add of a model whose hidden size is head-sized reaches back through
     the whole residual stream), and re-tracing them per candidate made the pass quadratic in
     the number of layers.  A leaf whose cone hit :data:`MAX_DEPTH` depends on the path that
-    reached it and is not remembered.
+    reached it and is not remembered.  A candidate whose traced level is :data:`MAX_DEPTH` or more
+    is followed only within its band of levels (``reach.band_floor``): the cone of every tensor in
+    it then ends at the same inputs for every candidate of the band, so its leaves are shared.
     """
 
-    def __init__(self, index: GraphIndex) -> None:
+    def __init__(self, index: GraphIndex, levels: dict[str, int] | None = None) -> None:
         self.index = index
+        self.levels = levels  # traced levels (reach.cone_facts), computed for the first candidate
+        self.floor = 0  # tensors of a lower traced level are the candidate's inputs (reach.band_floor)
+        self._by_floor: dict[int, tuple[dict[str, frozenset[str]], dict[str, str]]] = {}
         self.leaf_names: list[str] = []
         self._leaf_ids: dict[str, int] = {}
         #: Ranks shape inference could not give: proven by a trace rule (a static If) or by rank rules.
@@ -58,8 +61,8 @@ class Tracer:
         self._widths: dict[str, int | None] = {}
         self._leaves: dict[str, Expr] = {}
         self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
-        self._settled: dict[str, frozenset[str]] = {}  # k = 1 plain leaves -> names noted in their cone
-        self._reasons: dict[str, str] = {}  # every note ever made (tensor -> why it became a leaf)
+        self._settled: dict[str, frozenset[str]] = {}  # this floor's k = 1 plain leaves -> notes in cone
+        self._reasons: dict[str, str] = {}  # every note made at this floor (tensor -> why it became a leaf)
         self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
         self.views: dict[str, View] = {}  # leaves the rewrite would create (fusion.ops.reshape.View)
         #: Let exact widening Casts (fp16 -> fp32) through: only for a site that ends in one rounding
@@ -70,8 +73,15 @@ class Tracer:
         self.stopped = ""
         self.reset()
 
-    def reset(self) -> None:
-        """Forget per-candidate state (memo, notes, budget); leaf ids stay stable."""
+    def reset(self, candidate: str | None = None) -> None:
+        """Forget per-candidate state (memo, notes, budget; leaf ids stay): ``candidate`` picks a band."""
+        if candidate is not None and self.levels is None:
+            self.levels = cone_facts(self.index)[1]
+        self.floor = band_floor(self.levels.get(candidate, 0)) if candidate is not None and self.levels else 0
+        self._settled, self._reasons = self._by_floor.setdefault(self.floor, ({}, {}))
+        if len(self._leaves) > LEAF_CACHE:  # the oldest half (a long chain's far end); rebuilt if asked
+            for name in list(self._leaves)[: len(self._leaves) // 2]:
+                del self._leaf_of[id(self._leaves.pop(name))]
         self._memo: dict[tuple[str, int], Value] = {}
         self.notes: dict[str, str] = {}
         #: Tensors the site reads only where they are proven to be channels of another input.
@@ -92,7 +102,7 @@ class Tracer:
             settled = self._settled[name]
             self._open[-1][0].update(settled)
             self.notes.update((n, self._reasons[n]) for n in settled)
-            self._memo[key] = self._leaves[name]
+            self._memo[key] = self.leaf(name)
             return self._memo[key]
         self._visits += 1
         if self._visits > NODE_BUDGET:
@@ -129,6 +139,8 @@ class Tracer:
                 return self.leaf(name)
             raise NotRope(f"'{name}' is not produced by a channel op the proof can follow")
         try:
+            if self.floor and 0 < (self.levels or {}).get(name, 0) < self.floor:  # a deep cone's input
+                raise NotRope(f"'{name}' is below the band of traced levels its deep candidate follows")
             value = rule.trace(self, node, name, k)
         except NotRope as why:
             if k != 1:

@@ -10,15 +10,13 @@ weights stay on disk — and are used read-only: the output keeps the model's ow
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import onnx
-from onnx import GraphProto, ModelProto, NodeProto, TensorProto, numpy_helper
+from onnx import ModelProto, NodeProto, TensorProto, numpy_helper
 
+from rope_onnx.graph.protos import outer_inputs, release_freed_heap, type_info
 from rope_onnx.graph.shapes import TypeInfo, dim_name, mark_generated, merge_inferred, without_annotations
 
 #: A dimension: a static size or a symbolic name (see :func:`rope_onnx.graph.shapes.dim_name`).
@@ -41,26 +39,6 @@ INFER_INLINE_LIMIT = 64 * 1024
 _TRIM_NODES = 10_000
 
 
-def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
-    """Names a subgraph (If/Loop/Scan body) reads from its enclosing scope, recursively."""
-    local = {o for node in graph.node for o in node.output} | {i.name for i in graph.input}
-    local |= {t.name for t in graph.initializer}
-    for node in graph.node:
-        yield from (name for name in node.input if name and name not in local)
-        for attr in node.attribute:
-            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                yield from (name for name in _subgraph_inputs(sub) if name not in local)
-
-
-def outer_inputs(node: NodeProto) -> set[str]:
-    """Tensors a node's subgraphs read from the graph around it (its implicit inputs)."""
-    names: set[str] = set()
-    for attr in node.attribute:
-        for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-            names.update(_subgraph_inputs(sub))
-    return names
-
-
 class GraphIndex:
     """Producers, consumers, constants and inferred types of one graph."""
 
@@ -68,34 +46,57 @@ class GraphIndex:
         graph = model.graph
         self.graph = graph
         self.types: dict[str, TypeInfo] = {}
+        self._type_memo: dict[bytes, TypeInfo] = {}  # serialized TypeProto -> its TypeInfo
         for info in (*graph.output, *graph.value_info, *graph.input):  # inputs last: theirs is the contract
-            self.types[info.name] = _type_info(info.type)
+            self.types[info.name] = self._type_info(info.type)
         self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
             self._infer(model)
             if len(graph.node) >= _TRIM_NODES:
-                _release_freed_heap()
+                release_freed_heap()
         self.nodes: list[NodeProto] = list(graph.node)
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[int]] = {}
         #: Per node: its inputs, plus what its subgraphs (If/Loop bodies) read from this graph.
         self.inputs: list[tuple[str, ...]] = []
-        for i, node in enumerate(self.nodes):
-            for name in node.output:
-                if name:
-                    self.producer[name] = i
-            reads = tuple(n for n in (*node.input, *sorted(outer_inputs(node))) if n)
-            self.inputs.append(reads)
-            for name in reads:
-                self.consumers.setdefault(name, []).append(i)
+        self._link(self.nodes)
         self.graph_outputs = {o.name for o in graph.output}
         #: Tensors used by something no rewrite touches: the graph's outputs.
         self.external_uses: set[str] = set(self.graph_outputs)
         self.initializers: dict[str, TensorProto] = {t.name: t for t in graph.initializer}
         self.graph_inputs = {i.name for i in graph.input}
-        self._declared = {i.name: _type_info(i.type) for i in graph.input}
+        self._declared = {i.name: self._type_info(i.type) for i in graph.input}
         self._constants: dict[str, np.ndarray | None] = {}
         self._typing: set[str] = set()
+
+    def _link(self, nodes: list[NodeProto]) -> None:
+        """Producers, consumers and read lists in one pass, each node's fields read once."""
+        producer, consumers, inputs = self.producer, self.consumers, self.inputs
+        for i, node in enumerate(nodes):
+            for name in node.output:
+                if name:
+                    producer[name] = i
+            reads = tuple(node.input)
+            if node.attribute:  # only attributes hold subgraphs
+                outer = outer_inputs(node)
+                if outer:
+                    reads = (*reads, *sorted(outer))
+            if "" in reads:
+                reads = tuple(n for n in reads if n)
+            inputs.append(reads)
+            for name in reads:
+                if name in consumers:
+                    consumers[name].append(i)
+                else:
+                    consumers[name] = [i]
+
+    def _type_info(self, t: onnx.TypeProto) -> TypeInfo:
+        """:func:`~rope_onnx.graph.protos.type_info` once per distinct type (a few thousand at most)."""
+        key = t.SerializeToString()
+        found = self._type_memo.get(key)
+        if found is None:
+            found = self._type_memo[key] = type_info(t)
+        return found
 
     def _infer(self, model: ModelProto) -> None:
         """Types from shape inference run without the model's own shape annotations (docs/conventions.md).
@@ -106,16 +107,20 @@ class GraphIndex:
         shapes; a declaration only fills what inference leaves unknown, and a dim where the two
         disagree on a static size is unknown.
         """
-        try:
-            inferred = onnx.shape_inference.infer_shapes(
-                _without_inline_weights(without_annotations(model)), strict_mode=False, data_prop=True
-            )
+        try:  # serialised here: the bare copy is freed before inference makes its own (-70 MB at 200k nodes)
+            data = _without_inline_weights(without_annotations(model)).SerializeToString()
+            inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
+            del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             inferred = None
         found = () if inferred is None else (*inferred.graph.value_info, *inferred.graph.output)
         params = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
-        # plain tuples, inference's own symbols marked: the inferred copy is freed on return
-        types = ((i.name, mark_generated(_type_info(i.type), params)) for i in found)
+        # plain tuples, inference's own symbols marked (once per distinct type): the inferred copy is freed
+        marked: dict[TypeInfo, TypeInfo] = {}
+        raw = ((i.name, self._type_info(i.type)) for i in found)
+        types = (
+            (n, marked[t] if t in marked else marked.setdefault(t, mark_generated(t, params))) for n, t in raw
+        )
         self.claimed = merge_inferred(self.types, types, {i.name for i in model.graph.input})
 
     # ----------------------------------------------------------------- types and shapes
@@ -209,17 +214,6 @@ class GraphIndex:
         return any(c not in inside for c in self.consumers.get(name, ()))
 
 
-def _release_freed_heap() -> None:
-    """Return the heap shape inference freed to the OS (glibc keeps it; elsewhere a no-op).
-
-    ``onnx.shape_inference`` holds a C++ copy of the graph while it runs (270 MB for a
-    200,000-node chain).  glibc keeps that memory after it is freed, and Python's allocator does
-    not reuse it for the index's small objects, so without this the index adds to the peak.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).malloc_trim(0)
-
-
 def _without_inline_weights(model: ModelProto) -> ModelProto:
     """``model`` with its large inline initializers turned into typed graph inputs.
 
@@ -251,19 +245,6 @@ def _without_inline_weights(model: ModelProto) -> ModelProto:
                 onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
             )
     return light
-
-
-def _type_info(t: onnx.TypeProto) -> TypeInfo:
-    """A TypeProto as plain values (keeping the messages would keep the inferred graph alive)."""
-    if not t.HasField("tensor_type"):
-        return 0, None
-    tensor = t.tensor_type
-    if not tensor.HasField("shape"):
-        return tensor.elem_type, None
-    dims = tuple(
-        int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
-    )
-    return tensor.elem_type, dims
 
 
 def _small_tensor(tensor: TensorProto) -> np.ndarray | None:

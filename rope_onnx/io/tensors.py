@@ -9,6 +9,7 @@ any node, constants inside model-local functions, and all of these inside subgra
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import attrgetter
 
 from onnx import AttributeProto, GraphProto, ModelProto, NodeProto, SparseTensorProto, TensorProto
 
@@ -39,7 +40,7 @@ def _graph_tensors(graph: GraphProto) -> Iterator[TensorProto]:
     yield from graph.initializer
     for sparse in graph.sparse_initializer:
         yield from _sparse(sparse)
-    for node in graph.node:
+    for node in filter(attrgetter("attribute"), graph.node):  # only attributes hold tensors or graphs
         yield from _node_tensors(node)
 
 

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from rope_onnx.fusion import fuse_model, trace
+from rope_onnx.fusion import fuse_model, reach, trace
 from rope_onnx.graph import index as graph_index
 
 
@@ -110,3 +110,29 @@ def test_a_product_at_the_depth_limit(steps: int) -> None:
     result = fuse_model(_model(made, "out", 8))
     assert result.fused == 0
     assert [s.at for s in result.skipped] == (["out"] if steps <= trace.MAX_DEPTH - 3 else [])
+
+
+def test_a_chain_with_products_everywhere_costs_a_few_evaluations_per_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every Add reads one shared Mul, so every candidate has a product in reach and is traced.
+
+    Cones deeper than MAX_DEPTH are followed within a band of traced levels (``reach.band_floor``)
+    whose settled leaves every candidate of the band shares; the depth limit cut each candidate's
+    cone at a different tensor, so nothing was shared: ~60 evaluations per node, here ~2.
+    """
+    nodes = 4000
+    counts = _counts(_chain(nodes, width=2, operand="m"), monkeypatch)
+    assert counts["eval"] <= 4 * nodes, counts
+    assert (counts["index"], counts["infer"]) == (1, 1), counts
+
+
+def test_band_floors_follow_at_least_half_a_band_and_never_reach_the_depth_limit() -> None:
+    half = trace.MAX_DEPTH // 2
+    for level in range(0, 10 * trace.MAX_DEPTH):
+        floor = reach.band_floor(level)
+        if level < trace.MAX_DEPTH:
+            assert floor == 0, level
+        else:
+            assert half <= level - floor < trace.MAX_DEPTH, (level, floor)
+            assert floor % half == 0, (level, floor)  # two band systems: floors shared by many levels

@@ -1,0 +1,64 @@
+"""Plain Python values read off ONNX protos (a node's implicit inputs, a tensor type), and handing
+back the heap a parsed proto left behind.
+
+Split from :mod:`rope_onnx.graph.index`, which uses them once per node or value: keeping TypeProtos
+or subgraph messages around would keep the protos they belong to alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from collections.abc import Iterator
+
+import onnx
+from onnx import GraphProto, NodeProto
+
+from rope_onnx.graph.shapes import TypeInfo
+
+__all__ = ["outer_inputs", "release_freed_heap", "type_info"]
+
+
+def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
+    """Names a subgraph (If/Loop/Scan body) reads from its enclosing scope, recursively."""
+    local = {o for node in graph.node for o in node.output} | {i.name for i in graph.input}
+    local |= {t.name for t in graph.initializer}
+    for node in graph.node:
+        yield from (name for name in node.input if name and name not in local)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
+                yield from (name for name in _subgraph_inputs(sub) if name not in local)
+
+
+def outer_inputs(node: NodeProto) -> set[str]:
+    """Tensors a node's subgraphs read from the graph around it (its implicit inputs)."""
+    names: set[str] = set()
+    for attr in node.attribute:
+        subs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs
+        for sub in subs if subs else ():  # most attributes hold no graph: no list built for them
+            names.update(_subgraph_inputs(sub))
+    return names
+
+
+def release_freed_heap() -> None:
+    """Return the heap shape inference freed to the OS (glibc keeps it; elsewhere a no-op).
+
+    ``onnx.shape_inference`` holds a C++ copy of the graph while it runs (270 MB for a
+    200,000-node chain).  glibc keeps that memory after it is freed, and Python's allocator does
+    not reuse it for the index's small objects, so without this the index adds to the peak.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def type_info(t: onnx.TypeProto) -> TypeInfo:
+    """A TypeProto as plain values (keeping the messages would keep the inferred graph alive)."""
+    if not t.HasField("tensor_type"):
+        return 0, None
+    tensor = t.tensor_type
+    if not tensor.HasField("shape"):
+        return tensor.elem_type, None
+    dims = tuple(
+        int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
+    )
+    return tensor.elem_type, dims
