@@ -7,8 +7,11 @@ never a valid output path.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -40,18 +43,41 @@ def write_bytes_atomically(data: bytes, out: Path) -> None:
         ) from exc
 
 
-def _write_atomically(data: bytes, out: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+#: Signals that stop a command; the CLI turns them into exceptions (rope_onnx.cli.signals).
+_STOPPING = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+@contextlib.contextmanager
+def temporary_beside(target: Path) -> Iterator[tuple[int, str]]:
+    """A temporary file in ``target``'s folder, as ``(fd, path)``: removed if the block fails or is
+    interrupted.  The stopping signals are held while it is created, so none can land between the
+    file's creation and the moment its path is known (a Ctrl-C or SIGTERM there left a ``.tmp``)."""
+    can_hold = hasattr(signal, "pthread_sigmask")
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING) if can_hold else None
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal is raised here, inside
+            held = None
+        yield fd, tmp
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        if held is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _write_atomically(data: bytes, out: Path) -> None:
+    with temporary_beside(out) as (fd, tmp):
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
         os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_report(text: str, target: Path | TextIO) -> None:

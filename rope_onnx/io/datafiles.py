@@ -16,13 +16,13 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from rope_onnx.errors import InputError
+from rope_onnx.io.atomic import temporary_beside
 
 if TYPE_CHECKING:
     from rope_onnx.io.load import ExternalRef
@@ -71,8 +71,7 @@ def copy_with_progress(src: Path, dst: Path, progress: TextIO | None = None) -> 
     """
     total = src.stat().st_size
     bar = _Progress(f"copying {src.name} to {dst.parent}", total, progress)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
+    with temporary_beside(dst) as (fd, tmp):
         with open(src, "rb") as reader, os.fdopen(fd, "wb") as writer:
             done = 0
             bar.update(0)
@@ -84,9 +83,6 @@ def copy_with_progress(src: Path, dst: Path, progress: TextIO | None = None) -> 
                 bar.update(done)
         shutil.copymode(src, tmp)
         os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _copy_chunk(reader, writer, offset: int, size: int) -> int:
