@@ -55,36 +55,11 @@ def _child_floor(src: str, dst: str) -> dict:
     }
 
 
-def _child_rope_onnx(src: str, dst: str) -> dict:
-    """``fuse_file``'s steps (load with checks, fuse, save), imports excluded, wall and CPU."""
-    started = time.perf_counter()
-    from rope_onnx.fusion import fuse_model
-    from rope_onnx.io.atomic import check_output_path
-    from rope_onnx.io.load import load_model
-    from rope_onnx.io.save import save_model
-
-    imported, cpu = time.perf_counter(), time.process_time()
-    loaded = load_model(src)
-    out = check_output_path(dst, loaded.path)
-    read = time.perf_counter()
-    result = fuse_model(loaded.model, "", name=src)
-    fused = time.perf_counter()
-    save_model(loaded.model, out, loaded)
-    return {
-        "sites": result.fused,
-        "import_s": imported - started,
-        "load_s": read - imported,
-        "optimize_s": fused - read,
-        "save_s": time.perf_counter() - fused,
-        "work_cpu_s": time.process_time() - cpu,
-    }
-
-
 def child(tool: str, src: str, dst: str) -> int:
     if tool not in ("floor", "rope-onnx"):
         return fuse_scale.child(tool, src, dst)
-    result = (_child_floor if tool == "floor" else _child_rope_onnx)(src, dst)
-    result["work_s"] = sum(v for k, v in result.items() if k in ("load_s", "optimize_s", "save_s"))
+    result = (_child_floor if tool == "floor" else fuse_scale.rope_onnx_steps)(src, dst)
+    result["work_s"] = fuse_scale.work_wall(result)
     print("RESULT " + json.dumps(result), flush=True)
     return 0
 
