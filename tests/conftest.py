@@ -19,6 +19,8 @@ from rope_onnx.op.decomposition import runnable_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "models" / "fixtures"
+#: The tiny-model ATC profile (Ascend910B3); :func:`profile_310p` is the same for an Ascend310P3.
+PROFILE_910B = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"
 
 
 def run_model(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -109,3 +111,12 @@ def cli(
 @pytest.fixture(name="cli")
 def cli_fixture():
     return cli
+
+
+@pytest.fixture(scope="session")
+def profile_310p(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny-model profile retargeted to an Ascend310P3 (same inputs, another chip)."""
+    text = PROFILE_910B.read_text().replace('soc_version = "Ascend910B3"', 'soc_version = "Ascend310P3"')
+    path = tmp_path_factory.mktemp("profiles") / "tiny-llama_ascend310p3.toml"
+    path.write_text(text)
+    return path

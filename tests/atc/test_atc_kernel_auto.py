@@ -10,7 +10,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, PROFILE_910B, ROOT
 from onnx import TensorProto, helper
 
 from rope_onnx.atc import kernel_choice, marking
@@ -22,16 +22,7 @@ from rope_onnx.io.load import load_model
 from rope_onnx.io.validate import check_structure
 from rope_onnx.op.contract import OP_TYPE
 
-PROFILE_910B = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"
 PLUGIN = ROOT / "custom_op" / "framework" / "onnx_plugin" / "ro_pe_customer_plugin.cc"
-
-
-@pytest.fixture(scope="module")
-def profile_310p(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    text = PROFILE_910B.read_text().replace('soc_version = "Ascend910B3"', 'soc_version = "Ascend310P3"')
-    path = tmp_path_factory.mktemp("profiles") / "tiny-llama_ascend310p3.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, PROFILE_910B
 from onnx import TensorProto, helper
 
 from rope_onnx.atc import kernel_choice
@@ -15,17 +15,6 @@ from rope_onnx.atc.convert import plan
 from rope_onnx.atc.profile import Variant, load_profile
 from rope_onnx.fusion.pipeline import fuse_file
 from rope_onnx.graph.index import GraphIndex
-
-PROFILE_910B = ROOT / "atc_configs" / "tiny-llama_ascend910b3.toml"
-
-
-@pytest.fixture(scope="module")
-def profile_310p(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny-model profile retargeted to an Ascend310P3 (same inputs, another chip)."""
-    text = PROFILE_910B.read_text().replace('soc_version = "Ascend910B3"', 'soc_version = "Ascend310P3"')
-    path = tmp_path_factory.mktemp("profiles") / "tiny-llama_ascend310p3.toml"
-    path.write_text(text)
-    return path
 
 
 def fused(tmp_path: Path, fixture: str) -> Path:
