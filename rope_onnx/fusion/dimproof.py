@@ -110,18 +110,18 @@ class DimProver:
 
     def _merge(self, name: str, proven: SourceDims | None) -> SourceDims | None:
         """Static sizes inference knows win over names, but what the graph computes wins over a
-        different static size (a declaration can claim one; the caller sees the contradiction) and
-        over anything only a declaration says (``GraphIndex.claimed_axes``: a value_info's 1 where
-        the graph computes another input's rows);
-        source names fill what inference left as fresh symbols; a dim
-        nothing names is the Shape read of itself (``dim:<name>:<axis>``, what ``Shape(name)[axis]``
-        folds to), so ops that keep it carry the same name."""
-        inferred = self.index.dims(name)
-        claimed = self.index.claimed_axes(name)  # only a declaration sizes them: never a proof
-        if inferred is not None and claimed:
-            inferred = [None if k in claimed else d for k, d in enumerate(inferred)]  # type: ignore[misc]
+        different static size (the caller shows the contradiction).  An axis only a declaration sizes
+        (``GraphIndex.claimed_axes``: a value_info's 1 where the graph computes another input's rows)
+        is no fact here: the rules' answer or nothing.  Source names fill what inference left as fresh
+        symbols; a dim nothing names is the Shape read of itself (``dim:<name>:<axis>``, what
+        ``Shape(name)[axis]`` folds to), so ops that keep it carry the same name."""
+        known = self.index.dims(name)  # inference, with declarations filling its gaps
+        claimed = self.index.claimed_axes(name)
+        inferred: SourceDims | None = (
+            None if known is None else [None if k in claimed else d for k, d in enumerate(known)]
+        )
         if proven is None:
-            merged: SourceDims | None = list(inferred) if inferred is not None else None
+            merged = inferred
         elif inferred is None or len(inferred) != len(proven):
             merged = proven
         else:
@@ -131,7 +131,7 @@ class DimProver:
         )
 
 
-def _merge_dim(inferred: Dim, proven: Dim | None) -> Dim | None:
+def _merge_dim(inferred: Dim | None, proven: Dim | None) -> Dim | None:
     if proven is None or (isinstance(inferred, int) and not isinstance(proven, int)):
         return inferred
     return proven
