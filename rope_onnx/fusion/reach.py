@@ -24,7 +24,7 @@ from itertools import repeat
 from rope_onnx.fusion.ops.registry import rule_for
 from rope_onnx.graph.index import GraphIndex
 
-__all__ = ["MAX_DEPTH", "band_floor", "cone_facts", "product_reach"]
+__all__ = ["MAX_DEPTH", "band_floor", "cone_facts"]
 
 #: Maximum length of one path back from a candidate's output (each step is a few Python frames,
 #: so this also keeps the recursion far from Python's limit on any graph); the tracer's depth limit.
@@ -58,11 +58,6 @@ def cone_facts(index: GraphIndex) -> tuple[dict[str, int], dict[str, int]]:
                 reach[name] = distance
                 deep = deep or level >= MAX_DEPTH
     return reach, levels if deep else {}
-
-
-def product_reach(index: GraphIndex) -> dict[str, int]:
-    """The first half of :func:`cone_facts`."""
-    return cone_facts(index)[0]
 
 
 def band_floor(level: int) -> int:

@@ -175,7 +175,7 @@ class OpRule:
     #: "product" (two tensors multiplied), "sum" (two terms added or subtracted), "stored" (a constant).
     roles: frozenset[str] = field(default_factory=frozenset)
     #: True for ops whose trace can put a product of two channels into a value (Mul; If, whose
-    #: branch is traced): a candidate with none of them in reach is no site (fusion.candidates.product_reach).
+    #: branch is traced): a candidate with none of them in reach is no site (fusion.reach.cone_facts).
     makes_products: bool = False
     #: False for ops that read only their input's shape (``Shape``): that input is no data of a site.
     reads_values: bool = True
