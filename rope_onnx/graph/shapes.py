@@ -16,7 +16,16 @@ from collections.abc import Iterable
 import onnx
 from onnx import ModelProto
 
-__all__ = ["TypeInfo", "declared_axes", "merge_inferred", "merge_types", "without_annotations"]
+__all__ = [
+    "InferredSymbol",
+    "TypeInfo",
+    "declared_axes",
+    "dim_name",
+    "mark_generated",
+    "merge_inferred",
+    "merge_types",
+    "without_annotations",
+]
 
 
 def without_annotations(model: ModelProto) -> ModelProto:
