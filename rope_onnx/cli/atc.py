@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rope_onnx.cli.logs import add_report_option
 from rope_onnx.errors import InputError
 
 
@@ -67,9 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the pre-flight, print the atc command on stdout and stop (--kernel auto still writes "
         "the marked model, so the command runs as printed)",
     )
-    parser.add_argument(
-        "--report", metavar="REPORT.json", help="write the JSON report here ('-': stdout, the rest to stderr)"
-    )
+    add_report_option(parser, "the rest")
     parser.set_defaults(run=run)
 
 

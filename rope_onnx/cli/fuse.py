@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from rope_onnx.cli.logs import add_report_option
 from rope_onnx.cli.verify import add_verify_options, options_from
 from rope_onnx.errors import InputError
 
@@ -20,11 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o", "--output", help="output .onnx path (written atomically); required unless --explain"
     )
-    parser.add_argument(
-        "--report",
-        metavar="REPORT.json",
-        help="also write the report as JSON ('-': on stdout, the table then goes to stderr)",
-    )
+    add_report_option(parser, "the table")
     parser.add_argument(
         "--target",
         default="atc",

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rope_onnx.cli.logs import add_report_option
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.kernel.chips import describe_choices
 
@@ -29,11 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="CHIP",
         help=f"the exact chip as ATC spells it (default Ascend910B2): {describe_choices()}",
     )
-    parser.add_argument(
-        "--report",
-        metavar="REPORT.json",
-        help="write the JSON report here ('-': stdout, the summary to stderr)",
-    )
+    add_report_option(parser, "the summary")
     parser.add_argument(
         "--json", action="store_true", help="print only the JSON report, on stdout (as --report - -q)"
     )

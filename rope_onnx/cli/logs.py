@@ -18,6 +18,7 @@ The handlers are installed for one :func:`session` and removed after it, so in-p
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import sys
@@ -109,6 +110,14 @@ class Console:
         if value is None:
             return None
         return sys.stdout if value == "-" else Path(value)
+
+
+def add_report_option(parser: argparse.ArgumentParser, moved: str) -> None:
+    """``--report`` as every verb takes it (read by :meth:`Console.report_target`): ``moved`` is what
+    goes to stderr instead of stdout when the JSON report takes stdout (``-``)."""
+    parser.add_argument(
+        "--report", metavar="REPORT.json", help=f"write the JSON report here ('-': stdout, {moved} to stderr)"
+    )
 
 
 def _open_log_file(path: str) -> logging.FileHandler:

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rope_onnx.cli.logs import add_report_option
 from rope_onnx.errors import EXIT_CHECK_FAILED, EXIT_OK
 
 if TYPE_CHECKING:
@@ -87,11 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="prove each site locally on random tensors; needs no weights and no full run",
     )
-    parser.add_argument(
-        "--report",
-        metavar="REPORT.json",
-        help="write the JSON report here ('-': stdout, the table to stderr)",
-    )
+    add_report_option(parser, "the table")
     parser.set_defaults(run=run)
 
 
