@@ -18,6 +18,7 @@ from rope_onnx.fusion.api import fuse_model
 from rope_onnx.fusion.report import render_fuse
 from rope_onnx.fusion.result import FuseResult
 from rope_onnx.io.atomic import check_output_path, write_report
+from rope_onnx.io.datafiles import check_data_targets
 from rope_onnx.io.load import load_model
 from rope_onnx.io.save import save_model
 from rope_onnx.io.targets import STDOUT
@@ -54,6 +55,7 @@ def fuse_file(
     loaded = load_model(source, need_external_data=True)
     out = check_output_path(output, loaded.path, *loaded.files)
     copies = [out.parent / ref.location for ref in loaded.external]  # the data files the output gets
+    check_data_targets(loaded.external, loaded.folder, out.parent)  # fail now, not after the fuse
     if isinstance(report, (str, Path)) and str(report) == STDOUT:
         report = sys.stdout
     report_to = (

@@ -109,6 +109,36 @@ class Shared:
     created: list[Path] = field(default_factory=list)  # files and folders made, to undo on failure
 
 
+def _missing_folders(src: Path, dst: Path, location: str) -> list[Path] | None:
+    """The folders ``dst`` needs made (deepest first), None when ``dst`` already is ``src``; raises
+    InputError where something else stands in the way (a different file, a file for a folder)."""
+    if dst.exists():
+        if dst.samefile(src):
+            return None
+        raise InputError(
+            f"{dst}: a different file with the name of the model's data file '{location}' "
+            "already exists there; remove it or write the output to another folder"
+        )
+    missing, folder = [], dst.parent  # a location like "weights/part-1.bin" needs its folder
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(
+            f"{folder}: is a file where the data file '{location}' needs a folder; "
+            "remove it or write the output to another folder"
+        )
+    return missing
+
+
+def check_data_targets(refs: list[ExternalRef], source: Path, target: Path) -> None:
+    """Raise the InputError :func:`share_data_files` would, before any work is done: a run that
+    would fail at the very end (a different ``model.onnx.data`` in the output folder) fails first."""
+    if refs and target.resolve() != source.resolve():
+        for location in sorted({r.location for r in refs}):
+            _missing_folders(source / location, target / location, location)
+
+
 def share_data_files(
     refs: list[ExternalRef],
     source: Path,
@@ -128,22 +158,9 @@ def share_data_files(
     try:
         for location in sorted({r.location for r in refs}):
             src, dst = source / location, target / location
-            if dst.exists():
-                if dst.samefile(src):
-                    continue
-                raise InputError(
-                    f"{dst}: a different file with the name of the model's data file '{location}' "
-                    "already exists there; remove it or write the output to another folder"
-                )
-            missing, folder = [], dst.parent  # a location like "weights/part-1.bin" needs its folder
-            while not folder.exists():
-                missing.append(folder)
-                folder = folder.parent
-            if not folder.is_dir():
-                raise InputError(
-                    f"{folder}: is a file where the data file '{location}' needs a folder; "
-                    "remove it or write the output to another folder"
-                )
+            missing = _missing_folders(src, dst, location)
+            if missing is None:
+                continue  # the output's folder already holds this very file
             for folder in reversed(missing):
                 folder.mkdir()
                 shared.created.append(folder)

@@ -207,6 +207,28 @@ def test_a_different_data_file_in_the_output_folder_is_refused(src: Path, tmp_pa
     assert sorted(p.name for p in out_dir.iterdir()) == ["weights.bin"]
 
 
+@pytest.mark.parametrize(
+    ("location", "blocker"), [("weights.bin", "weights.bin"), ("shards/part-0.bin", "shards")]
+)
+def test_a_data_file_in_the_way_is_refused_before_the_fuse(
+    location: str, blocker: str, tmp_path: Path, monkeypatch
+) -> None:
+    """The conflict is known from the paths alone: a run must not spend a whole fuse to report it."""
+    from rope_onnx.fusion import pipeline
+
+    (tmp_path / "in").mkdir()
+    source = _rope_with_weight(tmp_path / "in", location)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / blocker).write_bytes(b"someone else's file")
+    fused: list[str] = []
+    monkeypatch.setattr(pipeline, "fuse_model", lambda *a, **k: fused.append("ran"))
+    with pytest.raises(InputError, match=r"different file|needs a folder"):
+        fuse_file(source, out_dir / "fused.onnx")
+    assert fused == []
+    assert sorted(p.name for p in out_dir.iterdir()) == [blocker]
+
+
 @pytest.mark.parametrize("location", ["../weights.bin", "/etc/passwd", "sub/../../weights.bin"])
 def test_references_outside_the_folder_are_refused(src: Path, location: str, cli) -> None:
     _set_location(src, location)
