@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -43,31 +42,39 @@ def write_bytes_atomically(data: bytes, out: Path) -> None:
         ) from exc
 
 
-#: Signals that stop a command; the CLI turns them into exceptions (rope_onnx.cli.signals).
-_STOPPING = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+#: Tries at a fresh name before giving up (mkstemp's own figure): names are 16 random hex digits.
+_NAME_TRIES = 100
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 
 @contextlib.contextmanager
 def temporary_beside(target: Path) -> Iterator[tuple[int, str]]:
     """A temporary file in ``target``'s folder, as ``(fd, path)``: removed if the block fails or is
-    interrupted.  The stopping signals are held while it is created, so none can land between the
-    file's creation and the moment its path is known (a Ctrl-C or SIGTERM there left a ``.tmp``)."""
-    can_hold = hasattr(signal, "pthread_sigmask")
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING) if can_hold else None
+    interrupted.
+
+    The path is chosen *before* the file exists, so a Ctrl-C or SIGTERM can never land between the
+    file's creation and the moment its path is known (with ``tempfile.mkstemp`` it could: its
+    Python code runs after ``os.open``, and with other threads alive — numpy's BLAS pool — a
+    process signal is taken by one of them, so holding it in this thread's mask did not help).
+    ``O_EXCL`` makes the file ours: a name another file already has is given up, never removed.
+    """
     tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        if held is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal is raised here, inside
-            held = None
+        for _ in range(_NAME_TRIES):
+            candidate = str(target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp")
+            try:
+                tmp = candidate  # from here on the name is cleaned up, whatever interrupts
+                fd = os.open(candidate, _CREATE, 0o600)
+                break
+            except FileExistsError:
+                tmp = None  # someone else's file: never ours to remove
+        else:
+            raise FileExistsError(f"no free temporary name in {target.parent}")
         yield fd, tmp
     except BaseException:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise
-    finally:
-        if held is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def _write_atomically(data: bytes, out: Path) -> None:

@@ -3,54 +3,42 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
 
+from rope_onnx.io import atomic
 from rope_onnx.io.atomic import temporary_beside
 
 
-def _current_mask() -> set[int]:
-    return set(signal.pthread_sigmask(signal.SIG_BLOCK, []))
-
-
-pytestmark = pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no signal masks here")
-
-
-def test_an_interrupt_in_the_block_removes_the_file_and_restores_the_signal_mask(tmp_path: Path) -> None:
-    before = _current_mask()
+def test_an_interrupt_in_the_block_removes_the_file(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt), temporary_beside(tmp_path / "out.onnx") as (fd, tmp):
         os.close(fd)
-        assert Path(tmp).parent == tmp_path and Path(tmp).exists()
-        assert _current_mask() == before  # the stopping signals are held only while the file is made
+        assert Path(tmp).parent == tmp_path and Path(tmp).name.startswith(".out.onnx.")
         raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
-    assert _current_mask() == before
 
 
-def test_a_signal_sent_while_the_file_is_made_is_raised_inside_the_block(tmp_path: Path) -> None:
-    """SIGTERM arriving during mkstemp is held, then delivered where the cleanup covers it."""
-    received: list[int] = []
+def test_an_interrupt_right_after_the_file_is_made_removes_it(tmp_path: Path, monkeypatch) -> None:
+    """The moment mkstemp could not cover: the file exists, the caller has not been told its name."""
+    real_open = os.open
 
-    def stop(signum: int, frame: object) -> None:
-        received.append(signum)
+    def open_then_interrupt(path: str, flags: int, mode: int = 0o777) -> int:
+        os.close(real_open(path, flags, mode))
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
-    real_mkstemp = __import__("tempfile").mkstemp
-
-    def mkstemp_then_signal(*args: object, **kwargs: object) -> tuple[int, str]:
-        made = real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
-        os.kill(os.getpid(), signal.SIGTERM)  # held: the handler cannot run before tmp is known
-        return made
-
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("tempfile.mkstemp", mkstemp_then_signal)
-            with pytest.raises(KeyboardInterrupt), temporary_beside(tmp_path / "out.onnx"):
-                pytest.fail("the held signal must be raised before the block's body runs")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    assert received == [signal.SIGTERM]
+    monkeypatch.setattr(atomic.os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt), temporary_beside(tmp_path / "out.onnx"):
+        pytest.fail("the block must not run")
+    monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_another_file_holds_is_given_up_not_removed(tmp_path: Path, monkeypatch) -> None:
+    names = iter(["taken", "free"])
+    monkeypatch.setattr(atomic.secrets, "token_hex", lambda n: next(names))
+    (tmp_path / ".out.onnx.taken.tmp").write_bytes(b"someone else's")
+    with temporary_beside(tmp_path / "out.onnx") as (fd, tmp):
+        os.close(fd)
+        assert Path(tmp).name == ".out.onnx.free.tmp"
+    assert (tmp_path / ".out.onnx.taken.tmp").read_bytes() == b"someone else's"
