@@ -24,6 +24,7 @@ from rope_onnx.atc.profile import Profile, load_profile
 from rope_onnx.atc.runner import run_logged
 from rope_onnx.atc.soc import family_of
 from rope_onnx.errors import CheckFailed, InputError
+from rope_onnx.graph.index import GraphIndex
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.load import LoadedModel, load_model
 from rope_onnx.io.targets import STDOUT
@@ -146,7 +147,9 @@ def plan(
         )
     loaded = load_model(model, need_external_data=need_weights)
     fitted = fit(chosen, loaded.model, prof.model)  # inputs by role, sizes the profile leaves to the graph
-    marked = marking.prepare(loaded, family, fitted.variant, soc_version, kernel, marked_output)
+    # auto: one shape inference serves marking and the checks (marking renames ops, changes no tensor)
+    index = GraphIndex(loaded.model) if kernel == "auto" else None
+    marked = marking.prepare(loaded, family, fitted.variant, soc_version, kernel, marked_output, index)
     stem = output_stem(loaded.path, prof, fitted.variant, output)
     command = build_command(marked.atc_model, prof, fitted.variant, soc_version, stem, extra)
     # every path this command (or ATC for it) writes, against the model, its data files, the profile
@@ -161,7 +164,7 @@ def plan(
         check_output_path(report, loaded.path, *protected, *written, command.om_path, command.log_path)
     # the checks read the graph ATC gets; its data files are the input's, where they are now
     seen = LoadedModel(marked.model, loaded.path, loaded.external) if marked.model is not None else loaded
-    checks = preflight.run_checks(seen, prof, fitted.variant, soc_version, family, fitted.problems)
+    checks = preflight.run_checks(seen, prof, fitted.variant, soc_version, family, fitted.problems, index)
     checks.append(preflight.Check("atc_model", preflight.PASS, marked.sentence()))
     result = AtcResult(loaded.path, prof, variant, soc_version, command, checks, dry_run=True)
     result.graph_values = fitted.values

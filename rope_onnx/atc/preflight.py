@@ -275,9 +275,13 @@ def run_checks(
     soc: str,
     family: str,
     fit_problems: list[str] | None = None,
+    index: GraphIndex | None = None,
 ) -> list[Check]:
+    """Every pre-flight check of ``loaded``'s graph.  ``index``: the caller's index of a graph with the
+    same tensors (``atc --kernel auto`` checks the marked copy with the input's: marking renames ops
+    and changes no tensor), so one shape inference serves the whole pre-flight."""
     model = loaded.model
-    index = GraphIndex(model)  # one graph-only shape inference for the checks that need types
+    index = index or GraphIndex(model)  # one graph-only shape inference for the checks that need types
     return [
         check_rope_present(model),
         check_single_domain(model),

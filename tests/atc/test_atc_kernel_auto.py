@@ -79,6 +79,23 @@ def test_910b3_auto_writes_a_new_marked_file_and_atc_gets_it(fused: Path, tmp_pa
         assert (a.name, list(a.input), list(a.output)) == (b.name, list(b.input), list(b.output))
 
 
+def test_auto_infers_shapes_once_for_marking_and_checks(fused: Path, monkeypatch) -> None:
+    """Marking renames ops and changes no tensor: the checks of the marked copy read the input's index."""
+    from rope_onnx.graph.index import GraphIndex
+
+    runs: list[int] = []
+    real = GraphIndex._infer
+
+    def counted(self: GraphIndex, model: onnx.ModelProto) -> None:
+        runs.append(len(model.graph.node))
+        real(self, model)
+
+    monkeypatch.setattr(GraphIndex, "_infer", counted)
+    result = plan(fused, PROFILE_910B, kernel="auto")
+    assert result.marked is not None and len(result.marked.marked) == 4
+    assert len(runs) == 1
+
+
 def test_marked_nodes_are_what_the_plugin_maps_onto_rotary_position_embedding(fused: Path) -> None:
     result = convert(fused, PROFILE_910B, kernel="auto", dry_run=True)
     assert result.marked is not None and result.marked.path is not None
