@@ -7,6 +7,7 @@ from onnx import ModelProto
 from rope_onnx.errors import require_model_proto
 from rope_onnx.fusion import targets
 from rope_onnx.fusion.candidates import find_sites
+from rope_onnx.fusion.collector import collector_paused
 from rope_onnx.fusion.result import FuseResult, Site, Skip
 from rope_onnx.fusion.rewrite import apply_sites, rope_nodes
 from rope_onnx.graph.index import GraphIndex
@@ -14,6 +15,7 @@ from rope_onnx.op.contract import DTYPE_NAMES, OP_TYPE
 from rope_onnx.op.decomposition import embed_reference
 
 
+@collector_paused
 def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str = "atc") -> FuseResult:
     """Fuse every RoPE site of ``model`` in place, written as ``target`` (docs/targets.md).
 
