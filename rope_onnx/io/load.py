@@ -9,6 +9,7 @@ needed, to point at bytes that exist.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +53,14 @@ class LoadedModel:
         return [self.path, *sorted({self.folder / ref.location for ref in self.external})]
 
 
-def external_refs(model: ModelProto, path: Path | None = None) -> list[ExternalRef]:
+def external_refs(
+    model: ModelProto, path: Path | None = None, tensors: Sequence[TensorProto] | None = None
+) -> list[ExternalRef]:
     """Every tensor of ``model`` (subgraphs, sparse initializers, attributes and model-local
-    functions included) whose data lives outside the proto; a malformed reference is an error."""
+    functions included) whose data lives outside the proto; a malformed reference is an error.
+    ``tensors``: :func:`all_tensors` of the model, when the caller has it already."""
     refs = []
-    for tensor in all_tensors(model):
+    for tensor in all_tensors(model) if tensors is None else tensors:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         try:
@@ -132,7 +136,8 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
     if not model.HasField("graph") or not model.opset_import:
         raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
     check_versions(p, model)
-    check_structure(p, model)
-    refs = external_refs(model, p)
+    tensors = all_tensors(model)  # one walk for the inline checks and the external references
+    check_structure(p, model, tensors)
+    refs = external_refs(model, p, tensors)
     check_external(p, refs, need_external_data)
     return LoadedModel(model, p, refs)
