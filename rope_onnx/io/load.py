@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
 from google.protobuf.message import DecodeError
-from onnx import ModelProto, TensorProto
+from onnx import ModelProto, TensorProto, serialization
 
 from rope_onnx.errors import InputError
 from rope_onnx.io.tensors import external_fields
@@ -23,6 +22,8 @@ from rope_onnx.io.validate import all_tensors, check_structure, check_versions
 
 #: protobuf cannot serialise a message of 2 GiB or more.
 PROTOBUF_LIMIT = 2**31 - 1
+#: onnx's name of the binary protobuf format, the one it reads where the extension names none.
+_BINARY = "protobuf"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,19 @@ def check_external(path: Path, refs: list[ExternalRef], need_data: bool) -> None
             )
 
 
+def _parse(path: Path) -> tuple[ModelProto, bytes | None]:
+    """``onnx.load(path, load_external_data=False)``, step by step, keeping the bytes it parsed.
+
+    The same serializer (chosen by file extension, binary protobuf by default) reads the same
+    bytes; binary ones go on to the UTF-8 check, which then need not serialise the model again.
+    """
+    fmt = serialization.registry.get_format_from_file_extension(os.path.splitext(path)[1]) or _BINARY
+    with open(path, "rb") as readable:
+        data = readable.read()
+    model = serialization.registry.get(fmt).deserialize_proto(data, ModelProto())
+    return model, data if fmt == _BINARY else None
+
+
 def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True) -> LoadedModel:
     """Read a model's graph, leaving external weights on disk, and validate it for our use.
 
@@ -128,7 +142,7 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
             "(onnx.save(model, path, save_as_external_data=True)) and pass that model"
         )
     try:
-        model = onnx.load(str(p), load_external_data=False)
+        model, serialized = _parse(p)
     except (DecodeError, RuntimeWarning, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not a readable ONNX model ({type(exc).__name__}); check the file") from exc
     except OSError as exc:
@@ -137,7 +151,7 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
         raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
     check_versions(p, model)
     tensors = all_tensors(model)  # one walk for the inline checks and the external references
-    check_structure(p, model, tensors)
+    check_structure(p, model, tensors, serialized)
     refs = external_refs(model, p, tensors)
     check_external(p, refs, need_external_data)
     return LoadedModel(model, p, refs)

@@ -64,7 +64,7 @@ def check_versions(path: Path, model: ModelProto) -> None:
         )
 
 
-def _strings_decode(model: ModelProto) -> bool:
+def _strings_decode(model: ModelProto, serialized: bytes | None = None) -> bool:
     """False when some string field holds bytes that are not UTF-8.
 
     protobuf's parser does not validate proto2 strings: it hands invalid ones back as ``bytes``,
@@ -73,12 +73,18 @@ def _strings_decode(model: ModelProto) -> bool:
     once more, in C, as a copy of ONNX's schema that verifies UTF-8 (:func:`_verifying_model`);
     only where that parse fails, or for a model with large inline weights (which a second parse
     would copy), does the walk run, so the walk's verdict is what is reported.
+
+    ``serialized``: the binary proto ``model`` was parsed from, when the caller has it: parsing
+    it spares serialising the model again (and sizing it).  Every string of ``model`` came from
+    those bytes, so their parse passing clears the model; failing, it leaves the verdict to the
+    walk (the bytes may hold an overwritten bad value the model does not).
     """
     mirror = _verifying_model()
-    if mirror is None or model.ByteSize() > _MIRROR_LIMIT:
+    size = model.ByteSize() if serialized is None else len(serialized)
+    if mirror is None or size > _MIRROR_LIMIT:
         return _strings_decode_walk(model)
     try:
-        mirror.FromString(model.SerializeToString())
+        mirror.FromString(model.SerializeToString() if serialized is None else serialized)
     except DecodeError:
         return _strings_decode_walk(model)
     return True
@@ -242,7 +248,12 @@ def _holds_graph(node: onnx.NodeProto, declared: frozenset[str]) -> bool:
     return any(a.type in _GRAPH_TYPES and a.name in declared for a in node.attribute)
 
 
-def check_structure(path: Path, model: ModelProto, tensors: Sequence[TensorProto] | None = None) -> None:
+def check_structure(
+    path: Path,
+    model: ModelProto,
+    tensors: Sequence[TensorProto] | None = None,
+    serialized: bytes | None = None,
+) -> None:
     """Structural validity the pass relies on, without running the full checker.
 
     ``onnx.checker.check_model`` is not usable here: a fused model has RoPECustomer in the default
@@ -251,9 +262,10 @@ def check_structure(path: Path, model: ModelProto, tensors: Sequence[TensorProto
     default-domain node that ONNX defines satisfies its schema (required
     attributes, input/output counts).  Nodes with subgraphs are left to their consumers (the
     checker cannot see the outer scope of a lone node; the pass never enters subgraphs).
-    ``tensors``: :func:`all_tensors` of the model, when the caller has it already.
+    ``tensors``: :func:`all_tensors` of the model, when the caller has it already;
+    ``serialized``: the binary proto it was parsed from, if it was (:func:`_strings_decode`).
     """
-    if not _strings_decode(model):
+    if not _strings_decode(model, serialized):
         raise InputError(f"{path}: holds names that are not valid UTF-8; the file is corrupt")
     for tensor in all_tensors(model) if tensors is None else tensors:
         _check_tensor(path, tensor)
