@@ -9,12 +9,12 @@ needed, to point at bytes that exist.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
 from google.protobuf.message import DecodeError
-from onnx import ModelProto, TensorProto
+from onnx import ModelProto, TensorProto, serialization
 
 from rope_onnx.errors import InputError
 from rope_onnx.io.tensors import external_fields
@@ -22,6 +22,8 @@ from rope_onnx.io.validate import all_tensors, check_structure, check_versions
 
 #: protobuf cannot serialise a message of 2 GiB or more.
 PROTOBUF_LIMIT = 2**31 - 1
+#: onnx's name of the binary protobuf format, the one it reads where the extension names none.
+_BINARY = "protobuf"
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,14 @@ class LoadedModel:
         return [self.path, *sorted({self.folder / ref.location for ref in self.external})]
 
 
-def external_refs(model: ModelProto, path: Path | None = None) -> list[ExternalRef]:
+def external_refs(
+    model: ModelProto, path: Path | None = None, tensors: Sequence[TensorProto] | None = None
+) -> list[ExternalRef]:
     """Every tensor of ``model`` (subgraphs, sparse initializers, attributes and model-local
-    functions included) whose data lives outside the proto; a malformed reference is an error."""
+    functions included) whose data lives outside the proto; a malformed reference is an error.
+    ``tensors``: :func:`all_tensors` of the model, when the caller has it already."""
     refs = []
-    for tensor in all_tensors(model):
+    for tensor in all_tensors(model) if tensors is None else tensors:
         if tensor.data_location != TensorProto.EXTERNAL:
             continue
         try:
@@ -103,6 +108,19 @@ def check_external(path: Path, refs: list[ExternalRef], need_data: bool) -> None
             )
 
 
+def _parse(path: Path) -> tuple[ModelProto, bytes | None]:
+    """``onnx.load(path, load_external_data=False)``, step by step, keeping the bytes it parsed.
+
+    The same serializer (chosen by file extension, binary protobuf by default) reads the same
+    bytes; binary ones go on to the UTF-8 check, which then need not serialise the model again.
+    """
+    fmt = serialization.registry.get_format_from_file_extension(os.path.splitext(path)[1]) or _BINARY
+    with open(path, "rb") as readable:
+        data = readable.read()
+    model = serialization.registry.get(fmt).deserialize_proto(data, ModelProto())
+    return model, data if fmt == _BINARY else None
+
+
 def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True) -> LoadedModel:
     """Read a model's graph, leaving external weights on disk, and validate it for our use.
 
@@ -124,7 +142,7 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
             "(onnx.save(model, path, save_as_external_data=True)) and pass that model"
         )
     try:
-        model = onnx.load(str(p), load_external_data=False)
+        model, serialized = _parse(p)
     except (DecodeError, RuntimeWarning, ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not a readable ONNX model ({type(exc).__name__}); check the file") from exc
     except OSError as exc:
@@ -132,7 +150,8 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
     if not model.HasField("graph") or not model.opset_import:
         raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
     check_versions(p, model)
-    check_structure(p, model)
-    refs = external_refs(model, p)
+    tensors = all_tensors(model)  # one walk for the inline checks and the external references
+    check_structure(p, model, tensors, serialized)
+    refs = external_refs(model, p, tensors)
     check_external(p, refs, need_external_data)
     return LoadedModel(model, p, refs)

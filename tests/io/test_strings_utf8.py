@@ -51,6 +51,7 @@ def test_the_c_parse_and_the_walk_refuse_the_same_strings(where: str, bad: bytes
     model = onnx.ModelProto.FromString(data.replace(MARK, bad))
     assert not validate._strings_decode_walk(model)
     assert not validate._strings_decode(model)
+    assert not validate._strings_decode(model, data.replace(MARK, bad))  # the file's own bytes
     verifying = validate._verifying_model()
     assert verifying is not None  # this protobuf builds it: the fast path is the one tested
     with pytest.raises(Exception, match="UTF-8"):
@@ -63,3 +64,18 @@ def test_valid_non_ascii_strings_pass_both(where: str) -> None:
     model = onnx.ModelProto.FromString(data)
     assert validate._strings_decode_walk(model)
     assert validate._strings_decode(model)
+    assert validate._strings_decode(model, data)
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_a_bad_string_the_file_overwrites_is_no_error(bad: bytes) -> None:
+    """A singular field given twice keeps the last value: the first, not UTF-8, is not in the model."""
+    field = b"\x12" + bytes([len(bad)])  # ModelProto.producer_name (field 2, length-delimited)
+    data = _model("node").SerializeToString() + field + bad + b"\x12\x02ok"
+    model = onnx.ModelProto.FromString(data)
+    assert model.producer_name == "ok"
+    verifying = validate._verifying_model()
+    assert verifying is not None
+    with pytest.raises(Exception, match="UTF-8"):  # the bytes fail the C parse: the walk decides
+        verifying.FromString(data)
+    assert validate._strings_decode(model, data)

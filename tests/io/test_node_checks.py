@@ -1,0 +1,133 @@
+"""The loader's node checks: one pass does order and schema, with the verdicts of two (issue 17).
+
+The oracle is the check as it was before: first the whole order (one producer per tensor, inputs
+defined before use), then ``onnx.checker.check_node`` on every default-domain ONNX op without a
+declared subgraph.  Random mutants of a RoPE model (cycles, duplicate outputs, dropped or retyped
+attributes, extra inputs, unknown ops, subgraph attributes) must get the same message from both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import AttributeProto, checker, helper
+from rope_graphs import SiteSpec, build
+
+from rope_onnx.errors import InputError
+from rope_onnx.graph.conventions import default_opset, is_default_domain
+from rope_onnx.io import validate
+
+PATH = Path("m.onnx")
+GRAPH_TYPES = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
+
+
+def _reference(model: onnx.ModelProto) -> str | None:
+    """The two-pass check: the order of every node first, then the schema of each."""
+    graph = model.graph
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    for node in graph.node:
+        missing = [name for name in node.input if name not in defined]
+        if missing:
+            return (
+                f"{PATH}: node '{node.name}' ({node.op_type}) reads '{missing[0]}' before it is defined "
+                "(graph not in topological order, a cycle, or a dangling input); fix or re-export the model"
+            )
+        for name in node.output:
+            if name and name in defined:
+                return f"{PATH}: tensor '{name}' is defined twice; the file is corrupt"
+            defined.add(name)
+    ctx = validate._checker_context(model)
+    for node in graph.node:
+        if not (is_default_domain(node.domain) and onnx.defs.has(node.op_type)):
+            continue
+        if any(a.type in GRAPH_TYPES for a in node.attribute):
+            try:
+                schema = onnx.defs.get_schema(node.op_type, default_opset(model) or 0, "")
+                declared = {n for n, a in schema.attributes.items() if a.type in GRAPH_TYPES}
+            except onnx.defs.SchemaError:
+                declared = set()
+            if any(a.name in declared for a in node.attribute if a.type in GRAPH_TYPES):
+                continue
+        try:
+            checker.check_node(node, ctx)
+        except checker.ValidationError as exc:
+            first = str(exc).strip().splitlines()[0]
+            return (
+                f"{PATH}: node '{node.name}' ({node.op_type}) is invalid: {first} Fix or re-export the model."
+            )
+    return None
+
+
+def _verdict(model: onnx.ModelProto) -> str | None:
+    try:
+        validate._check_nodes(PATH, model)
+    except InputError as exc:
+        return str(exc)
+    return None
+
+
+def _body() -> onnx.GraphProto:
+    output = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, None)
+    return helper.make_graph([], "body", [], [output])
+
+
+@st.composite
+def mutants(draw: st.DrawFn) -> onnx.ModelProto:
+    model = build(SiteSpec(head_dim=8, rotary_dim=8))
+    nodes = model.graph.node
+    pick = st.integers(0, len(nodes) - 1)
+    for _ in range(draw(st.integers(0, 3))):
+        node, other = nodes[draw(pick)], nodes[draw(pick)]
+        kind = draw(st.sampled_from(["read", "redefine", "drop", "retype", "extra", "unknown", "graph"]))
+        if kind == "read" and node.input:  # a later (or own) output: a cycle; an earlier one: fine
+            node.input[0] = other.output[0]
+        elif kind == "redefine":
+            node.output[0] = other.output[0]
+        elif kind == "drop":
+            del node.attribute[:]
+        elif kind == "retype" and node.attribute:
+            node.attribute[0].type = draw(st.sampled_from([AttributeProto.GRAPHS, AttributeProto.FLOATS]))
+        elif kind == "extra":
+            node.input.append(draw(st.sampled_from(["x", "", "cos"])))
+        elif kind == "unknown":
+            node.op_type = draw(st.sampled_from(["NoSuchOp", "If", "Loop"]))
+        elif kind == "graph":
+            name = draw(st.sampled_from(["then_branch", "body", "other"]))
+            node.attribute.append(helper.make_attribute(name, _body()))
+    return model
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutants())
+def test_one_pass_gives_the_two_pass_verdict(model: onnx.ModelProto) -> None:
+    assert _verdict(model) == _reference(model)
+
+
+def test_an_order_error_after_an_invalid_node_is_the_one_reported() -> None:
+    model = build(SiteSpec(head_dim=8, rotary_dim=8))
+    concat = next(n for n in model.graph.node if n.op_type == "Concat")
+    del concat.attribute[:]  # invalid: axis is required
+    model.graph.node[-1].input[0] = model.graph.node[-1].output[0]  # the last node reads itself
+    assert "before it is defined" in (_verdict(model) or "")
+    model.graph.node[-1].input[0] = model.graph.node[-2].output[0]
+    assert "is invalid" in (_verdict(model) or "")
+
+
+def test_schemas_are_looked_up_once_per_op_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = build(SiteSpec(head_dim=8, rotary_dim=8))
+    outer = {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}
+    for copy in range(3):  # three more copies of every node, renamed apart, in order
+        copies = [onnx.NodeProto.FromString(n.SerializeToString()) for n in model.graph.node[:]]
+        for node in copies:
+            node.input[:] = [name if name in outer else f"{name}_c{copy}" for name in node.input]
+            node.output[:] = [f"{name}_c{copy}" for name in node.output]
+        model.graph.node.extend(copies)
+    looked_up: list[str] = []
+    get_schema = onnx.defs.get_schema
+    monkeypatch.setattr(onnx.defs, "get_schema", lambda op, *a: looked_up.append(op) or get_schema(op, *a))
+    assert _verdict(model) is None
+    assert sorted(looked_up) == sorted({n.op_type for n in model.graph.node})
