@@ -28,10 +28,10 @@ from rope_onnx.op.contract import MAX_OPSET, MIN_OPSET
 _DECODE_LIMIT = 4096
 #: Models whose proto is larger than this (inline weights) have their strings checked by the walk.
 _MIRROR_LIMIT = 64 * 2**20
-#: Element types packed several to a byte (their raw size is not count × itemsize).
+#: Element types packed several to a byte, or 6-bit floats four to three bytes (raw size ≠ count × itemsize).
 _SUB_BYTE_TYPES = frozenset(
     getattr(TensorProto, name)
-    for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
+    for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2", "FLOAT6E2M3", "FLOAT6E3M2")
     if hasattr(TensorProto, name)
 )
 _GRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)

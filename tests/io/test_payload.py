@@ -106,3 +106,14 @@ def test_well_formed_ordinary_tensors_are_never_decoded(data_type: int, raw: boo
 def test_the_storage_table_is_onnx_own() -> None:
     for data_type, (field, _per) in payload._STORAGE.items():
         assert helper.tensor_dtype_to_field(data_type) == field
+
+
+@pytest.mark.parametrize("name", ["INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2", "FLOAT6E2M3", "FLOAT6E3M2"])
+def test_a_large_packed_weight_is_not_held_to_one_byte_per_element(name: str) -> None:
+    """Over the decode limit only the raw size is checked, and for types packed several to a byte (or,
+    for the 6-bit floats, four to three bytes) count × itemsize is not the size: such a weight passes."""
+    count = 2 * validate._DECODE_LIMIT
+    bits = 6 if "FLOAT6" in name else (2 if "INT2" in name else 4)
+    raw = bytes(math.ceil(count * bits / 8))
+    tensor = helper.make_tensor("w", getattr(TensorProto, name), [count], raw, raw=True)
+    validate._check_tensor(PATH, tensor)
