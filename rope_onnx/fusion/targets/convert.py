@@ -102,7 +102,7 @@ def refusal(index: GraphIndex, r: RotaryNode) -> str:
 
 def convert_rotary(model: ModelProto, index: GraphIndex, nodes: list[RotaryNode], domain: str) -> None:
     """Replace each of ``nodes`` (all accepted by :func:`refusal`) by RoPECustomer in ``domain``, in place."""
-    from rope_onnx.fusion.rewrite import _rebuild
+    from rope_onnx.fusion.splice import _rebuild
 
     w = _Writer(model, index)
     fused: dict[int, NodeProto] = {}
