@@ -67,14 +67,10 @@ def _dead_nodes(
     after: dict[int, list[NodeProto]],
 ) -> set[int]:
     """Nodes the sites made useless: in some site, and no output read by anything that remains."""
-    consumers = index.consumers
+    consumers, inputs, producer, external = index.consumers, index.inputs, index.producer, index.external_uses
     change: dict[str, int] = {}  # readers gained (+) or lost (-) against index.consumers
-
-    def uses(name: str) -> int:
-        return len(consumers.get(name, ())) + change.get(name, 0)
-
     for anchor in fused:  # the anchor is replaced: its inputs lose a reader, the fused node's gain one
-        for name in index.inputs[anchor]:
+        for name in inputs[anchor]:
             change[name] = change.get(name, 0) - 1
     for node in _added(fused, after):
         for name in node.input:
@@ -86,15 +82,16 @@ def _dead_nodes(
         i = work.pop()
         if i in dead:
             continue
-        node = index.nodes[i]
-        if any(uses(o) or o in index.external_uses for o in node.output if o):
-            continue
-        dead.add(i)
-        for name in index.inputs[i]:
-            change[name] = change.get(name, 0) - 1
-            producer = index.producer.get(name)
-            if producer in candidates and not uses(name):
-                work.append(producer)
+        for o in index.nodes[i].output:  # still read (by a node or as a graph output): kept
+            if o and (len(consumers.get(o, ())) + change.get(o, 0) or o in external):
+                break
+        else:
+            dead.add(i)
+            for name in inputs[i]:
+                left = change[name] = change.get(name, 0) - 1
+                p = producer.get(name)
+                if p in candidates and not len(consumers[name]) + left:
+                    work.append(p)
     return dead
 
 
@@ -122,7 +119,7 @@ class Producers:
         return node
 
 
-def _still_read(
+def _unread_initializers(
     index: GraphIndex, fused: dict[int, NodeProto], after: dict[int, list[NodeProto]], dead: set[int]
 ) -> set[str]:
     """The initializers ``dead`` nodes read that nothing else in the graph reads (nor its outputs)."""
@@ -208,9 +205,7 @@ def _rebuild(
     Returns who writes each tensor now (None where the graph no longer matched the index and was
     rebuilt from it: its nodes are then copies, not the index's)."""
     graph = model.graph
-    gone = {o for i in dead for o in index.nodes[i].output}
-    gone |= {o for i in fused for o in index.nodes[i].output} - {o for n in fused.values() for o in n.output}
-    unused_inits = _still_read(index, fused, after, dead)
+    unused_inits = _unread_initializers(index, fused, after, dead)
     count = len(index.nodes)
     producers = None
     if len(graph.node) == count:
@@ -220,7 +215,10 @@ def _rebuild(
         new_nodes = _order(index, fused, after, dead)
         del graph.node[:]
         graph.node.extend(new_nodes)
-    if gone:
+    if graph.value_info:  # the declarations of tensors no node writes any more
+        gone = {o for i in dead for o in index.nodes[i].output}
+        kept = {o for n in fused.values() for o in n.output}
+        gone |= {o for i in fused for o in index.nodes[i].output} - kept
         _delete(graph.value_info, [k for k, v in enumerate(graph.value_info) if v.name in gone])
     if unused_inits:
         _delete(graph.initializer, [k for k, t in enumerate(graph.initializer) if t.name in unused_inits])
