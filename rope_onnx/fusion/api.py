@@ -29,8 +29,11 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
     index = GraphIndex(model)
     proven, skipped = find_sites(model, index)
     kept, to_convert = targets.kept_nodes(index, target)
+    producers = None  # who writes each tensor, where the rewrite tells it (no scan of the nodes)
     if target == "atc":
-        removed = apply_sites(model, index, proven, domain) if proven else []
+        applied = apply_sites(model, index, proven, domain) if proven else None
+        removed = applied.removed if applied else []
+        producers = applied.producers if applied and not to_convert else None
     else:
         proven, removed, refused = targets.write_sites(model, index, proven, target)
         skipped += [Skip(output, reason) for output, reason in refused]
@@ -43,11 +46,15 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
         elem_types.update(targets.converted_elem_types(model, after))
     sites = []
     wrote = {s.output for s in proven}
-    fused_nodes = (
-        {n.output[0]: n.name for n in model.graph.node if n.output and n.output[0] in wrote} if wrote else {}
-    )
+    if producers is not None:
+        made = ((o, producers.get(o)) for o in wrote)
+        fused_nodes = {o: n.name for o, n in made if n is not None and n.output[0] == o}
+    else:
+        nodes = model.graph.node if wrote else ()
+        fused_nodes = {n.output[0]: n.name for n in nodes if n.output and n.output[0] in wrote}
     moved = {s.output for s in proven if s.proof.moves}  # the op is behind a Gather/Concat of its output
-    fused_nodes.update((o, n.name) for o, n in rope_nodes(model, moved, (OP_TYPE, "RotaryEmbedding")).items())
+    behind = rope_nodes(model, moved, (OP_TYPE, "RotaryEmbedding"), producers)
+    fused_nodes.update((o, n.name) for o, n in behind.items())
     for site, count in zip(proven, removed, strict=True):
         p = site.proof
         sites.append(
@@ -67,7 +74,7 @@ def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str 
         )
     if domain and target == "atc" and (proven or converted):
         # only the pass's own nodes move into the domain: RoPECustomer nodes already there stay
-        ops = rope_nodes(model, wrote)
+        ops = rope_nodes(model, wrote, made_by=producers)
         mine = {id(n) for n in ops.values()}
         # the node reads x itself, or the window / reordering of x the pass added: x's element type
         elem_types.update((ops[s.output].input[0], elem_types[s.proof.x]) for s in proven if s.output in ops)

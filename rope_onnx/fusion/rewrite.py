@@ -3,19 +3,21 @@
 The graph is edited directly (not through onnx-graphsurgeon, whose export drops or rewrites
 value_info, doc strings and metadata): every untouched node, tensor name, value_info entry,
 initializer and external-data reference stays exactly as it was.  Work is linear in the number of
-nodes: one consumer count, one worklist of candidate-dead nodes, one rebuild of the node list.
+nodes: one consumer count, one worklist of candidate-dead nodes, one in-place splice of the node list
+(:mod:`rope_onnx.fusion.splice`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
 from rope_onnx.fusion.prove import Proof
-from rope_onnx.graph.index import GraphIndex, outer_inputs
+from rope_onnx.fusion.splice import Producers, _dead_nodes, _Names, _rebuild
+from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, OP_TYPE
 
 
@@ -38,30 +40,17 @@ class ProvenSite:
         return self.views[name][0] if name in self.views else name
 
 
-class _Names:
-    """Fresh, deterministic tensor and node names that collide with nothing in the graph."""
+@dataclass(frozen=True)
+class Applied:
+    """What :func:`apply_sites` did: per site, the original nodes it removed; who writes each tensor now."""
 
-    def __init__(self, model: ModelProto) -> None:
-        graph = model.graph
-        self.used = {n.name for n in graph.node} | {t.name for t in graph.initializer}
-        self.used |= {v.name for v in (*graph.input, *graph.output, *graph.value_info)}
-        self.used |= {sparse.values.name for sparse in graph.sparse_initializer}
-        for node in graph.node:
-            self.used.update(node.input)
-            self.used.update(node.output)
-
-    def fresh(self, base: str) -> str:
-        name, n = base, 1
-        while name in self.used:
-            n += 1
-            name = f"{base}_{n}"
-        self.used.add(name)
-        return name
+    removed: list[int]
+    producers: Producers | None  # None: the graph did not match the index and was rebuilt (see _rebuild)
 
 
-def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite], domain: str) -> list[int]:
+def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite], domain: str) -> Applied:
     """Rewrite ``model`` in place; returns the number of original nodes each site removed."""
-    names = _Names(model)
+    names = _Names(model, index)
     fused: dict[int, NodeProto] = {}
     after: dict[int, list[NodeProto]] = {}  # producer index (-1: graph start) -> widening nodes
     widened: dict[tuple[str, tuple[int, ...]], str] = {}
@@ -160,16 +149,23 @@ def apply_sites(model: ModelProto, index: GraphIndex, sites: Sequence[ProvenSite
             )
         fused[site.anchor] = last
     dead = _dead_nodes(index, sites, fused, after)
-    _rebuild(model, index, fused, after, dead)
-    return [len(dead & s.nodes) + 1 for s in sites]
+    producers = _rebuild(model, index, fused, after, dead)
+    return Applied([len(dead & s.nodes) + 1 for s in sites], producers)
 
 
 def rope_nodes(
-    model: ModelProto, outputs: set[str], op_types: tuple[str, ...] = (OP_TYPE,)
+    model: ModelProto,
+    outputs: set[str],
+    op_types: tuple[str, ...] = (OP_TYPE,),
+    made_by: Mapping[str, NodeProto] | Producers | None = None,
 ) -> dict[str, NodeProto]:
     """The fused op computing each site ``output``: its producer, or the op behind the one Gather/Concat
-    that moves the op's channels into the site's order (Proof.y_channels, before/after)."""
-    made_by = {o: n for n in model.graph.node for o in n.output}
+    that moves the op's channels into the site's order (Proof.y_channels, before/after).
+    ``made_by``: the graph's producers where the caller has them (:attr:`Applied.producers`)."""
+    if not outputs:
+        return {}
+    if made_by is None:
+        made_by = {o: n for n in model.graph.node for o in n.output}
     found = {}
     for output in outputs:
         node = made_by.get(output)
@@ -179,73 +175,3 @@ def rope_nodes(
         if node is not None:
             found[output] = node
     return found
-
-
-def _dead_nodes(
-    index: GraphIndex,
-    sites: Sequence[ProvenSite],
-    fused: dict[int, NodeProto],
-    after: dict[int, list[NodeProto]],
-) -> set[int]:
-    """Nodes the sites made useless: in some site, and no output read by anything that remains."""
-    uses: dict[str, int] = {name: len(c) for name, c in index.consumers.items()}
-    for anchor in fused:  # the anchor is replaced: its inputs lose a reader, the fused node's gain one
-        for name in index.inputs[anchor]:
-            uses[name] -= 1
-    for node in (*fused.values(), *(n for nodes in after.values() for n in nodes)):
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
-    candidates = set().union(*(s.nodes for s in sites)) - set(fused)
-    dead: set[int] = set()
-    work = list(candidates)
-    while work:
-        i = work.pop()
-        if i in dead:
-            continue
-        node = index.nodes[i]
-        if any(uses.get(o, 0) or o in index.external_uses for o in node.output if o):
-            continue
-        dead.add(i)
-        for name in index.inputs[i]:
-            uses[name] -= 1
-            producer = index.producer.get(name)
-            if producer in candidates and not uses[name]:
-                work.append(producer)
-    return dead
-
-
-def _rebuild(
-    model: ModelProto,
-    index: GraphIndex,
-    fused: dict[int, NodeProto],
-    after: dict[int, list[NodeProto]],
-    dead: set[int],
-) -> None:
-    graph = model.graph
-    new_nodes = list(after.get(-1, []))
-    for i, node in enumerate(index.nodes):
-        if i not in dead:
-            new_nodes.append(fused.get(i, node))
-        new_nodes.extend(after.get(i, []))
-    gone = {o for i in dead for o in index.nodes[i].output}
-    gone |= {o for i in fused for o in index.nodes[i].output} - {o for n in fused.values() for o in n.output}
-    still_read = {name for node in new_nodes for name in (*node.input, *outer_inputs(node))}
-    unused_inits = {
-        name
-        for i in dead
-        for name in index.nodes[i].input
-        if name in index.initializers
-        and name not in still_read
-        and name not in index.external_uses
-        and name not in index.graph_inputs
-    }
-    del graph.node[:]
-    graph.node.extend(new_nodes)
-    if gone:
-        kept = [v for v in graph.value_info if v.name not in gone]
-        del graph.value_info[:]
-        graph.value_info.extend(kept)
-    if unused_inits:
-        kept_inits = [t for t in graph.initializer if t.name not in unused_inits]
-        del graph.initializer[:]
-        graph.initializer.extend(kept_inits)

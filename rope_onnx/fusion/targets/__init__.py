@@ -22,6 +22,7 @@ from onnx import ModelProto
 from rope_onnx.errors import InputError
 from rope_onnx.fusion.rewrite import ProvenSite
 from rope_onnx.fusion.targets.convert import (
+    ROTARY,
     RotaryNode,
     convert_rotary,
     refusal,
@@ -35,6 +36,8 @@ from rope_onnx.op.contract import CONVERTED_PREFIX, OP_TYPE
 TARGETS = ("atc", "onnx", "ort")
 #: Domains --domain may not name: the default one (that is the plain ATC form) and those of real ops.
 RESERVED_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
+#: The ops that already are one RoPE op: kept (RoPECustomer) or converted (RotaryEmbedding, atc).
+_ROPE_OPS = (OP_TYPE, ROTARY)
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,13 @@ def _label(r: RotaryNode) -> str:
 
 def kept_nodes(index: GraphIndex, target: str) -> tuple[list[Kept], list[RotaryNode]]:
     """(nodes kept as they are, rotary nodes to convert): atc converts rotary ops, others keep them."""
+    ops = [i for i, n in enumerate(index.nodes) if n.op_type in _ROPE_OPS]  # one scan for both lists
     kept = [
         Kept(n.name, f"{n.domain or 'ai.onnx'}::{OP_TYPE}", n.output[0])
-        for n in index.nodes
+        for n in (index.nodes[i] for i in ops)
         if n.op_type == OP_TYPE
     ]
-    rotary = rotary_nodes(index)
+    rotary = rotary_nodes(index, ops)
     if target == "atc":
         return kept, rotary
     return kept + [Kept(r.node.name, _label(r), r.node.output[0]) for r in rotary], []

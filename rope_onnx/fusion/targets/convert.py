@@ -12,6 +12,7 @@ an unknown rank or 3-D input without ``num_heads`` is left as it is and reported
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +42,13 @@ class RotaryNode:
     num_heads: int
 
 
-def rotary_nodes(index: GraphIndex) -> list[RotaryNode]:
+def rotary_nodes(index: GraphIndex, positions: Iterable[int] | None = None) -> list[RotaryNode]:
+    """The rotary ops among the index's nodes (or its nodes at ``positions``, in order: a caller that
+    scanned the op types already passes what it found)."""
     out = []
-    for i, node in enumerate(index.nodes):
+    nodes = index.nodes
+    for i in range(len(nodes)) if positions is None else positions:
+        node = nodes[i]
         if node.op_type != ROTARY or node.domain not in ("", "ai.onnx", MS_DOMAIN):
             continue
         ins = list(node.input) + [""] * 4
@@ -102,7 +107,7 @@ def refusal(index: GraphIndex, r: RotaryNode) -> str:
 
 def convert_rotary(model: ModelProto, index: GraphIndex, nodes: list[RotaryNode], domain: str) -> None:
     """Replace each of ``nodes`` (all accepted by :func:`refusal`) by RoPECustomer in ``domain``, in place."""
-    from rope_onnx.fusion.rewrite import _rebuild
+    from rope_onnx.fusion.splice import _rebuild
 
     w = _Writer(model, index)
     fused: dict[int, NodeProto] = {}

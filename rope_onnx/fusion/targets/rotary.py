@@ -25,7 +25,8 @@ import numpy as np
 from onnx import ModelProto, NodeProto, helper, numpy_helper
 
 from rope_onnx.fusion.ops.repeats import RepeatProver
-from rope_onnx.fusion.rewrite import ProvenSite, _dead_nodes, _Names, _rebuild
+from rope_onnx.fusion.rewrite import ProvenSite
+from rope_onnx.fusion.splice import _dead_nodes, _Names, _rebuild
 from rope_onnx.graph.index import GraphIndex
 
 MS_DOMAIN = "com.microsoft"
@@ -53,7 +54,7 @@ class _Writer:
 
     def __init__(self, model: ModelProto, index: GraphIndex) -> None:
         self.model, self.index = model, index
-        self.names = _Names(model)
+        self.names = _Names(model, index)
         self.after: dict[int, list[NodeProto]] = {}
         self.slot: dict[str, int] = {}
         self.shared: dict[tuple, str] = {}
