@@ -19,6 +19,8 @@ channel, that the op's definition moved that way gives exactly the traced polyno
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 
 from rope_onnx.fusion.arrange import Pair, arrange, partner
 from rope_onnx.fusion.channels import Expr, Monomial, NotRope
@@ -69,22 +71,16 @@ class Proof:
 Term = tuple[int, tuple[int, int], float]  # (x channel, table factor (leaf, channel), coefficient)
 
 
-def _terms(poly: dict[Monomial, float], x: int, j: int) -> tuple[Term, Term]:
-    """The two terms of rotated output channel ``j``, each x times one table channel."""
-    if len(poly) != 2:
-        raise NotRope(f"channel {j} is a sum of {len(poly)} products, RoPE has 2")
-    terms = []
-    for monomial, coeff in poly.items():
-        if len(monomial) == 2:  # exactly one factor of x and one of another leaf
-            f, g = monomial
-            if f[0] == x and g[0] != x:
-                terms.append((f[1], g, coeff))
-                continue
-            if g[0] == x and f[0] != x:
-                terms.append((g[1], f, coeff))
-                continue
-        raise NotRope(f"channel {j} has a term that is not x times a table")
-    return terms[0], terms[1]
+def _term(monomial: Monomial, coeff: float, x: int, j: int) -> Term:
+    """A term of rotated output channel ``j`` (two factors: every monomial of a rotated channel
+    has two), which must be x times one table channel."""
+    f, g = monomial
+    if f[0] == x:
+        if g[0] != x:
+            return f[1], g, coeff
+    elif g[0] == x:
+        return g[1], f, coeff
+    raise NotRope(f"channel {j} has a term that is not x times a table")
 
 
 def _pairs(polys: list[dict], rotated: list[bool], x: int) -> tuple[list[Pair], list[tuple[int, int]]]:
@@ -100,7 +96,10 @@ def _pairs(polys: list[dict], rotated: list[bool], x: int) -> tuple[list[Pair], 
                 raise NotRope(f"channel {j} is neither rotated nor an x channel passed through")
             passed.append((j, monomial[0][1]))
             continue
-        t1, t2 = _terms(poly, x, j)
+        if len(poly) != 2:
+            raise NotRope(f"channel {j} is a sum of {len(poly)} products, RoPE has 2")
+        (m1, c1), (m2, c2) = poly.items()
+        t1, t2 = _term(m1, c1, x, j), _term(m2, c2, x, j)
         low, high = (t2[2], t1[2]) if t2[2] < t1[2] else (t1[2], t2[2])  # sorted() of two
         if low == -1.0 and high == 1.0:
             firsts[j] = (t1, t2) if t1[2] == 1.0 else (t2, t1)  # (+ term, − term)
@@ -141,6 +140,11 @@ def _pairs(polys: list[dict], rotated: list[bool], x: int) -> tuple[list[Pair], 
 def _check_tables(pairs: list[Pair]) -> tuple[int, int]:
     """The cos and sin leaves every rotated channel reads (one each)."""
     cos_leaf, sin_leaf = pairs[0].cos[0][0], pairs[0].sin[0][0]
+    cos_leaves = set(map(itemgetter(0), chain.from_iterable(p.cos for p in pairs)))
+    if cos_leaves == {cos_leaf} and set(map(itemgetter(0), chain.from_iterable(p.sin for p in pairs))) == {
+        sin_leaf
+    }:
+        return cos_leaf, sin_leaf  # else find the first channel that differs, for the reason
     for p in pairs:
         (c1, c2), (s1, s2) = p.cos, p.sin
         for c, s, j in ((c1, s1, p.first), (c2, s2, p.second)):
