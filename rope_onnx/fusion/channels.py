@@ -13,8 +13,6 @@ op's definition.  A monomial is a sorted tuple of leaf channels; coefficients ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import chain, repeat
-from operator import itemgetter
 
 import numpy as np
 
@@ -51,11 +49,15 @@ class Expr:
 
     def mixes_leaves(self) -> bool:
         """Every term is one leaf channel (degree <= 1) and they come from several leaves: a linear
-        mix of inputs (the tracer asks it of every tensor it computes: C-level passes, no Python loop)."""
-        terms = list(chain.from_iterable(self.grid.ravel().tolist()))  # every monomial, at C speed
-        if max(map(len, terms), default=0) > 1:
-            return False
-        return len(set(map(itemgetter(0), map(itemgetter(0), filter(None, terms))))) > 1
+        mix of inputs.  One pass that stops at the first product (most tensors asked are products)."""
+        seen: set[int] = set()
+        for poly in self.grid.flat:
+            for m in poly:
+                if len(m) > 1:
+                    return False
+                if m:
+                    seen.add(m[0][0])
+        return len(seen) > 1
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Scalar:
 
 def leaf(leaf_id: int, width: int) -> Expr:
     """Channels 0..width-1 of a leaf tensor, on a 1-D grid."""
-    return Expr(_grid([{(f,): 1.0} for f in zip(repeat(leaf_id), range(width))], (width,)))
+    return Expr(_grid([{((leaf_id, j),): 1.0} for j in range(width)], (width,)))
 
 
 def scale(expr: Expr, factor: float, nodes: frozenset[int]) -> Expr:
