@@ -47,11 +47,17 @@ class Expr:
         nodes = self.nodes.union(*more_nodes) if more_nodes else self.nodes
         return Expr(grid, nodes)
 
-    def degree(self) -> int:
-        return max((len(m) for poly in self.grid.flat for m in poly), default=0)
-
-    def leaves(self) -> set[int]:
-        return {leaf for poly in self.grid.flat for m in poly for leaf, _ in m}
+    def mixes_leaves(self) -> bool:
+        """Every term is one leaf channel (degree <= 1) and they come from several leaves: a linear
+        mix of inputs.  One pass that stops at the first product (most tensors asked are products)."""
+        seen: set[int] = set()
+        for poly in self.grid.flat:
+            for m in poly:
+                if len(m) > 1:
+                    return False
+                if m:
+                    seen.add(m[0][0])
+        return len(seen) > 1
 
 
 @dataclass(frozen=True)
@@ -73,16 +79,21 @@ def scale(expr: Expr, factor: float, nodes: frozenset[int]) -> Expr:
     """Multiply by a constant.  Only ±1 is exact in every precision, so only ±1 is followed."""
     if factor not in (1.0, -1.0):
         raise NotRope(f"multiplies by the constant {factor:g}")
+    if factor == 1.0:  # c * 1.0 == c for every float: the polynomials (never mutated) are shared
+        return expr.with_grid(expr.grid, nodes)
     polys = [{m: c * factor for m, c in poly.items()} for poly in expr.grid.flat]
     return expr.with_grid(_grid(polys, expr.grid.shape), nodes)
 
 
-def _broadcast(a: Expr, b: Expr) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        ga, gb = np.broadcast_arrays(a.grid, b.grid)
-        return ga, gb
-    except ValueError as exc:
-        raise NotRope(f"channel grids {a.grid.shape} and {b.grid.shape} do not broadcast") from exc
+def _broadcast(a: Expr, b: Expr) -> tuple[list[Poly], list[Poly], tuple[int, ...]]:
+    """Both grids' polynomials in one element order, and the broadcast shape."""
+    ga, gb = a.grid, b.grid
+    if ga.shape != gb.shape:
+        try:
+            ga, gb = np.broadcast_arrays(ga, gb)
+        except ValueError as exc:
+            raise NotRope(f"channel grids {a.grid.shape} and {b.grid.shape} do not broadcast") from exc
+    return ga.ravel().tolist(), gb.ravel().tolist(), ga.shape
 
 
 def add(a: Expr, b: Expr, sign: float, nodes: frozenset[int]) -> Expr:
@@ -91,15 +102,22 @@ def add(a: Expr, b: Expr, sign: float, nodes: frozenset[int]) -> Expr:
     The two sides must hold different monomials: a sum that merges or cancels terms is equal to
     a rotation only in exact arithmetic, not in floating point, so it is not followed.
     """
-    ga, gb = _broadcast(a, b)
+    pas, pbs, shape = _broadcast(a, b)
     polys = []
-    for pa, pb in zip(ga.flat, gb.flat, strict=True):
+    for pa, pb in zip(pas, pbs, strict=True):
+        if len(pa) == 1 and len(pb) == 1:  # the common case, one term each side: no set, no copy
+            ((ma, ca),) = pa.items()
+            ((mb, cb),) = pb.items()
+            if ma == mb:
+                raise NotRope("an Add/Sub merges or cancels equal terms (not an exact rotation)")
+            polys.append({ma: ca, mb: sign * cb})
+            continue
         if pa.keys() & pb.keys():
             raise NotRope("an Add/Sub merges or cancels equal terms (not an exact rotation)")
         out = dict(pa)
         out.update({m: sign * c for m, c in pb.items()})
         polys.append(out)
-    return Expr(_grid(polys, ga.shape), a.nodes | b.nodes | nodes)
+    return Expr(_grid(polys, shape), a.nodes | b.nodes | nodes)
 
 
 def mul(a: Expr, b: Expr, nodes: frozenset[int]) -> Expr:
@@ -108,14 +126,19 @@ def mul(a: Expr, b: Expr, nodes: frozenset[int]) -> Expr:
     Requiring single terms means every product in the result was computed by exactly one
     multiplication of two tensors, as the fused op computes it (no distributed sums).
     """
-    ga, gb = _broadcast(a, b)
-    polys = []
-    for pa, pb in zip(ga.flat, gb.flat, strict=True):
+    pas, pbs, shape = _broadcast(a, b)
+    polys: list[Poly] = []
+    for pa, pb in zip(pas, pbs, strict=True):
         if len(pa) != 1 or len(pb) != 1:
             raise NotRope("a Mul of sums (not one product per channel)")
-        (ma, ca), (mb, cb) = next(iter(pa.items())), next(iter(pb.items()))
-        monomial = tuple(sorted(ma + mb))
-        if len(monomial) > MAX_DEGREE:
-            raise NotRope("a product of more than two factors (not a rotation)")
+        ((ma, ca),) = pa.items()
+        ((mb, cb),) = pb.items()
+        if len(ma) == 1 and len(mb) == 1:  # two leaf channels: sorted() of two, spelled out
+            fa, fb = ma[0], mb[0]
+            monomial: Monomial = (fb, fa) if fb < fa else (fa, fb)
+        else:
+            monomial = tuple(sorted(ma + mb))
+            if len(monomial) > MAX_DEGREE:
+                raise NotRope("a product of more than two factors (not a rotation)")
         polys.append({monomial: ca * cb})
-    return Expr(_grid(polys, ga.shape), a.nodes | b.nodes | nodes)
+    return Expr(_grid(polys, shape), a.nodes | b.nodes | nodes)

@@ -19,11 +19,15 @@ channel, that the op's definition moved that way gives exactly the traced polyno
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 
 from rope_onnx.fusion.arrange import Pair, arrange, partner
 from rope_onnx.fusion.channels import Expr, Monomial, NotRope
 
 __all__ = ["Proof", "partner", "prove"]
+
+_ONE, _TWO = {1}, {2}  # the monomial lengths of a passed-through and of a rotated channel
 
 
 @dataclass(frozen=True)
@@ -67,52 +71,53 @@ class Proof:
 Term = tuple[int, tuple[int, int], float]  # (x channel, table factor (leaf, channel), coefficient)
 
 
-def _terms(poly: dict[Monomial, float], x: int, j: int) -> list[Term]:
-    """The two terms of rotated output channel ``j``, each x times one table channel."""
-    if len(poly) != 2:
-        raise NotRope(f"channel {j} is a sum of {len(poly)} products, RoPE has 2")
-    terms = []
-    for monomial, coeff in poly.items():
-        xs = [f for f in monomial if f[0] == x]
-        others = [f for f in monomial if f[0] != x]
-        if len(xs) != 1 or len(others) != 1:
-            raise NotRope(f"channel {j} has a term that is not x times a table")
-        terms.append((xs[0][1], others[0], coeff))
-    return terms
+def _term(monomial: Monomial, coeff: float, x: int, j: int) -> Term:
+    """A term of rotated output channel ``j`` (two factors: every monomial of a rotated channel
+    has two), which must be x times one table channel."""
+    f, g = monomial
+    if f[0] == x:
+        if g[0] != x:
+            return f[1], g, coeff
+    elif g[0] == x:
+        return g[1], f, coeff
+    raise NotRope(f"channel {j} has a term that is not x times a table")
 
 
-def _pairs(polys: list[dict], x: int) -> tuple[list[Pair], list[tuple[int, int]]]:
+def _pairs(polys: list[dict], rotated: list[bool], x: int) -> tuple[list[Pair], list[tuple[int, int]]]:
     """Every rotated pair and every passed-through channel (output j, x channel), or NotRope."""
-    firsts: dict[int, list[Term]] = {}
-    seconds: dict[frozenset[int], int] = {}
-    second_terms: dict[int, list[Term]] = {}
+    firsts: dict[int, tuple[Term, Term]] = {}  # filled in increasing j
+    seconds: dict[tuple[int, int], int] = {}  # (lower, higher x channel) -> output channel
+    second_terms: dict[int, tuple[Term, Term]] = {}
     passed: list[tuple[int, int]] = []
     for j, poly in enumerate(polys):
-        if all(len(m) == 1 for m in poly):
+        if not rotated[j]:
             (monomial, coeff), *rest = poly.items()
             if rest or len(monomial) != 1 or monomial[0][0] != x or coeff != 1.0:
                 raise NotRope(f"channel {j} is neither rotated nor an x channel passed through")
             passed.append((j, monomial[0][1]))
             continue
-        terms = _terms(poly, x, j)
-        signs = sorted(t[2] for t in terms)
-        if signs == [-1.0, 1.0]:
-            firsts[j] = sorted(terms, key=lambda t: -t[2])  # (+ term, − term)
-        elif signs == [1.0, 1.0]:
-            key = frozenset(t[0] for t in terms)
-            if len(key) != 2:
+        if len(poly) != 2:
+            raise NotRope(f"channel {j} is a sum of {len(poly)} products, RoPE has 2")
+        (m1, c1), (m2, c2) = poly.items()
+        t1, t2 = _term(m1, c1, x, j), _term(m2, c2, x, j)
+        low, high = (t2[2], t1[2]) if t2[2] < t1[2] else (t1[2], t2[2])  # sorted() of two
+        if low == -1.0 and high == 1.0:
+            firsts[j] = (t1, t2) if t1[2] == 1.0 else (t2, t1)  # (+ term, − term)
+        elif low == 1.0 and high == 1.0:
+            if t1[0] == t2[0]:
                 raise NotRope(f"channel {j} adds two products of the same x channel")
+            key = (t1[0], t2[0]) if t1[0] < t2[0] else (t2[0], t1[0])
             if key in seconds:
-                raise NotRope(f"channels {seconds[key]} and {j} both add x[{min(key)}] and x[{max(key)}]")
-            seconds[key], second_terms[j] = j, terms
+                raise NotRope(f"channels {seconds[key]} and {j} both add x[{key[0]}] and x[{key[1]}]")
+            seconds[key], second_terms[j] = j, (t1, t2)
         else:
             raise NotRope(
-                f"channel {j} has signs ({signs[1]:+g}, {signs[0]:+g}); a rotation needs "
+                f"channel {j} has signs ({high:+g}, {low:+g}); a rotation needs "
                 "(+1, -1) on one channel of each pair and (+1, +1) on the other"
             )
     pairs = []
-    for j, ((a, cos1, _), (b, sin1, _)) in sorted(firsts.items()):
-        second = seconds.pop(frozenset((a, b)), None)
+    for j, ((a, cos1, _), (b, sin1, _)) in firsts.items():
+        second = seconds.pop((a, b) if a < b else (b, a), None)
         if second is None:
             raise NotRope(
                 f"channel {j} is x[{a}]·cos − x[{b}]·sin and no channel is x[{b}]·cos + x[{a}]·sin "
@@ -123,7 +128,8 @@ def _pairs(polys: list[dict], x: int) -> tuple[list[Pair], list[tuple[int, int]]
                 f"channel {j} turns x[{a}] towards the lower channel x[{b}]: a rotation by −θ "
                 "(the halves swapped), not RoPE"
             )
-        direct, cross = sorted(second_terms[second], key=lambda t: t[0] != b)
+        t1, t2 = second_terms[second]
+        direct, cross = (t1, t2) if t1[0] == b else (t2, t1)  # x[b]·cos', x[a]·sin'
         pairs.append(Pair(j, second, a, b, (cos1, direct[1]), (sin1, cross[1])))
     if seconds:
         j = min(seconds.values())
@@ -134,15 +140,24 @@ def _pairs(polys: list[dict], x: int) -> tuple[list[Pair], list[tuple[int, int]]
 def _check_tables(pairs: list[Pair]) -> tuple[int, int]:
     """The cos and sin leaves every rotated channel reads (one each)."""
     cos_leaf, sin_leaf = pairs[0].cos[0][0], pairs[0].sin[0][0]
+    cos_leaves = set(map(itemgetter(0), chain.from_iterable(p.cos for p in pairs)))
+    if cos_leaves == {cos_leaf} and set(map(itemgetter(0), chain.from_iterable(p.sin for p in pairs))) == {
+        sin_leaf
+    }:
+        return cos_leaf, sin_leaf  # else find the first channel that differs, for the reason
     for p in pairs:
-        for c, s, j in zip(p.cos, p.sin, (p.first, p.second), strict=True):
-            if (c[0], s[0]) != (cos_leaf, sin_leaf):
+        (c1, c2), (s1, s2) = p.cos, p.sin
+        for c, s, j in ((c1, s1, p.first), (c2, s2, p.second)):
+            if c[0] != cos_leaf or s[0] != sin_leaf:
                 raise NotRope(f"channel {j} reads other cos/sin tensors than channel {pairs[0].first}")
     return cos_leaf, sin_leaf
 
 
 def _check_permutation(pairs: list[Pair], passed: list[tuple[int, int]]) -> None:
     """Each x channel feeds one output channel or one pair: the site is a permutation of one op."""
+    channels = [p.a for p in pairs] + [p.b for p in pairs] + [s for _, s in passed]
+    if len(set(channels)) == len(channels):
+        return  # no x channel read twice; else find the first repeat in output order, for the reason
     seen: dict[int, int] = {}
     uses = [(p.a, p.first) for p in pairs] + [(p.b, p.second) for p in pairs] + [(s, j) for j, s in passed]
     for channel, j in sorted(uses, key=lambda u: u[1]):
@@ -158,11 +173,14 @@ def prove(expr: Expr, leaf_names: list[str]) -> Proof:
     """Return the :class:`Proof` that ``expr`` (grid of one axis) is RoPE, or raise NotRope(reason)."""
     if expr.k != 1:
         raise NotRope("the output is not a tensor of channels")
-    polys = list(expr.grid.flat)
+    polys = expr.grid.tolist()
+    is_rotated = []  # every term of a channel is x·table (rotated) or every term is one x channel
     for j, poly in enumerate(polys):
-        if not poly or {len(m) for m in poly} not in ({1}, {2}):
+        lengths = set(map(len, poly))
+        if lengths != _ONE and lengths != _TWO:
             raise NotRope(f"channel {j} is neither rotated nor passed through")
-    rotated = [j for j, poly in enumerate(polys) if len(next(iter(poly))) == 2]
+        is_rotated.append(lengths == _TWO)
+    rotated = [j for j, r in enumerate(is_rotated) if r]
     if not rotated:
         raise NotRope("no channel is rotated")
     if len(rotated) % 2:
@@ -175,7 +193,7 @@ def prove(expr: Expr, leaf_names: list[str]) -> Proof:
     reasons = []
     for x in candidates:
         try:
-            pairs, passed = _pairs(polys, x)
+            pairs, passed = _pairs(polys, is_rotated, x)
             _check_permutation(pairs, passed)
             cos_leaf, sin_leaf = _check_tables(pairs)
             proof = arrange(polys, x, pairs, passed, (cos_leaf, sin_leaf))

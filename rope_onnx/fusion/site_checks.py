@@ -39,7 +39,7 @@ def head_sized(dims: list) -> bool:
 
 def sums_products(expr: Expr) -> bool:
     """Some channel adds a product to something else: the shape of a rotation, worth a report."""
-    return any(len(poly) >= 2 and any(len(m) == 2 for m in poly) for poly in expr.grid.flat)
+    return any(len(poly) >= 2 and 2 in map(len, poly) for poly in expr.grid.flat)
 
 
 def _same_dims(a: list, b: list) -> bool:

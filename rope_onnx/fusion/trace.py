@@ -115,7 +115,7 @@ class Tracer:
         try:
             value = self._eval(name, k)
             mixed = isinstance(value, Expr) and k == 1 and self.leaf_name(value) is None  # plain leaf: no
-            if mixed and isinstance(value, Expr) and value.degree() <= 1 and len(value.leaves()) > 1:
+            if mixed and isinstance(value, Expr) and value.mixes_leaves():
                 value = self.leaf(name)  # a linear mix of several tensors is an input, not a rotation
         finally:
             self._depth -= 1
