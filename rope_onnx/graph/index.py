@@ -16,8 +16,15 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, numpy_helper
 
-from rope_onnx.graph.protos import outer_inputs, release_freed_heap, type_info
-from rope_onnx.graph.shapes import TypeInfo, dim_name, mark_generated, merge_inferred, without_annotations
+from rope_onnx.graph.protos import outer_inputs, release_freed_heap, serialized_types, type_info
+from rope_onnx.graph.shapes import (
+    TypeInfo,
+    dim_name,
+    mark_generated,
+    merge_inferred,
+    split_undeclared,
+    without_annotations,
+)
 
 #: A dimension: a static size or a symbolic name (see :func:`rope_onnx.graph.shapes.dim_name`).
 Dim = int | str
@@ -45,8 +52,11 @@ class GraphIndex:
     def __init__(self, model: ModelProto, *, infer: bool = True) -> None:
         graph = model.graph
         self.graph = graph
+        #: Declared and merged types, and inferred ones once asked for (:meth:`type_of` reads both).
         self.types: dict[str, TypeInfo] = {}
         self._type_memo: dict[bytes, TypeInfo] = {}  # serialized TypeProto -> its TypeInfo
+        self._pending: dict[str, bytes] = {}  # inferred, undeclared, not asked for yet: its TypeProto
+        self._marked: dict[bytes, TypeInfo] = {}  # the same for inferred types, their symbols marked
         for info in (*graph.output, *graph.value_info, *graph.input):  # inputs last: theirs is the contract
             self.types[info.name] = self._type_info(info.type)
         self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
@@ -98,6 +108,21 @@ class GraphIndex:
             found = self._type_memo[key] = type_info(t)
         return found
 
+    def _inferred(self, key: bytes) -> TypeInfo:
+        """An inferred type (serialized TypeProto) as plain values, its own symbols marked, once per type."""
+        found = self._marked.get(key)
+        if found is None:
+            typed = type_info(onnx.TypeProto.FromString(key))
+            found = self._marked[key] = mark_generated(typed, self._params)
+        return found
+
+    def type_of(self, name: str) -> TypeInfo | None:
+        """The merged type of ``name``; an inferred type nothing declares is converted on first use."""
+        found = self.types.get(name)
+        if found is None and name in self._pending:
+            found = self.types[name] = self._inferred(self._pending.pop(name))
+        return found
+
     def _infer(self, model: ModelProto) -> None:
         """Types from shape inference run without the model's own shape annotations (docs/conventions.md).
 
@@ -108,20 +133,17 @@ class GraphIndex:
         disagree on a static size is unknown.
         """
         try:  # serialised here: the bare copy is freed before inference makes its own (-70 MB at 200k nodes)
-            data = _without_inline_weights(without_annotations(model)).SerializeToString()
+            data = without_annotations(_without_inline_weights(model)).SerializeToString()
             inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
             del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             inferred = None
         found = () if inferred is None else (*inferred.graph.value_info, *inferred.graph.output)
-        params = {d.dim_param for i in model.graph.input for d in i.type.tensor_type.shape.dim if d.dim_param}
-        # plain tuples, inference's own symbols marked (once per distinct type): the inferred copy is freed
-        marked: dict[TypeInfo, TypeInfo] = {}
-        raw = ((i.name, self._type_info(i.type)) for i in found)
-        types = (
-            (n, marked[t] if t in marked else marked.setdefault(t, mark_generated(t, params))) for n, t in raw
-        )
-        self.claimed = merge_inferred(self.types, types, {i.name for i in model.graph.input})
+        inputs = model.graph.input  # their symbols are the model's (mark_generated)
+        self._params = {d.dim_param for i in inputs for d in i.type.tensor_type.shape.dim if d.dim_param}
+        now, self._pending = split_undeclared(serialized_types(found), self.types)
+        merged = ((n, self._inferred(k)) for n, k in now)
+        self.claimed = merge_inferred(self.types, merged, {i.name for i in inputs})
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
@@ -129,7 +151,7 @@ class GraphIndex:
         standard op's type constraint (its output has the type of its typed data inputs)."""
         if name in self.initializers:
             return self.initializers[name].data_type
-        t = self.types.get(name)
+        t = self.type_of(name)
         known = t[0] if t is not None else 0
         if known or name in self._typing:
             return known
@@ -168,7 +190,7 @@ class GraphIndex:
         const = self.constant(name)
         if const is not None:
             return list(const.shape)
-        t = self.types.get(name)
+        t = self.type_of(name)
         if name in self.graph_inputs:  # declared, never an inferred or default shape
             t = self._declared[name]
         if t is None or t[1] is None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import onnx
-from onnx import GraphProto, NodeProto
+from onnx import GraphProto, NodeProto, ValueInfoProto
 
 from rope_onnx.graph.shapes import TypeInfo
 
-__all__ = ["outer_inputs", "release_freed_heap", "type_info"]
+__all__ = ["outer_inputs", "release_freed_heap", "serialized_types", "type_info"]
 
 
 def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
@@ -62,3 +62,15 @@ def type_info(t: onnx.TypeProto) -> TypeInfo:
         int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
     )
     return tensor.elem_type, dims
+
+
+def serialized_types(infos: Iterable[ValueInfoProto]) -> Iterator[tuple[str, bytes]]:
+    """Each value's name and serialized TypeProto, one bytes object per distinct type.
+
+    Bytes keep nothing of the message alive (a TypeProto would keep its whole model), and a model
+    has a few thousand distinct types across tens of thousands of values.
+    """
+    canon: dict[bytes, bytes] = {}
+    for info in infos:
+        key = info.type.SerializeToString()
+        yield info.name, canon.setdefault(key, key)
