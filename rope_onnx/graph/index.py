@@ -24,6 +24,7 @@ from rope_onnx.graph.shapes import (
     merge_inferred,
     split_undeclared,
     without_annotations,
+    without_inline_weights,
 )
 
 #: A dimension: a static size or a symbolic name (see :func:`rope_onnx.graph.shapes.dim_name`).
@@ -40,8 +41,6 @@ SAME_TYPE_FIRST = frozenset(
         "Gather", "GatherND", "Flatten", "Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu", "Softmax",
     }
 )  # fmt: skip
-#: Inline initializers larger than this (bytes) reach shape inference as typed inputs, not data.
-INFER_INLINE_LIMIT = 64 * 1024
 #: Graphs with this many nodes hand shape inference's freed memory back to the OS (a few ms).
 _TRIM_NODES = 10_000
 
@@ -77,6 +76,7 @@ class GraphIndex:
         self.graph_inputs = {i.name for i in graph.input}
         self._declared = {i.name: self._type_info(i.type) for i in graph.input}
         self._constants: dict[str, np.ndarray | None] = {}
+        self._named: dict[str, tuple[Dim, ...] | None] = {}  # dims() of a tensor neither constant nor weight
         self._typing: set[str] = set()
 
     def _link(self, nodes: list[NodeProto]) -> None:
@@ -133,7 +133,7 @@ class GraphIndex:
         disagree on a static size is unknown.
         """
         try:  # serialised here: the bare copy is freed before inference makes its own (-70 MB at 200k nodes)
-            data = without_annotations(_without_inline_weights(model)).SerializeToString()
+            data = without_annotations(without_inline_weights(model)).SerializeToString()
             inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
             del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
@@ -190,12 +190,14 @@ class GraphIndex:
         const = self.constant(name)
         if const is not None:
             return list(const.shape)
-        t = self.type_of(name)
-        if name in self.graph_inputs:  # declared, never an inferred or default shape
-            t = self._declared[name]
-        if t is None or t[1] is None:
-            return None
-        return [dim_name(d, name, axis) for axis, d in enumerate(t[1])]
+        if name not in self._named:  # types are fixed once built: each tensor's dims are named once
+            # a graph input: declared, never an inferred or default shape
+            t = self._declared[name] if name in self.graph_inputs else self.type_of(name)
+            shape = None if t is None else t[1]
+            named = None if shape is None else tuple(dim_name(d, name, a) for a, d in enumerate(shape))
+            self._named[name] = named
+        named = self._named[name]
+        return None if named is None else list(named)
 
     def claimed_axes(self, name: str) -> frozenset[int]:
         """Axes of ``name`` only a declaration sizes: a claim, which a proof from the graph overrides."""
@@ -234,39 +236,6 @@ class GraphIndex:
         if name in self.external_uses:
             return True
         return any(c not in inside for c in self.consumers.get(name, ()))
-
-
-def _without_inline_weights(model: ModelProto) -> ModelProto:
-    """``model`` with its large inline initializers turned into typed graph inputs.
-
-    Shape inference serialises the model it is given: a model saved without external data
-    (up to 2 GB of inline weights) would be copied twice more, for nothing — inference needs
-    only a weight's type and shape.  Values matter only for small integer tensors (Reshape
-    targets, Slice bounds …), all far below the cut.  Models with external data are passed as
-    they are (their initializers carry no bytes).
-    """
-    graph = model.graph
-    heavy = {
-        t.name
-        for t in graph.initializer
-        if t.data_location != TensorProto.EXTERNAL and t.ByteSize() > INFER_INLINE_LIMIT
-    }
-    if not heavy:
-        return model
-    light = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
-    light.functions.extend(model.functions)
-    light.graph.name = graph.name
-    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
-        getattr(light.graph, field).extend(getattr(graph, field))
-    declared = {i.name for i in graph.input}
-    for tensor in graph.initializer:
-        if tensor.name not in heavy:
-            light.graph.initializer.append(tensor)
-        elif tensor.name not in declared:
-            light.graph.input.append(
-                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
-            )
-    return light
 
 
 def _small_tensor(tensor: TensorProto) -> np.ndarray | None:

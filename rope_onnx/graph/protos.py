@@ -18,6 +18,8 @@ from rope_onnx.graph.shapes import TypeInfo
 
 __all__ = ["outer_inputs", "release_freed_heap", "serialized_types", "type_info"]
 
+_GRAPH = onnx.AttributeProto.GRAPH
+
 
 def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
     """Names a subgraph (If/Loop/Scan body) reads from its enclosing scope, recursively."""
@@ -31,12 +33,18 @@ def _subgraph_inputs(graph: GraphProto) -> Iterator[str]:
 
 
 def outer_inputs(node: NodeProto) -> set[str]:
-    """Tensors a node's subgraphs read from the graph around it (its implicit inputs)."""
+    """Tensors a node's subgraphs read from the graph around it (its implicit inputs).
+
+    Called for every node with attributes (the index, the rewrite): the enum is read once, and an
+    attribute that holds no graph costs two field reads, no list.
+    """
     names: set[str] = set()
     for attr in node.attribute:
-        subs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs
-        for sub in subs if subs else ():  # most attributes hold no graph: no list built for them
-            names.update(_subgraph_inputs(sub))
+        if attr.type == _GRAPH:
+            names.update(_subgraph_inputs(attr.g))
+        elif attr.graphs:
+            for sub in attr.graphs:
+                names.update(_subgraph_inputs(sub))
     return names
 
 

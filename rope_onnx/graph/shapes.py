@@ -15,7 +15,7 @@ from collections.abc import Container, Iterable
 from typing import TypeVar
 
 import onnx
-from onnx import ModelProto
+from onnx import ModelProto, TensorProto
 
 __all__ = [
     "InferredSymbol",
@@ -27,10 +27,13 @@ __all__ = [
     "merge_types",
     "split_undeclared",
     "without_annotations",
+    "without_inline_weights",
 ]
 
 
 T = TypeVar("T")
+#: Inline initializers larger than this (bytes) reach shape inference as typed inputs, not data.
+INFER_INLINE_LIMIT = 64 * 1024
 #: The graph fields shape inference is given: the graph itself, without what the model says about it.
 _INFERRED_FIELDS = frozenset({"name", "node", "input", "initializer", "sparse_initializer"})
 
@@ -39,8 +42,8 @@ def without_annotations(model: ModelProto) -> ModelProto:
     """A copy of ``model`` for inference: no ``value_info``, outputs typed but not shaped.
 
     The graph is copied whole and then cleared (one C++ copy: a third of the time of extending the
-    fields one message at a time); its inline weights are copied too, so a caller with large ones
-    drops them first (``graph/index.py``).
+    fields one message at a time); its inline weights are copied too, so the index drops large ones
+    first (:func:`without_inline_weights`).
     """
     graph = model.graph
     bare = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
@@ -53,6 +56,39 @@ def without_annotations(model: ModelProto) -> ModelProto:
         elem = out.type.tensor_type.elem_type if out.type.HasField("tensor_type") else 0
         bare.graph.output.append(onnx.helper.make_tensor_value_info(out.name, elem, None))
     return bare
+
+
+def without_inline_weights(model: ModelProto) -> ModelProto:
+    """``model`` with its large inline initializers turned into typed graph inputs.
+
+    Shape inference serialises the model it is given: a model saved without external data
+    (up to 2 GB of inline weights) would be copied twice more, for nothing — inference needs
+    only a weight's type and shape.  Values matter only for small integer tensors (Reshape
+    targets, Slice bounds …), all far below the cut.  Models with external data are passed as
+    they are (their initializers carry no bytes).
+    """
+    graph = model.graph
+    heavy = {
+        t.name
+        for t in graph.initializer
+        if t.data_location != TensorProto.EXTERNAL and t.ByteSize() > INFER_INLINE_LIMIT
+    }
+    if not heavy:
+        return model
+    light = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
+    light.functions.extend(model.functions)
+    light.graph.name = graph.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(light.graph, field).extend(getattr(graph, field))
+    declared = {i.name for i in graph.input}
+    for tensor in graph.initializer:
+        if tensor.name not in heavy:
+            light.graph.initializer.append(tensor)
+        elif tensor.name not in declared:
+            light.graph.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
+            )
+    return light
 
 
 #: A tensor's type as the index keeps it: element type (0: not a tensor) and dims, None when the

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from rope_onnx.fusion import fuse_model, trace
 from rope_onnx.graph import index as graph_index
+from rope_onnx.graph import shapes
 
 
 def _residual_stream(layers: int, width: int = 64) -> onnx.ModelProto:
@@ -61,12 +62,12 @@ def test_channel_evaluations_grow_linearly_with_layers(monkeypatch: pytest.Monke
 def test_inline_weights_reach_shape_inference_as_shapes_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """A model without external data is inferred on a copy whose weights are typed inputs."""
     model = _residual_stream(3, width=256)  # 256 KiB weights: over the inline cut
-    light = graph_index._without_inline_weights(model)
+    light = shapes.without_inline_weights(model)
     assert light is not model and not light.graph.initializer
     assert {i.name for i in light.graph.input} == {"x", "w0", "w1", "w2"}
     assert len(model.graph.initializer) == 3  # the model itself is untouched
     stripped = graph_index.GraphIndex(model)
-    monkeypatch.setattr(graph_index, "INFER_INLINE_LIMIT", 2**62)  # infer with every weight inline
+    monkeypatch.setattr(shapes, "INFER_INLINE_LIMIT", 2**62)  # infer with every weight inline
     full = graph_index.GraphIndex(model)
     names = [o for n in model.graph.node for o in n.output]
     assert [stripped.dims(n) for n in names] == [full.dims(n) for n in names]
