@@ -3,9 +3,11 @@
 Two facts bound the work per candidate without changing what any proof says (issue 17):
 
 * **product reach** — only ``Mul``/``If`` make degree-2 terms (``OpRule.makes_products``); every
-  other traced op moves, negates or adds them.  A candidate with no product within
-  :data:`MAX_DEPTH` evaluates to sums of leaves, neither a site nor a near
-  miss, so it is rejected untraced (a chain of head-sized Add/Neg nodes is thousands of those).
+  other traced op moves, negates or adds them, from the inputs it evaluates as channels
+  (``OpRule.channel_inputs``: not a Reshape's target shape, which may hold a ``Mul`` of dims).  A
+  candidate with no product within :data:`MAX_DEPTH` evaluates to sums of leaves, neither a site
+  nor a near miss, so it is rejected untraced (a chain of head-sized Add/Neg nodes is thousands of
+  those; the reshapes of v and of the repeated k/v heads, whose targets multiply dims, two per layer).
 * **traced level** — the longest path of traced ops behind a tensor.  A candidate below
   ``MAX_DEPTH`` can never reach the tracer's depth limit; one above it (hand-built chains: no
   export has a level above 16) is traced within a band of levels (:func:`band_floor`), with the
@@ -37,21 +39,29 @@ def cone_facts(index: GraphIndex) -> tuple[dict[str, int], dict[str, int]]:
     ops the tracer follows).  ``levels`` is empty when no candidate in reach is deep enough to need it."""
     reach: dict[str, int] = {}
     levels: dict[str, int] = {}
-    kinds: dict[tuple[str, str], int] = {}  # (op_type, domain) -> 0 untraced, 1 product, 2 followed
+    #: (op_type, domain) -> (0 untraced, 1 product, 2 followed; how many inputs carry channels)
+    kinds: dict[tuple[str, str], tuple[int, int | None]] = {}
     deep = False
     for node, reads in zip(index.nodes, index.inputs, strict=True):
         key = (node.op_type, node.domain)
-        kind = kinds.get(key)
-        if kind is None:
+        found = kinds.get(key)
+        if found is None:
             rule = rule_for(*key)
-            kind = kinds[key] = 0 if rule is None or rule.trace is None else 1 if rule.makes_products else 2
+            kind = 0 if rule is None or rule.trace is None else 1 if rule.makes_products else 2
+            found = kinds[key] = (kind, None if rule is None else rule.channel_inputs)
+        kind, channels = found
         if not kind:
             continue  # the tracer makes its outputs leaves: no product comes through
-        if reads:  # map over dict.get: no Python frame per input (a 200k-node chain: 0.95 -> 0.5 s)
-            level = 1 + max(map(levels.get, reads, repeat(0)))
-            distance = 0 if kind == 1 else 1 + min(map(reach.get, reads, repeat(MAX_DEPTH)))
+        # the inputs the trace evaluates: a product behind a Reshape's target shape is no channel of it
+        followed = reads if channels is None else [n for n in node.input[:channels] if n]
+        # map over dict.get: no Python frame per input (a 200k-node chain: 0.95 -> 0.5 s)
+        level = 1 + max(map(levels.get, reads, repeat(0))) if reads else 1
+        if kind == 1:
+            distance = 0
+        elif followed:
+            distance = 1 + min(map(reach.get, followed, repeat(MAX_DEPTH)))
         else:
-            level, distance = 1, 0 if kind == 1 else 1 + MAX_DEPTH
+            distance = 1 + MAX_DEPTH
         for name in node.output:
             levels[name] = level
             if distance < MAX_DEPTH:

@@ -129,6 +129,7 @@ RULES = (
         fold=_fold_squeeze,
         dims=_squeeze_dims,
         roles=TABLE,
+        channel_inputs=1,
     ),
     OpRule(
         "Unsqueeze",
@@ -138,5 +139,6 @@ RULES = (
         fold=_fold_unsqueeze,
         dims=_unsqueeze_dims,
         roles=TABLE,
+        channel_inputs=1,
     ),
 )

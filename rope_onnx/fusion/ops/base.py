@@ -177,5 +177,9 @@ class OpRule:
     #: True for ops whose trace can put a product of two channels into a value (Mul; If, whose
     #: branch is traced): a candidate with none of them in reach is no site (fusion.reach.cone_facts).
     makes_products: bool = False
+    #: How many leading inputs the trace may evaluate as channels (None: any); it reads the others
+    #: only as integers (a shape, bounds, axes, repeats), so products behind those are no channels of
+    #: its output (fusion.reach.cone_facts: a Reshape whose target shape has a Mul is no candidate).
+    channel_inputs: int | None = None
     #: False for ops that read only their input's shape (``Shape``): that input is no data of a site.
     reads_values: bool = True

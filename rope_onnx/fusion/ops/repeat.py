@@ -66,6 +66,6 @@ def _expand_dims(ctx: DimsContext, node: NodeProto, name: str) -> SourceDims | N
 
 
 RULES = (
-    OpRule("Tile", trace=_tile, rank=same_rank, dims=_tile_dims, roles=TABLE),
-    OpRule("Expand", trace=_expand, rank=_expand_rank, dims=_expand_dims, roles=TABLE),
+    OpRule("Tile", trace=_tile, rank=same_rank, dims=_tile_dims, roles=TABLE, channel_inputs=1),
+    OpRule("Expand", trace=_expand, rank=_expand_rank, dims=_expand_dims, roles=TABLE, channel_inputs=1),
 )

@@ -269,5 +269,6 @@ RULES = (
         dims=_reshape_dims,
         anchor=True,
         roles=TABLE,
+        channel_inputs=1,
     ),
 )

@@ -271,8 +271,17 @@ RULES = (
         fold=_fold_slice,
         dims=_slice_dims,
         roles=TABLE,
+        channel_inputs=1,
     ),
-    OpRule("Split", trace=_split, rank=same_rank, fold=_fold_split, dims=_split_dims, roles=TABLE),
+    OpRule(
+        "Split",
+        trace=_split,
+        rank=same_rank,
+        fold=_fold_split,
+        dims=_split_dims,
+        roles=TABLE,
+        channel_inputs=1,
+    ),
     OpRule(
         "Gather",
         trace=_gather,
@@ -280,5 +289,6 @@ RULES = (
         fold=_fold_gather,
         dims=_gather_dims,
         roles=TABLE | {"gather"},
+        channel_inputs=1,
     ),
 )
