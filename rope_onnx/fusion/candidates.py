@@ -21,7 +21,7 @@ from rope_onnx.fusion.channels import Expr, NotRope
 from rope_onnx.fusion.dimproof import DimProver
 from rope_onnx.fusion.lookalike import looks_like_rope
 from rope_onnx.fusion.ops.casts import rounding_input, widened_copy
-from rope_onnx.fusion.ops.registry import fold_memo, rule_for
+from rope_onnx.fusion.ops.registry import rule_for
 from rope_onnx.fusion.prove import Proof, prove
 from rope_onnx.fusion.reach import cone_facts
 from rope_onnx.fusion.result import Skip
@@ -165,13 +165,7 @@ def _inputs(tracer: Tracer, proof: Proof) -> tuple[Proof, dict[str, int], tuple[
 
 
 def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
-    """Every provable site of ``model`` and every near miss with its reason (nothing is edited, so
-    the candidates share their integer folds: ``fold_memo``)."""
-    with fold_memo(index):
-        return _find_sites(index)
-
-
-def _find_sites(index: GraphIndex) -> tuple[list[ProvenSite], list[Skip]]:
+    """Every provable site of ``model`` and every near miss with its reason (nothing is edited)."""
     reach, levels = cone_facts(index)  # a candidate with no Mul in the tracer's reach computes no rotation
     tracer = Tracer(index, levels)
     prover = DimProver(index)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 from onnx import NodeProto
 
@@ -22,7 +21,7 @@ from rope_onnx.fusion.ops import (
 )
 from rope_onnx.fusion.ops.base import DimsRule, OpRule
 from rope_onnx.graph.conventions import is_default_domain
-from rope_onnx.graph.folding import DimsHint, Folder, FoldMemo, IntValue, int_values, memo
+from rope_onnx.graph.folding import DimsHint, Folder, IntValue, int_values
 from rope_onnx.graph.index import GraphIndex
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "RULES",
     "dims_rule_for",
     "fold_ints",
-    "fold_memo",
     "has_role",
     "reads_values",
     "rule_for",
@@ -100,11 +98,3 @@ def has_role(node: NodeProto | None, role: str) -> bool:
 def fold_ints(index: GraphIndex, name: str, hint: DimsHint | None = None) -> IntValue:
     """``name`` folded to integers with every op rule's folding (see :func:`int_values`)."""
     return int_values(index, name, FOLDERS, hint)
-
-
-@contextmanager
-def fold_memo(index: GraphIndex) -> Iterator[FoldMemo]:
-    """Inside the block, :func:`fold_ints` of ``index`` folds each tensor once (``folding.memo``):
-    a pass's candidates fold the same shape chains, every layer, q and k."""
-    with memo(index, FOLDERS) as made:
-        yield made
