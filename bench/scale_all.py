@@ -103,7 +103,9 @@ def _one_run(tool: str, model: Path, cap: int, timeout: float, env: dict) -> dic
     return run
 
 
-def bench(tools: list[str], model: Path, cap: int, timeout: float, repeat: int) -> dict[str, dict]:
+def bench(
+    tools: list[str], model: Path, cap: int, timeout: float, repeat: int, label: str = ""
+) -> dict[str, dict]:
     """Every tool on ``model``; floor and rope-onnx ``repeat`` times each, *in turn* (floor, rope-onnx,
     floor, …), so a drift of the machine's speed hits both alike: their ratio is the median of the
     ratios pair by pair (``pair_cpu``/``pair_wall``), the figure the 1.5× target is read from."""
@@ -114,7 +116,7 @@ def bench(tools: list[str], model: Path, cap: int, timeout: float, repeat: int) 
         for tool in tools:
             if tool in failed or (i and tool not in ("floor", "rope-onnx")):
                 continue
-            print(f"[bench] {model.parent.name}: {tool} ({i + 1}) ...", file=sys.stderr, flush=True)
+            print(f"[bench] {label or model.name}: {tool} ({i + 1}) ...", file=sys.stderr, flush=True)
             run = _one_run(tool, model, cap, timeout, env)
             if run["code"] != 0:
                 failed[tool] = {"ok": False, "status": fuse_scale._failure(run, timeout, cap / 2**30), **run}
@@ -256,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for label, path, nodes, expected in models(args, cap):
         here = [t for t in tools if t in ("floor", "rope-onnx") or not 0 < args.peer_max_nodes < nodes]
-        results = bench(here, path, cap, args.timeout, args.repeat)
+        results = bench(here, path, cap, args.timeout, args.repeat, label)
         floor = results.get("floor")
         ok_floor = floor is not None and floor["ok"]
         floor_figures = {"wall_s": floor["wall_s"], "cpu_s": floor["cpu_s"]} if floor and ok_floor else None
