@@ -247,7 +247,7 @@ def _table_site(draw: st.DrawFn, broadcast: bool = False) -> tuple[onnx.ModelPro
 
     ``broadcast``: the tables have a leading dim that is not 1 and reach the site through an op,
     so that a declaration can claim they broadcast."""
-    from trust_graphs import D, Graph
+    from trust_graphs import D, Graph, symbol_feeds
 
     g = Graph()
     x_dims: list = [draw(st.sampled_from(("B", 2, 1))), draw(st.sampled_from((3, 1, "H"))), 0, D]
@@ -300,19 +300,11 @@ def _table_site(draw: st.DrawFn, broadcast: bool = False) -> tuple[onnx.ModelPro
     g.nodes.append(helper.make_node("Identity", [y], ["y"], name="out"))
     model = g.model([("x", x_dims), ("cos", declared), ("sin", declared)], ["y"])
     sizes = {"B": (1, 2), "H": (1, 3), "L": (1, 4), "C": (2, 1), "G": (3, 1), "P": (4, 1)}
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    feed_sets = []
-    for pick in range(4):
-        values = {s: v[pick % 2] if pick < 2 else v[(pick + i) % 2] for i, (s, v) in enumerate(sizes.items())}
-        feed_sets.append(
-            {
-                name: rng.standard_normal([values.get(d, d) for d in dims]).astype(np.float32)
-                for name, dims in (("x", x_dims), ("cos", declared), ("sin", declared))
-            }
-        )
+    inputs = [("x", x_dims), ("cos", declared), ("sin", declared)]
+    feed_sets = symbol_feeds(draw(st.integers(0, 2**16)), sizes, inputs)
     describe = f"x {x_dims} table {declared} via {chain or 'input'} x via {x_chain or 'input'}"
     expect = "refuse" if not ok else "either" if chain or x_chain else "fuse"
-    return model, tuple(feed_sets), expect, describe
+    return model, feed_sets, expect, describe
 
 
 def _computed_site(draw: st.DrawFn) -> tuple[onnx.ModelProto, tuple, str, str]:

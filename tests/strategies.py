@@ -331,7 +331,7 @@ _INT_TYPES = {"int8": (8, 3), "uint8": (8, 2), "int16": (16, 5), "uint16": (16, 
 def trust_cases(draw: st.DrawFn) -> TrustCase:
     """Wrapping integer bounds, int64 overflow, broadcasting tables with other symbols, overridable
     tables and pre-existing RoPECustomer nodes/functions, each with the outcome ONNX implies."""
-    from trust_graphs import INT64_MAX, D, Graph
+    from trust_graphs import INT64_MAX, D, Graph, symbol_feeds
 
     g = Graph()
     kind = draw(st.sampled_from(("wrap_mid", "wrap_table", "overflow", "tables", "tables", "plain")))
@@ -410,14 +410,6 @@ def trust_cases(draw: st.DrawFn) -> TrustCase:
             model.functions.append(function)
         model.ir_version = 10
     sizes = {"B": (1, 2), "H": (1, 3), "L": (1, 4), "C": (1, 2), "G": (1, 3), "P": (1, 4)}
-    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-    feed_sets = []
-    for pick in range(4):
-        values = {s: v[pick % 2] if pick < 2 else v[(pick + i) % 2] for i, (s, v) in enumerate(sizes.items())}
-        feed_sets.append(
-            {
-                name: rng.standard_normal([values.get(d, d) for d in dims]).astype(np.float32)
-                for name, dims in (("x", x_dims), ("cos", table), ("sin", table))
-            }
-        )
-    return TrustCase(model, tuple(feed_sets), expect, domain, user_node, describe)
+    inputs = [("x", x_dims), ("cos", table), ("sin", table)]
+    feed_sets = symbol_feeds(draw(st.integers(0, 2**16)), sizes, inputs)
+    return TrustCase(model, feed_sets, expect, domain, user_node, describe)

@@ -21,6 +21,21 @@ INT64_MIN = -(2**63)
 D = 16  # head_dim of every site here
 
 
+def symbol_feeds(
+    seed: int, sizes: dict[str, tuple[int, int]], inputs: list[tuple[str, list]]
+) -> tuple[dict[str, np.ndarray], ...]:
+    """Four float32 feed sets for ``inputs`` whose dims are sizes or symbols of ``sizes``: every symbol
+    at its first size, every symbol at its second, then two mixes (each symbol's size alternating with
+    its position), so a proof that confused two symbols meets feeds where they differ."""
+    rng = np.random.default_rng(seed)
+    sets = []
+    for pick in range(4):
+        values = {s: v[pick % 2] if pick < 2 else v[(pick + i) % 2] for i, (s, v) in enumerate(sizes.items())}
+        shapes = {name: [values.get(d, d) for d in dims] for name, dims in inputs}
+        sets.append({name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()})
+    return tuple(sets)
+
+
 class Graph:
     """A tiny graph builder: constants as initializers, nodes with unique names."""
 
