@@ -30,14 +30,13 @@ from rope_onnx.fusion.site_checks import check_site, data_inputs, head_sized, su
 from rope_onnx.fusion.trace import NODE_BUDGET, BudgetExceeded, Tracer
 from rope_onnx.fusion.views import Views
 from rope_onnx.graph.index import GraphIndex
+from rope_onnx.graph.intmath import INT_TYPES
 
-#: Element types a rotation is never computed in: a candidate of one is skipped untraced unless it
-#: looks like RoPE (then it is traced and reported as before).  The shape chains of an export end in
-#: int64 Concats that are anchors (a partial-rotary Concat is): 161 of them in a 70B-shaped graph.
-INTEGER_TYPES = frozenset(
-    getattr(TensorProto, name)
-    for name in ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BOOL")
-)
+#: Element types a rotation is never computed in (the integers of graph/intmath, and bool): a
+#: candidate of one is skipped untraced unless it looks like RoPE (then it is traced and reported as
+#: before).  The shape chains of an export end in int64 Concats that are anchors (a partial-rotary
+#: Concat is): 161 of them in a 70B-shaped graph.
+INTEGER_TYPES = frozenset(INT_TYPES) | {TensorProto.BOOL}
 
 
 def is_anchor(node: NodeProto | None) -> bool:
