@@ -48,7 +48,8 @@ def _ids(grid: np.ndarray) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def _frozen(grid: np.ndarray) -> np.ndarray:
-    grid.flags.writeable = False  # shared from now on: a write would change other sites' values
+    """``grid``, read-only from now on: it is shared, and a write would change other sites' values."""
+    grid.flags.writeable = False
     return grid
 
 
@@ -76,9 +77,6 @@ class _Bounded:
         while self.cells > self._limit:
             oldest = next(iter(self._entries))
             self.cells -= self._entries.pop(oldest)[1]
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class Algebra:

@@ -191,7 +191,7 @@ def proof_fields(expr: Expr, rank: Sequence[int] | None = None) -> Answer:
     """The Proof's fields but its tensor names, and the leaf ids of (x, cos, sin); or NotRope(reason).
 
     A pure function of the polynomials and ``rank``: where several leaves could be x (cos and sin one
-    table), they are tried in increasing ``rank`` (the order the pass first met them), and the first
+    table, say), they are tried in increasing ``rank`` (the order the pass first met them), and the first
     that proves wins, else the first one's reason is given.  Leaf names play no part, so the answer of
     one site holds for every site that computes the same polynomials (:mod:`rope_onnx.fusion.memo`).
     """
