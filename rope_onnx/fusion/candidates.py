@@ -22,7 +22,7 @@ from rope_onnx.fusion.dimproof import DimProver
 from rope_onnx.fusion.lookalike import looks_like_rope
 from rope_onnx.fusion.ops.casts import rounding_input, widened_copy
 from rope_onnx.fusion.ops.registry import rule_for
-from rope_onnx.fusion.prove import Proof, prove
+from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.reach import cone_facts
 from rope_onnx.fusion.result import Skip
 from rope_onnx.fusion.rewrite import ProvenSite
@@ -96,7 +96,7 @@ def _attempt_once(
         tracer.stopped = "no channel of it is a sum of products of its inputs"
         return None
     try:
-        proof = prove(expr, tracer.leaf_names)
+        proof = tracer.algebra.prove(expr, tracer.site_leaves, tracer.leaf_ids)
         inputs = data_inputs(index, expr.nodes) - tracer.aliases
         if widened:  # read the float32 copies the site itself made of its fp16 inputs
             found = [widened_copy(index, n, expr.nodes) for n in (proof.x, proof.cos, proof.sin)]

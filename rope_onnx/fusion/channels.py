@@ -8,6 +8,9 @@ op does element-wise.  Whatever the exporter wrote — Slice or Split, Neg or ``
 operand order, step-2 slices or a reshape to pairs — a RoPE site ends as the same polynomials:
 ``y[c] = x[c]·cos[a(c)] ± x[p(c)]·sin[b(c)]``, which :mod:`rope_onnx.fusion.prove` checks against the
 op's definition.  A monomial is a sorted tuple of leaf channels; coefficients are exact floats.
+Leaf ids are the candidate's own (0, 1, ... as its trace meets them), so alike sites compute equal
+polynomials; these functions are pure and never mutate a polynomial, which lets
+:mod:`rope_onnx.fusion.memo` hand one site's results to the next.
 """
 
 from __future__ import annotations

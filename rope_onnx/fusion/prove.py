@@ -18,15 +18,19 @@ channel, that the op's definition moved that way gives exactly the traced polyno
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
+from typing import Any
 
 from rope_onnx.fusion.arrange import Pair, arrange, partner
 from rope_onnx.fusion.channels import Expr, Monomial, NotRope
 
-__all__ = ["Proof", "partner", "prove"]
+__all__ = ["Proof", "named", "partner", "proof_fields", "prove"]
 
+#: A proof's fields but its tensor names, and the leaf ids of (x, cos, sin): see proof_fields.
+Answer = tuple[dict[str, Any], tuple[int, int, int]]
 _ONE, _TWO = {1}, {2}  # the monomial lengths of a passed-through and of a rotated channel
 
 
@@ -169,8 +173,28 @@ def _check_permutation(pairs: list[Pair], passed: list[tuple[int, int]]) -> None
         seen[channel] = j
 
 
-def prove(expr: Expr, leaf_names: list[str]) -> Proof:
-    """Return the :class:`Proof` that ``expr`` (grid of one axis) is RoPE, or raise NotRope(reason)."""
+def prove(expr: Expr, leaf_names: Sequence[str], rank: Sequence[int] | None = None) -> Proof:
+    """Return the :class:`Proof` that ``expr`` (grid of one axis) is RoPE, or raise NotRope(reason).
+
+    ``leaf_names[i]`` is the tensor of leaf id ``i``; ``rank[i]`` (default: ``i``) orders the leaves
+    the proof tries as x (see :func:`proof_fields`)."""
+    return named(proof_fields(expr, rank), leaf_names)
+
+
+def named(answer: Answer, leaf_names: Sequence[str]) -> Proof:
+    """The :class:`Proof` of :func:`proof_fields`' answer, its leaves (x, cos, sin) named."""
+    fields, (x, cos_leaf, sin_leaf) = answer
+    return Proof(**{**fields, "x": leaf_names[x], "cos": leaf_names[cos_leaf], "sin": leaf_names[sin_leaf]})
+
+
+def proof_fields(expr: Expr, rank: Sequence[int] | None = None) -> Answer:
+    """The Proof's fields but its tensor names, and the leaf ids of (x, cos, sin); or NotRope(reason).
+
+    A pure function of the polynomials and ``rank``: where several leaves could be x (cos and sin one
+    table, say), they are tried in increasing ``rank`` (the order the pass first met them), and the first
+    that proves wins, else the first one's reason is given.  Leaf names play no part, so the answer of
+    one site holds for every site that computes the same polynomials (:mod:`rope_onnx.fusion.memo`).
+    """
     if expr.k != 1:
         raise NotRope("the output is not a tensor of channels")
     polys = expr.grid.tolist()
@@ -189,18 +213,16 @@ def prove(expr: Expr, leaf_names: list[str]) -> Proof:
     if len(first) != 2:
         raise NotRope(f"channel {rotated[0]} is a sum of {len(first)} products, RoPE has 2")
     one, two = (set(f[0] for f in m) for m in first)
-    candidates = sorted(one & two)  # x is read by both terms of every rotated channel
+    candidates = sorted(one & two, key=None if rank is None else rank.__getitem__)  # x: in both terms
     reasons = []
     for x in candidates:
         try:
             pairs, passed = _pairs(polys, is_rotated, x)
             _check_permutation(pairs, passed)
             cos_leaf, sin_leaf = _check_tables(pairs)
-            proof = arrange(polys, x, pairs, passed, (cos_leaf, sin_leaf))
+            fields = arrange(polys, x, pairs, passed, (cos_leaf, sin_leaf))
         except NotRope as why:
             reasons.append(str(why))
             continue
-        return Proof(
-            **{**proof, "x": leaf_names[x], "cos": leaf_names[cos_leaf], "sin": leaf_names[sin_leaf]}
-        )
+        return fields, (x, cos_leaf, sin_leaf)
     raise NotRope(reasons[0] if reasons else "no tensor is rotated with its own channels")

@@ -15,7 +15,8 @@ from dataclasses import replace
 
 from onnx import NodeProto
 
-from rope_onnx.fusion.channels import Expr, NotRope, Scalar, leaf
+from rope_onnx.fusion.channels import Expr, NotRope, Scalar
+from rope_onnx.fusion.memo import Algebra
 from rope_onnx.fusion.ops.base import Value
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
 from rope_onnx.fusion.ops.reshape import View, view_dims
@@ -29,7 +30,6 @@ from rope_onnx.graph.index import Dim, GraphIndex
 NODE_BUDGET = 400
 #: Widest tensor followed channel by channel (hidden sizes reach 16k; a head is <= 1024).
 MAX_LEAF_WIDTH = 1 << 16
-LEAF_CACHE = 4096  #: leaf expressions kept between candidates (~45 KB each at 128 channels)
 
 
 class BudgetExceeded(Exception):
@@ -54,13 +54,12 @@ class Tracer:
         self.levels = levels  # traced levels (reach.cone_facts), computed for the first candidate
         self.floor = 0  # tensors of a lower traced level are the candidate's inputs (reach.band_floor)
         self._by_floor: dict[int, tuple[dict[str, frozenset[str]], dict[str, str]]] = {}
-        self.leaf_names: list[str] = []
-        self._leaf_ids: dict[str, int] = {}
+        self.leaf_names: list[str] = []  # every leaf of the pass, first met first
+        self.leaf_ids: dict[str, int] = {}  # leaf -> its place in leaf_names (the proof's tie order)
+        self.algebra = Algebra()  # the channel algebra and the proof, memoised (fusion.memo)
         #: Ranks shape inference could not give: proven by a trace rule (a static If) or by rank rules.
         self._rank_hints: dict[str, int | None] = {}
         self._widths: dict[str, int | None] = {}
-        self._leaves: dict[str, Expr] = {}
-        self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
         self._settled: dict[str, frozenset[str]] = {}  # this floor's k = 1 plain leaves -> notes in cone
         self._reasons: dict[str, str] = {}  # every note made at this floor (tensor -> why it became a leaf)
         self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
@@ -74,14 +73,15 @@ class Tracer:
         self.reset()
 
     def reset(self, candidate: str | None = None) -> None:
-        """Forget per-candidate state (memo, notes, budget; leaf ids stay): ``candidate`` picks a band."""
+        """Forget per-candidate state (memo, notes, budget, leaf ids): ``candidate`` picks a band.
+        Leaf ids are the candidate's, 0, 1, ... as met: alike sites build equal polynomials (fusion.memo)."""
         if candidate is not None and self.levels is None:
             self.levels = cone_facts(self.index)[1]
         self.floor = band_floor(self.levels.get(candidate, 0)) if candidate is not None and self.levels else 0
         self._settled, self._reasons = self._by_floor.setdefault(self.floor, ({}, {}))
-        if len(self._leaves) > LEAF_CACHE:  # the oldest half (a long chain's far end); rebuilt if asked
-            for name in list(self._leaves)[: len(self._leaves) // 2]:
-                del self._leaf_of[id(self._leaves.pop(name))]
+        self.site_leaves: list[str] = []  # this candidate's leaves: leaf id -> tensor
+        self._leaves: dict[str, Expr] = {}  # and back, to the leaf Expr
+        self._leaf_of: dict[int, str] = {}  # id of a leaf Expr -> its tensor (kept alive by _leaves)
         self._memo: dict[tuple[str, int], Value] = {}
         self.notes: dict[str, str] = {}
         #: Tensors the site reads only where they are proven to be channels of another input.
@@ -174,7 +174,7 @@ class Tracer:
         return self._widths[name]
 
     def leaf(self, name: str) -> Expr:
-        """``name`` as an input of the site; built once (a hidden-size leaf is 1000+ polynomials)."""
+        """``name`` as an input of the site, of leaf id 0, 1, ... as this candidate meets its leaves."""
         if name in self._leaves:
             return self._leaves[name]
         width = self.width(name)
@@ -182,12 +182,13 @@ class Tracer:
             raise NotRope(f"the channel width of '{name}' is not statically known")
         if width > MAX_LEAF_WIDTH:
             raise NotRope(f"'{name}' has {width} channels, far more than any head or hidden state")
-        if name not in self._leaf_ids:
-            self._leaf_ids[name] = len(self.leaf_names)
+        if name not in self.leaf_ids:
+            self.leaf_ids[name] = len(self.leaf_names)
             self.leaf_names.append(name)
-        self._leaves[name] = leaf(self._leaf_ids[name], width)
-        self._leaf_of[id(self._leaves[name])] = name
-        return self._leaves[name]
+        self._leaves[name] = value = self.algebra.leaf(len(self.site_leaves), width)
+        self.site_leaves.append(name)
+        self._leaf_of[id(value)] = name
+        return value
 
     def view(self, view: View, refusal: str) -> Expr:
         """``view`` as a leaf (its source an alias) where this attempt may use views, else NotRope(refusal):
@@ -217,7 +218,7 @@ class Tracer:
         NeoX-style exports slice q out of a fused qkv tensor; the fused node should read that q,
         an existing tensor of the original graph, rather than a new slice of qkv.
         """
-        leaf_id = self._leaf_ids.get(name)
+        leaf_id = self.site_leaves.index(name) if name in self._leaves else None
         return self.find_tensor([{((leaf_id, offset + j),): 1.0} for j in range(width)])
 
     def find_tensor(self, want: list) -> str | None:

@@ -32,6 +32,7 @@ from rope_onnx.graph.folding import DimsHint, Folder, IntValue
 from rope_onnx.graph.index import Dim, GraphIndex
 
 if TYPE_CHECKING:
+    from rope_onnx.fusion.memo import Algebra
     from rope_onnx.fusion.ops.reshape import View
 
 __all__ = [
@@ -124,6 +125,11 @@ class TraceContext(Protocol):
 
     def prove_rank(self, name: str, rank: int) -> None:
         """Record a rank the rule proved (shape inference may not know it)."""
+        ...
+
+    @property
+    def algebra(self) -> Algebra:
+        """The channel algebra (Mul, Add, negation) of the pass, memoised across its candidates."""
         ...
 
     @property

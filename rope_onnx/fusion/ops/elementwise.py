@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from onnx import NodeProto
 
-from rope_onnx.fusion.channels import Expr, NotRope, Scalar, add, mul, scale
+from rope_onnx.fusion.channels import Expr, NotRope, Scalar
 from rope_onnx.fusion.ops.base import OpRule, TraceContext, TraceRule, Value
 from rope_onnx.fusion.ops.common import (
     TABLE,
@@ -59,13 +59,13 @@ def _mul(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
             raise NotRope(f"Mul node '{node.name}' multiplies two constant tensors")
         return Scalar(a.value * b.value, a.nodes | b.nodes)
     if isinstance(a, Expr) and isinstance(b, Expr):
-        return mul(a, b, frozenset())
+        return t.algebra.mul(a, b, frozenset())
     scaled = 0 if isinstance(b, Scalar) else 1
     tensor, constant = (a, b) if scaled == 0 else (b, a)
     assert isinstance(tensor, Expr) and isinstance(constant, Scalar)  # exactly one side is a Scalar
     if not _keeps_shape(t, node.input[scaled], constant):
         raise NotRope(f"Mul node '{node.name}': the constant {list(constant.shape)} would change the shape")
-    return scale(tensor, constant.value, constant.nodes)
+    return t.algebra.scale(tensor, constant.value, constant.nodes)
 
 
 def _mix_of_two_inputs(t: TraceContext, a: Expr, b: Expr) -> bool:
@@ -92,7 +92,7 @@ def _add_sub(sign: float) -> TraceRule:
         if k == 1 and _mix_of_two_inputs(t, a, b):
             with contextlib.suppress(NotRope):  # out's width unknown: let the general path say so
                 return t.leaf(out)
-        return add(a, b, sign, frozenset())
+        return t.algebra.add(a, b, sign, frozenset())
 
     return trace
 
@@ -101,7 +101,7 @@ def _neg(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
     value = t.eval(node.input[0], k)
     if isinstance(value, Scalar):
         return Scalar(-value.value, value.nodes)
-    return scale(value, -1.0, frozenset())
+    return t.algebra.scale(value, -1.0, frozenset())
 
 
 def _identity(t: TraceContext, node: NodeProto, out: str, k: int) -> Value:
