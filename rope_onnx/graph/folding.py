@@ -156,9 +156,9 @@ class _Fold:
             raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
         # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
         mine = {node_id}
-        producer, nodes = index.producer, index.nodes
+        producers, nodes = index.producer, index.nodes
         for i in inputs:
-            p = producer.get(i)
+            p = producers.get(i)
             if p is not None and nodes[p].op_type == "Constant":
                 mine.add(p)
         return IntValue(tuple(values), scalar, used | mine)
