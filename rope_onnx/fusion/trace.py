@@ -60,7 +60,7 @@ class Tracer:
         self._rank_hints: dict[str, int | None] = {}
         self._widths: dict[str, int | None] = {}
         #: Tensor -> (the dims it was asked with, kept_dims of them): the graph alone decides them.
-        self._kept: dict[str, tuple[tuple[Dim, ...], list[Dim]]] = {}
+        self._kept: dict[str, tuple[list[Dim], list[Dim]]] = {}
         self._leaves: dict[str, Expr] = {}
         self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
         self._settled: dict[str, frozenset[str]] = {}  # this floor's k = 1 plain leaves -> notes in cone
@@ -272,10 +272,10 @@ class Tracer:
             if rank is None:
                 return None
             dims = [f"dim:{name}:{axis}" for axis in range(rank)]
-        asked = tuple(dims)
         found = self._kept.get(name)
-        if found is None or found[0] != asked:
-            found = self._kept[name] = (asked, kept_dims(self.index, name, dims, self.known_rank, self.width))
+        if found is None or found[0] != dims:
+            kept = kept_dims(self.index, name, list(dims), self.known_rank, self.width)
+            found = self._kept[name] = (dims, kept)
         return list(found[1])
 
     def leaf_dims(self, name: str) -> list[Dim] | None:

@@ -34,9 +34,11 @@ class IntValue(NamedTuple):
 
     def ints(self) -> list[int]:
         """All entries as ints; raises NotStatic when any is symbolic."""
-        if not all(isinstance(v, int) for v in self.values):
-            raise NotStatic(f"value {list(self.values)} has dynamic entries")
-        return [int(v) for v in self.values]
+        values = self.values
+        for v in values:  # a loop, not all(generator): asked for every bound a site reads
+            if not isinstance(v, int):
+                raise NotStatic(f"value {list(values)} has dynamic entries")
+        return [int(v) for v in values]
 
 
 #: Deepest chain folded (exporters' shape chains are under 10 nodes; this bounds pathological graphs).
@@ -104,19 +106,23 @@ class _Fold:
 
     def value(self, name: str, depth: int) -> IntValue:
         found = self.memo.get(name)
-        if found is not None and depth + found[1] <= MAX_FOLD_DEPTH and self._still(found[2]):
-            self.deepest = max(self.deepest, depth + found[1])
-            self.reads += found[2]
-            return found[0]
+        if found is not None:
+            value, height, reads = found
+            if depth + height <= MAX_FOLD_DEPTH and (not reads or self._still(reads)):
+                if depth + height > self.deepest:
+                    self.deepest = depth + height
+                self.reads += reads
+                return value
         outer, cut, start = self.deepest, self.cut, len(self.reads)
         self.deepest = depth
         try:
             value = self._fold(name, depth)
         finally:
             height = self.deepest - depth
-            self.deepest = max(outer, self.deepest)
+            if outer > self.deepest:
+                self.deepest = outer
         if self.cut == cut:
-            self.memo[name] = (value, height, tuple(self.reads[start:]))
+            self.memo[name] = (value, height, tuple(self.reads[start:]) if len(self.reads) > start else ())
         return value
 
     def _still(self, reads: tuple[tuple[str, list[Dim] | None], ...]) -> bool:
@@ -139,19 +145,20 @@ class _Fold:
         if node_id is None:
             raise NotStatic(f"'{name}' is a graph input, known only at run time")
         node = index.nodes[node_id]
-        standard = is_default_domain(node.domain)
-        inputs = node.input  # each read of a proto field costs: read it once
+        op = node.op_type if is_default_domain(node.domain) else ""  # each proto read costs: once
+        inputs = node.input
 
         def arg(i: int) -> IntValue:
             return self.value(inputs[i], depth + 1)
 
-        if standard and node.op_type == "Shape":
+        if op == "Shape":
             source = inputs[0]
             dims = _known_dims(index, source, self.hint)
             self.reads.append((source, dims))
             values, scalar, used = _shape(node, dims)
-        elif standard and node.op_type in self.folders:
-            values, scalar, used = self.folders[node.op_type](index, _only_output(node, name), node_id, arg)
+        elif op in self.folders:
+            view = node if len(node.output) == 1 else _only_output(node, name)
+            values, scalar, used = self.folders[op](index, view, node_id, arg)
         else:
             raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
         # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
@@ -165,9 +172,7 @@ class _Fold:
 
 
 def _only_output(node: NodeProto, name: str) -> NodeProto:
-    """``node`` as its folder sees it: with several outputs, only the one folded keeps its name."""
-    if len(node.output) == 1:
-        return node
+    """A node of several outputs as its folder sees it: only the one folded keeps its name."""
     view = NodeProto()
     view.CopyFrom(node)
     for k, out in enumerate(node.output):

@@ -254,7 +254,8 @@ def _small_tensor(tensor: TensorProto) -> np.ndarray | None:
     ):
         # What numpy_helper.to_array does for it, without its ~10 µs of dispatch: exporters write
         # every shape and axes constant so, and the pass reads thousands of them.
-        return np.frombuffer(tensor.raw_data, dtype=np.int64).reshape(dims)
+        flat = np.frombuffer(tensor.raw_data, dtype=np.int64)
+        return flat if len(dims) == 1 and flat.size == dims[0] else flat.reshape(dims)
     return numpy_helper.to_array(tensor)
 
 
