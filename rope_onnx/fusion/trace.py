@@ -20,7 +20,7 @@ from rope_onnx.fusion.ops.base import Value
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
 from rope_onnx.fusion.ops.reshape import View, view_dims
 from rope_onnx.fusion.reach import MAX_DEPTH, band_floor, cone_facts
-from rope_onnx.fusion.shapes import infer_rank, infer_width, kept_dims
+from rope_onnx.fusion.shapes import KeptDims, infer_rank, infer_width
 from rope_onnx.graph.attributes import attr_ints
 from rope_onnx.graph.folding import FoldMemo, IntValue, NotStatic
 from rope_onnx.graph.index import Dim, GraphIndex
@@ -59,8 +59,7 @@ class Tracer:
         #: Ranks shape inference could not give: proven by a trace rule (a static If) or by rank rules.
         self._rank_hints: dict[str, int | None] = {}
         self._widths: dict[str, int | None] = {}
-        #: Tensor -> (the dims it was asked with, kept_dims of them): the graph alone decides them.
-        self._kept: dict[str, tuple[list[Dim], list[Dim]]] = {}
+        self._kept = KeptDims(index, self.known_rank, self.width)  # kept_dims, remembered for the pass
         self._leaves: dict[str, Expr] = {}
         self._leaf_of: dict[int, str] = {}  # id of a cached leaf Expr -> its tensor (kept alive by _leaves)
         self._settled: dict[str, frozenset[str]] = {}  # this floor's k = 1 plain leaves -> notes in cone
@@ -250,9 +249,13 @@ class Tracer:
         with the trailing dims replaced by the channel grid this candidate computed."""
         if name in self.views:
             return view_dims(self.views[name], self.fold, self.dims)
-        dims = self._graph_dims(name)
+        dims = self.index.dims(name)
         if dims is None:
-            return None
+            rank = self.known_rank(name)
+            if rank is None:
+                return None
+            dims = [f"dim:{name}:{axis}" for axis in range(rank)]
+        dims = self._kept(name, dims)
         known = self.known_dims(name)
         if known and len(known) <= len(dims):
             dims = [*dims[: len(dims) - len(known)], *known]
@@ -261,22 +264,6 @@ class Tracer:
             if width is not None:
                 dims = [*dims[:-1], width]
         return dims
-
-    def _graph_dims(self, name: str) -> list[Dim] | None:
-        """Inferred dims (one symbol per axis where only the rank is known), with the names the
-        producer's dims rule gives better (``kept_dims``): a fresh list.  ``kept_dims`` reads the
-        graph only, so it is remembered for the pass (each cos/sin table is asked once per site)."""
-        dims = self.index.dims(name)
-        if dims is None:
-            rank = self.known_rank(name)  # may be proven later (prove_rank): the memo checks the dims
-            if rank is None:
-                return None
-            dims = [f"dim:{name}:{axis}" for axis in range(rank)]
-        found = self._kept.get(name)
-        if found is None or found[0] != dims:
-            kept = kept_dims(self.index, name, list(dims), self.known_rank, self.width)
-            found = self._kept[name] = (dims, kept)
-        return list(found[1])
 
     def leaf_dims(self, name: str) -> list[Dim] | None:
         """Shape of a site input as the proof uses it: its dims with the static width it proved."""
