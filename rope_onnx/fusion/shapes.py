@@ -18,7 +18,7 @@ from rope_onnx.fusion.ops.registry import fold_ints, rule_for
 from rope_onnx.graph.folding import DimsHint, IntValue, NotStatic
 from rope_onnx.graph.index import Dim, GraphIndex
 
-__all__ = ["infer_rank", "infer_width", "kept_dims"]
+__all__ = ["KeptDims", "infer_rank", "infer_width", "kept_dims"]
 
 
 def _context(index: GraphIndex, rank_of: RankOf, width_of: WidthOf) -> ShapeContext:
@@ -84,3 +84,22 @@ def kept_dims(index: GraphIndex, name: str, dims: list[Dim], rank_of: RankOf, wi
     if kept is None or len(kept) != len(dims):
         return dims
     return [d if isinstance(d, int) or k is None else k for d, k in zip(dims, kept, strict=True)]
+
+
+class KeptDims:
+    """:func:`kept_dims`, remembered per tensor for a whole pass (the tracer asks it of each cos/sin
+    table once per site, and of every tensor each ``Shape`` read folds).  It reads the graph only:
+    the same tensor asked with the same dims gets the same answer (the dims are compared, since a
+    rank proven later changes the symbols a rank-only tensor is asked with)."""
+
+    def __init__(self, index: GraphIndex, rank_of: RankOf, width_of: WidthOf) -> None:
+        self.index, self.rank_of, self.width_of = index, rank_of, width_of
+        self._kept: dict[str, tuple[list[Dim], list[Dim]]] = {}  # tensor -> (dims asked, kept_dims)
+
+    def __call__(self, name: str, dims: list[Dim]) -> list[Dim]:
+        """``kept_dims(index, name, dims, …)`` as a fresh list (callers may change it)."""
+        found = self._kept.get(name)
+        if found is None or found[0] != dims:
+            kept = kept_dims(self.index, name, list(dims), self.rank_of, self.width_of)
+            found = self._kept[name] = (list(dims), kept)
+        return list(found[1])

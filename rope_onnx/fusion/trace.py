@@ -21,9 +21,9 @@ from rope_onnx.fusion.ops.base import Value
 from rope_onnx.fusion.ops.registry import fold_ints, rule_for
 from rope_onnx.fusion.ops.reshape import View, view_dims
 from rope_onnx.fusion.reach import MAX_DEPTH, band_floor, cone_facts
-from rope_onnx.fusion.shapes import infer_rank, infer_width, kept_dims
+from rope_onnx.fusion.shapes import KeptDims, infer_rank, infer_width
 from rope_onnx.graph.attributes import attr_ints
-from rope_onnx.graph.folding import IntValue, NotStatic
+from rope_onnx.graph.folding import FoldMemo, IntValue, NotStatic
 from rope_onnx.graph.index import Dim, GraphIndex
 
 #: Maximum nodes one candidate may visit: RoPE sites have 7-60; this bounds pathological graphs.
@@ -60,6 +60,7 @@ class Tracer:
         #: Ranks shape inference could not give: proven by a trace rule (a static If) or by rank rules.
         self._rank_hints: dict[str, int | None] = {}
         self._widths: dict[str, int | None] = {}
+        self._kept = KeptDims(index, self.known_rank, self.width)  # kept_dims, remembered for the pass
         self._settled: dict[str, frozenset[str]] = {}  # this floor's k = 1 plain leaves -> notes in cone
         self._reasons: dict[str, str] = {}  # every note made at this floor (tensor -> why it became a leaf)
         self._open: list[tuple[set[str], list[bool]]] = []  # per open evaluation: noted names, depth hit
@@ -83,6 +84,7 @@ class Tracer:
         self._leaves: dict[str, Expr] = {}  # and back, to the leaf Expr
         self._leaf_of: dict[int, str] = {}  # id of a leaf Expr -> its tensor (kept alive by _leaves)
         self._memo: dict[tuple[str, int], Value] = {}
+        self._folds: FoldMemo = {}  # integers folded for this candidate (graph.folding checks reuse)
         self.notes: dict[str, str] = {}
         #: Tensors the site reads only where they are proven to be channels of another input.
         self.aliases: set[str] = set()
@@ -241,7 +243,7 @@ class Tracer:
 
     def fold(self, name: str) -> IntValue:
         """``name`` folded to integers, with the channel widths this candidate computed as hints."""
-        return fold_ints(self.index, name, self.dims)
+        return fold_ints(self.index, name, self.dims, self._folds)
 
     def dims(self, name: str) -> list[Dim] | None:
         """Shape of ``name``: inferred dims, or one symbol per axis when only the rank is known,
@@ -254,7 +256,7 @@ class Tracer:
             if rank is None:
                 return None
             dims = [f"dim:{name}:{axis}" for axis in range(rank)]
-        dims = kept_dims(self.index, name, dims, self.known_rank, self.width)
+        dims = self._kept(name, dims)
         known = self.known_dims(name)
         if known and len(known) <= len(dims):
             dims = [*dims[: len(dims) - len(known)], *known]

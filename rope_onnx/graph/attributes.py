@@ -13,7 +13,10 @@ __all__ = ["attr_graph", "attr_int", "attr_ints"]
 
 
 def _find(node: NodeProto, name: str) -> AttributeProto | None:
-    return next((a for a in node.attribute if a.name == name), None)
+    for a in node.attribute:  # a loop, not next(generator): the folder reads thousands of these
+        if a.name == name:
+            return a
+    return None
 
 
 def attr_int(node: NodeProto, name: str, default: int | None = None) -> int | None:

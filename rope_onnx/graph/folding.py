@@ -11,9 +11,8 @@ Every node used is recorded, so the rewrite can delete the bound computations wi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
-import numpy as np
 from onnx import NodeProto
 
 from rope_onnx.graph.attributes import attr_int
@@ -25,9 +24,9 @@ class NotStatic(Exception):
     """The value depends on data, or on an op this evaluator does not fold."""
 
 
-@dataclass(frozen=True)
-class IntValue:
-    """A 0-D or 1-D integer tensor whose entries are ints or dim symbols."""
+class IntValue(NamedTuple):
+    """A 0-D or 1-D integer tensor whose entries are ints or dim symbols (a NamedTuple: thousands
+    are made per pass, at a third of a frozen dataclass's cost)."""
 
     values: tuple[Dim, ...]
     scalar: bool
@@ -35,9 +34,16 @@ class IntValue:
 
     def ints(self) -> list[int]:
         """All entries as ints; raises NotStatic when any is symbolic."""
-        if not all(isinstance(v, int) for v in self.values):
-            raise NotStatic(f"value {list(self.values)} has dynamic entries")
-        return [int(v) for v in self.values]
+        values = self.values
+        for v in values:  # a loop, not all(generator): asked for every bound a site reads
+            if not isinstance(v, int):
+                raise NotStatic(f"value {list(values)} has dynamic entries")
+        return [int(v) for v in values]
+
+
+#: Deepest chain folded (exporters' shape chains are under 10 nodes; this bounds pathological graphs).
+MAX_FOLD_DEPTH = 64
+_NONE: frozenset[int] = frozenset()
 
 
 def opaque(node_id: int, k: int) -> str:
@@ -54,49 +60,119 @@ def int_values(
     name: str,
     folders: Mapping[str, Folder],
     hint: DimsHint | None = None,
-    _depth: int = 0,
+    memo: FoldMemo | None = None,
 ) -> IntValue:
     """Fold tensor ``name`` to an :class:`IntValue`, or raise :class:`NotStatic` saying why.
 
     ``folders`` says how each op folds (the pass passes the ``fold`` members of its op rules:
     what an op does to integers is written beside what it does to channels).  ``hint`` gives
     shapes the caller has proven (the tracer knows every channel width it computed, also where
-    shape inference lost it, e.g. after a Slice with computed bounds or a static If).
+    shape inference lost it, e.g. after a Slice with computed bounds or a static If).  ``memo``
+    (a dict the caller keeps, empty at first) lets later calls reuse what earlier ones folded:
+    the tracer passes one per candidate, whose two rotate_half Slices read one bound chain.
     """
-    if _depth > 64:
-        raise NotStatic(f"'{name}' is computed by a chain too deep to fold")
-    const = index.constant(name)
-    if const is not None:
-        if const.ndim > 1 or not np.issubdtype(const.dtype, np.integer):
-            raise NotStatic(f"constant '{name}' is not a 0-D/1-D integer tensor")
-        producer = index.producer.get(name)
-        used = frozenset() if producer is None else frozenset({producer})
-        return IntValue(tuple(int(v) for v in const.reshape(-1)), const.ndim == 0, used)
-    node_id = index.producer.get(name)
-    if node_id is None:
-        raise NotStatic(f"'{name}' is a graph input, known only at run time")
-    node = index.nodes[node_id]
-    standard = is_default_domain(node.domain)
+    return _Fold(index, folders, hint, {} if memo is None else memo).value(name, 0)
 
-    def arg(i: int) -> IntValue:
-        return int_values(index, node.input[i], folders, hint, _depth + 1)
 
-    if standard and node.op_type == "Shape":
-        values, scalar, used = _shape(node, _known_dims(index, node.input[0], hint))
-    elif standard and node.op_type in folders:
-        values, scalar, used = folders[node.op_type](index, _only_output(node, name), node_id, arg)
-    else:
-        raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
-    # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
-    constants = {p for i in node.input if (p := index.producer.get(i)) is not None}
-    used |= {p for p in constants if index.nodes[p].op_type == "Constant"}
-    return IntValue(tuple(values), scalar, used | {node_id})
+#: A tensor folded: (its value, the height of the recursion that made it, the dims each ``Shape``
+#: in it read: (tensor, dims)).  See :class:`_Fold`.
+FoldMemo = dict[str, tuple["IntValue", int, tuple[tuple[str, "list[Dim] | None"], ...]]]
+
+
+class _Fold:
+    """One :func:`int_values` call: the recursion, with each tensor folded remembered in ``memo``.
+
+    Shape computations are DAGs, not trees (a TorchScript ``expand`` target reads one
+    ``Reshape(Concat(…))`` through ``Equal`` and ``Where``; both Slices of rotate_half read one
+    ``Shape → Gather → Div`` chain), and the caller may ask for several tensors of one DAG.  A
+    value depends only on the index, the folders, the dims the hint gave each ``Shape`` in it, and
+    the depth limit where that cuts a path (a folder may catch that ``NotStatic`` and answer
+    otherwise, as Gather does).  So a value is remembered with the height of its recursion and the
+    dims its Shapes read, only when no path in it was cut, and reused only where that height still
+    fits under the limit and the hint still gives those dims (the tracer's grows with the candidate):
+    then the recursion would run exactly as it did.  Failures are not remembered (their message may
+    depend on the path).
+    """
+
+    __slots__ = ("cut", "deepest", "folders", "hint", "index", "memo", "reads")
+
+    def __init__(
+        self, index: GraphIndex, folders: Mapping[str, Folder], hint: DimsHint | None, memo: FoldMemo
+    ) -> None:
+        self.index, self.folders, self.hint, self.memo = index, folders, hint, memo
+        self.cut = 0  # paths cut by the depth limit so far
+        self.deepest = 0  # the deepest recursion level reached so far
+        self.reads: list[tuple[str, list[Dim] | None]] = []  # the dims every Shape folded so far read
+
+    def value(self, name: str, depth: int) -> IntValue:
+        found = self.memo.get(name)
+        if found is not None:
+            value, height, reads = found
+            if depth + height <= MAX_FOLD_DEPTH and (not reads or self._still(reads)):
+                if depth + height > self.deepest:
+                    self.deepest = depth + height
+                self.reads += reads
+                return value
+        outer, cut, start = self.deepest, self.cut, len(self.reads)
+        self.deepest = depth
+        try:
+            value = self._fold(name, depth)
+        finally:
+            height = self.deepest - depth
+            if outer > self.deepest:
+                self.deepest = outer
+        if self.cut == cut:
+            self.memo[name] = (value, height, tuple(self.reads[start:]) if len(self.reads) > start else ())
+        return value
+
+    def _still(self, reads: tuple[tuple[str, list[Dim] | None], ...]) -> bool:
+        """Whether every Shape of a remembered value would read the same dims now."""
+        return all(_known_dims(self.index, tensor, self.hint) == dims for tensor, dims in reads)
+
+    def _fold(self, name: str, depth: int) -> IntValue:
+        if depth > MAX_FOLD_DEPTH:
+            self.cut += 1
+            raise NotStatic(f"'{name}' is computed by a chain too deep to fold")
+        index = self.index
+        const = index.constant(name)
+        if const is not None:
+            if const.ndim > 1 or const.dtype.kind not in "iu":  # np.issubdtype(..., np.integer), cheaper
+                raise NotStatic(f"constant '{name}' is not a 0-D/1-D integer tensor")
+            producer = index.producer.get(name)
+            used = _NONE if producer is None else frozenset({producer})
+            return IntValue(tuple(const.reshape(-1).tolist()), const.ndim == 0, used)
+        node_id = index.producer.get(name)
+        if node_id is None:
+            raise NotStatic(f"'{name}' is a graph input, known only at run time")
+        node = index.nodes[node_id]
+        op = node.op_type if is_default_domain(node.domain) else ""  # each proto read costs: once
+        inputs = node.input
+
+        def arg(i: int) -> IntValue:
+            return self.value(inputs[i], depth + 1)
+
+        if op == "Shape":
+            source = inputs[0]
+            dims = _known_dims(index, source, self.hint)
+            self.reads.append((source, dims))
+            values, scalar, used = _shape(node, dims)
+        elif op in self.folders:
+            view = node if len(node.output) == 1 else _only_output(node, name)
+            values, scalar, used = self.folders[op](index, view, node_id, arg)
+        else:
+            raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
+        # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
+        mine = {node_id}
+        producers, nodes = index.producer, index.nodes
+        for i in inputs:
+            p = producers.get(i)
+            if p is not None and nodes[p].op_type == "Constant":
+                mine.add(p)
+        return IntValue(tuple(values), scalar, used | mine)
 
 
 def _only_output(node: NodeProto, name: str) -> NodeProto:
-    """``node`` as its folder sees it: with several outputs, only the one folded keeps its name."""
-    if len(node.output) == 1:
-        return node
+    """A node of several outputs as its folder sees it: only the one folded keeps its name."""
     view = NodeProto()
     view.CopyFrom(node)
     for k, out in enumerate(node.output):

@@ -21,7 +21,7 @@ from rope_onnx.fusion.ops import (
 )
 from rope_onnx.fusion.ops.base import DimsRule, OpRule
 from rope_onnx.graph.conventions import is_default_domain
-from rope_onnx.graph.folding import DimsHint, Folder, IntValue, int_values
+from rope_onnx.graph.folding import DimsHint, Folder, FoldMemo, IntValue, int_values
 from rope_onnx.graph.index import GraphIndex
 
 __all__ = [
@@ -95,6 +95,8 @@ def has_role(node: NodeProto | None, role: str) -> bool:
     return rule is not None and role in rule.roles
 
 
-def fold_ints(index: GraphIndex, name: str, hint: DimsHint | None = None) -> IntValue:
+def fold_ints(
+    index: GraphIndex, name: str, hint: DimsHint | None = None, memo: FoldMemo | None = None
+) -> IntValue:
     """``name`` folded to integers with every op rule's folding (see :func:`int_values`)."""
-    return int_values(index, name, FOLDERS, hint)
+    return int_values(index, name, FOLDERS, hint, memo)
