@@ -171,12 +171,14 @@ def _inputs(tracer: Tracer, proof: Proof) -> tuple[Proof, dict[str, int], tuple[
     return proof, widths, tuple(around)
 
 
-def _in_reach(index: GraphIndex, reach: dict[str, int]) -> list[int]:
-    """The nodes whose first output is in the tracer's reach of a Mul, from the graph's end: the
-    only possible candidates (an eighth of a 70B-shaped graph), found from the reach map's tensors
-    rather than by reading every node's outputs (18k protobuf reads)."""
+def _in_reach(index: GraphIndex, reach: dict[str, int]) -> list[tuple[int, str]]:
+    """(node, first output) of the nodes whose first output is in the tracer's reach of a Mul, from
+    the graph's end: the only possible candidates (an eighth of a 70B-shaped graph), found from the
+    reach map's tensors rather than by reading every node's outputs (18k protobuf reads)."""
     nodes, producer = index.nodes, index.producer
-    found = {i for name in reach if (i := producer.get(name)) is not None and nodes[i].output[0] == name}
+    found = [
+        (i, name) for name in reach if (i := producer.get(name)) is not None and nodes[i].output[0] == name
+    ]
     return sorted(found, reverse=True)
 
 
@@ -190,11 +192,10 @@ def find_sites(model: ModelProto, index: GraphIndex) -> tuple[list[ProvenSite], 
     claimed: set[int] = set()
     covered: set[int] = set()
     around: dict[int, frozenset[int]] = {}  # skipped candidate -> the nodes it traced
-    for anchor in _in_reach(index, reach):
+    for anchor, output in _in_reach(index, reach):
         if anchor in claimed:
             continue
         node = index.nodes[anchor]
-        output = node.output[0]
         traced = rounded_site(index, node)
         if not is_anchor(node) and traced is None:
             continue

@@ -24,9 +24,10 @@ from rope_onnx.graph.index import GraphIndex
 FILES = sorted(e["file"] for e in json.loads((FIXTURES / "manifest.json").read_text()) if e.get("file"))
 
 
-def _plain_scan(index: GraphIndex, reach: dict[str, int]) -> list[int]:
+def _plain_scan(index: GraphIndex, reach: dict[str, int]) -> list[tuple[int, str]]:
     """The loop as it was: every node from the graph's end, its first output tested against reach."""
-    return [i for i in range(len(index.nodes) - 1, -1, -1) if index.nodes[i].output[0] in reach]
+    firsts = ((i, index.nodes[i].output[0]) for i in range(len(index.nodes) - 1, -1, -1))
+    return [(i, name) for i, name in firsts if name in reach]
 
 
 def _plain_data_inputs(index: GraphIndex, nodes: frozenset[int]) -> set[str]:
