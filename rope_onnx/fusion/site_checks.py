@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rope_onnx.fusion.channels import Expr
 from rope_onnx.fusion.dimproof import DimProver, table_axis_problem
+from rope_onnx.fusion.ops.dimnames import SourceDims
 from rope_onnx.fusion.ops.registry import reads_values
 from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.trace import Tracer
@@ -22,14 +23,14 @@ MAX_HEAD_DIM = 1024
 
 def data_inputs(index: GraphIndex, nodes: frozenset[int]) -> set[str]:
     """Tensors whose values flow into the site (not constants, not only read for their shape)."""
-    produced = {o for n in nodes for o in index.nodes[n].output}
-    return {
-        name
-        for n in nodes
-        if reads_values(index.nodes[n])
-        for name in index.nodes[n].input
-        if name and name not in produced and index.constant(name) is None
-    }
+    read: set[str] = set()
+    for n in nodes:  # each node's inputs read once (a protobuf read makes every name anew)
+        node = index.nodes[n]
+        if reads_values(node):
+            read.update(node.input)
+    read.discard("")
+    producer = index.producer  # one producer per tensor (io.validate): made inside iff its producer is
+    return {name for name in read if producer.get(name) not in nodes and index.constant(name) is None}
 
 
 def head_sized(dims: list) -> bool:
@@ -88,6 +89,7 @@ def check_site(
     if not same_output and inputs - {proof.x, proof.cos, proof.sin}:
         return f"cannot prove the output has x's shape {x_dims}", []
     views = Views(index, tracer.views, prover)
+    proven_x: list[SourceDims | None] = []  # asked once for both tables, where a table needs it first
     for table in (proof.cos, proof.sin):
         dims = tracer.leaf_dims(table)
         dims = None if dims is None else _proven_over_claims(index, table, dims, prover)
@@ -96,13 +98,17 @@ def check_site(
                 continue
             return f"table '{table}' has an unknown rank; cannot prove it broadcasts into x {x_dims}", []
         claimed = index.claimed_axes(views.source(table))
-        problem = table_axis_problem(table, dims, x_dims, views.proven(table), views.proven(proof.x), claimed)
+        proven_t = views.proven(table)
+        if not proven_x:  # a view's dims are folded anew per call
+            proven_x.append(views.proven(proof.x))
+        problem = table_axis_problem(table, dims, x_dims, proven_t, proven_x[0], claimed)
         if problem:
             return problem, []
-    unknown = [n for n in (proof.x, output) if not index.elem_type(views.source(n))]
-    if unknown:  # the fused node must carry x's type; a guess is not a proof
-        return f"the element type of '{unknown[0]}' is not known", []
-    types = {index.elem_type(views.source(n)) for n in (proof.x, proof.cos, proof.sin, output)} - {0}
+    x_type, y_type = index.elem_type(views.source(proof.x)), index.elem_type(views.source(output))
+    if not x_type or not y_type:  # the fused node must carry x's type; a guess is not a proof
+        return f"the element type of '{proof.x if not x_type else output}' is not known", []
+    tables = (index.elem_type(views.source(n)) for n in (proof.cos, proof.sin))
+    types = {x_type, y_type, *tables} - {0}
     if len(types) != 1 or next(iter(types)) not in DTYPE_NAMES:
         names = sorted(DTYPE_NAMES.get(t, str(t)) for t in types)
         return f"element types {names} are not one of float16/float32/bfloat16", []
