@@ -54,7 +54,8 @@ def fuse_file(
     """
     loaded = load_model(source, need_external_data=True)
     out = check_output_path(output, loaded.path, *loaded.files)
-    copies = [out.parent / ref.location for ref in loaded.external]  # the data files the output gets
+    # the data files the output gets, each once: the report path is resolved against every one
+    copies = list(dict.fromkeys(out.parent / location for location in loaded.locations))
     check_data_targets(loaded.external, loaded.folder, out.parent)  # fail now, not after the fuse
     if isinstance(report, (str, Path)) and str(report) == STDOUT:
         report = sys.stdout

@@ -50,8 +50,17 @@ class LoadedModel:
 
     @property
     def files(self) -> list[Path]:
-        """The model file and every external data file it references: nothing may overwrite them."""
-        return [self.path, *sorted({self.folder / ref.location for ref in self.external})]
+        """The model file and every external data file it references: nothing may overwrite them.
+
+        Locations are deduplicated as strings before they become paths: a 70B export has one data
+        file and hundreds of references to it, and each Path costs microseconds.
+        """
+        return [self.path, *sorted({self.folder / location for location in self.locations})]
+
+    @property
+    def locations(self) -> list[str]:
+        """Each distinct data file location as the model writes it, in first-reference order."""
+        return list(dict.fromkeys(ref.location for ref in self.external))
 
 
 def external_refs(
