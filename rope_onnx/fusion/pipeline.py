@@ -17,6 +17,7 @@ from rope_onnx.errors import CheckFailed
 from rope_onnx.fusion.api import fuse_model
 from rope_onnx.fusion.report import render_fuse
 from rope_onnx.fusion.result import FuseResult
+from rope_onnx.graph.index import GraphIndex
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.datafiles import check_data_targets
 from rope_onnx.io.load import load_model
@@ -65,7 +66,8 @@ def fuse_file(
         else report
     )
     log.debug("loaded %s: %d nodes", loaded.path, len(loaded.model.graph.node))
-    result = fuse_model(loaded.model, domain, name=str(source), target=target)
+    index = GraphIndex(loaded.model, names=loaded.names)  # the graph is as loaded: its names are read
+    result = fuse_model(loaded.model, domain, name=str(source), target=target, index=index)
     log.debug("fused %d site(s), skipped %d candidate(s)", result.fused, len(result.skipped))
     failure = ""
     if expect is not None and result.fused != expect:
