@@ -16,17 +16,29 @@ from rope_onnx.op.decomposition import embed_reference
 
 
 @collector_paused
-def fuse_model(model: ModelProto, domain: str = "", name: str = "", target: str = "atc") -> FuseResult:
+def fuse_model(
+    model: ModelProto,
+    domain: str = "",
+    name: str = "",
+    target: str = "atc",
+    *,
+    index: GraphIndex | None = None,
+) -> FuseResult:
     """Fuse every RoPE site of ``model`` in place, written as ``target`` (docs/targets.md).
 
     ``atc``: ``domain`` "" writes the ATC form (default domain, docs/op-contract.md); any other name writes
     the nodes in that domain with the reference functions embedded, runnable by ONNX Runtime as it is.
     Existing rotary ops are converted into RoPECustomer.  ``onnx`` / ``ort``: ai.onnx / com.microsoft
     RotaryEmbedding, written only where the half caches are proven; existing rotary ops are kept.
+    ``index``: a :class:`GraphIndex` of ``model`` as it is now, when the caller has one (``fuse_file``
+    builds it from the names the loader read); built here when None.
     """
     require_model_proto(model, "fuse_model")
     targets.check_options(target, domain or None)
-    index = GraphIndex(model)
+    if index is None:
+        index = GraphIndex(model)
+    elif index.graph is not model.graph:
+        raise ValueError("fuse_model: the index is of another model")
     proven, skipped = find_sites(model, index)
     kept, to_convert = targets.kept_nodes(index, target)
     producers = None  # who writes each tensor, where the rewrite tells it (no scan of the nodes)

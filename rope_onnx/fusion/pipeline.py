@@ -17,6 +17,7 @@ from rope_onnx.errors import CheckFailed
 from rope_onnx.fusion.api import fuse_model
 from rope_onnx.fusion.report import render_fuse
 from rope_onnx.fusion.result import FuseResult
+from rope_onnx.graph.index import GraphIndex
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.datafiles import check_data_targets
 from rope_onnx.io.load import load_model
@@ -54,7 +55,8 @@ def fuse_file(
     """
     loaded = load_model(source, need_external_data=True)
     out = check_output_path(output, loaded.path, *loaded.files)
-    copies = [out.parent / ref.location for ref in loaded.external]  # the data files the output gets
+    # the data files the output gets, each once: the report path is resolved against every one
+    copies = list(dict.fromkeys(out.parent / location for location in loaded.locations))
     check_data_targets(loaded.external, loaded.folder, out.parent)  # fail now, not after the fuse
     if isinstance(report, (str, Path)) and str(report) == STDOUT:
         report = sys.stdout
@@ -64,7 +66,8 @@ def fuse_file(
         else report
     )
     log.debug("loaded %s: %d nodes", loaded.path, len(loaded.model.graph.node))
-    result = fuse_model(loaded.model, domain, name=str(source), target=target)
+    index = GraphIndex(loaded.model, names=loaded.names)  # the graph is as loaded: its names are read
+    result = fuse_model(loaded.model, domain, name=str(source), target=target, index=index)
     log.debug("fused %d site(s), skipped %d candidate(s)", result.fused, len(result.skipped))
     failure = ""
     if expect is not None and result.fused != expect:

@@ -42,8 +42,8 @@ def cone_facts(index: GraphIndex) -> tuple[dict[str, int], dict[str, int]]:
     #: (op_type, domain) -> (0 untraced, 1 product, 2 followed; how many inputs carry channels)
     kinds: dict[tuple[str, str], tuple[int, int | None]] = {}
     deep = False
-    for node, reads in zip(index.nodes, index.inputs, strict=True):
-        key = (node.op_type, node.domain)
+    for (domain, op_type, written, outputs, _), reads in zip(index.names, index.inputs, strict=True):
+        key = (op_type, domain)
         found = kinds.get(key)
         if found is None:
             rule = rule_for(*key)
@@ -53,7 +53,7 @@ def cone_facts(index: GraphIndex) -> tuple[dict[str, int], dict[str, int]]:
         if not kind:
             continue  # the tracer makes its outputs leaves: no product comes through
         # the inputs the trace evaluates: a product behind a Reshape's target shape is no channel of it
-        followed = reads if channels is None else [n for n in node.input[:channels] if n]
+        followed = reads if channels is None else [n for n in written[:channels] if n]
         # map over dict.get: no Python frame per input (a 200k-node chain: 0.95 -> 0.5 s)
         level = 1 + max(map(levels.get, reads, repeat(0))) if reads else 1
         if kind == 1:
@@ -62,7 +62,7 @@ def cone_facts(index: GraphIndex) -> tuple[dict[str, int], dict[str, int]]:
             distance = 1 + min(map(reach.get, followed, repeat(MAX_DEPTH)))
         else:
             distance = 1 + MAX_DEPTH
-        for name in node.output:
+        for name in outputs:
             levels[name] = level
             if distance < MAX_DEPTH:
                 reach[name] = distance

@@ -68,6 +68,7 @@ def _dead_nodes(
 ) -> set[int]:
     """Nodes the sites made useless: in some site, and no output read by anything that remains."""
     consumers, inputs, producer, external = index.consumers, index.inputs, index.producer, index.external_uses
+    names = index.names  # each node's names as plain tuples: no protobuf read per candidate
     change: dict[str, int] = {}  # readers gained (+) or lost (-) against index.consumers
     for anchor in fused:  # the anchor is replaced: its inputs lose a reader, the fused node's gain one
         for name in inputs[anchor]:
@@ -82,7 +83,7 @@ def _dead_nodes(
         i = work.pop()
         if i in dead:
             continue
-        for o in index.nodes[i].output:  # still read (by a node or as a graph output): kept
+        for o in names[i][3]:  # still read (by a node or as a graph output): kept
             if o and (len(consumers.get(o, ())) + change.get(o, 0) or o in external):
                 break
         else:
@@ -126,7 +127,7 @@ def _unread_initializers(
     names = {
         name
         for i in dead
-        for name in index.nodes[i].input
+        for name in index.names[i][2]
         if name in index.initializers and name not in index.external_uses and name not in index.graph_inputs
     }
     if not names:
@@ -216,9 +217,9 @@ def _rebuild(
         del graph.node[:]
         graph.node.extend(new_nodes)
     if graph.value_info:  # the declarations of tensors no node writes any more
-        gone = {o for i in dead for o in index.nodes[i].output}
+        gone = {o for i in dead for o in index.names[i][3]}
         kept = {o for n in fused.values() for o in n.output}
-        gone |= {o for i in fused for o in index.nodes[i].output} - kept
+        gone |= {o for i in fused for o in index.names[i][3]} - kept
         _delete(graph.value_info, [k for k, v in enumerate(graph.value_info) if v.name in gone])
     if unused_inits:
         _delete(graph.initializer, [k for k, t in enumerate(graph.initializer) if t.name in unused_inits])

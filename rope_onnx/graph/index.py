@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto, numpy_helper
 
-from rope_onnx.graph.protos import outer_inputs, release_freed_heap, serialized_types, type_info
+from rope_onnx.graph.protos import NodeNames, outer_inputs, release_freed_heap, serialized_types, type_info
 from rope_onnx.graph.shapes import (
     TypeInfo,
     dim_name,
@@ -51,7 +52,11 @@ _TRIM_NODES = 10_000
 class GraphIndex:
     """Producers, consumers, constants and inferred types of one graph."""
 
-    def __init__(self, model: ModelProto, *, infer: bool = True) -> None:
+    def __init__(
+        self, model: ModelProto, *, infer: bool = True, names: Sequence[NodeNames] | None = None
+    ) -> None:
+        """``names``: each node's names as :func:`rope_onnx.io.load.load_model` read them
+        (``LoadedModel.names``), for a graph unchanged since; read from the nodes when None."""
         graph = model.graph
         self.graph = graph
         #: Declared and merged types, and inferred ones once asked for (:meth:`type_of` reads both).
@@ -67,11 +72,20 @@ class GraphIndex:
             if len(graph.node) >= _TRIM_NODES:
                 release_freed_heap()
         self.nodes: list[NodeProto] = list(graph.node)
+        if names is None:
+            names = [  # slices: iterating a repeated field ends in a formatted IndexError
+                (n.domain, n.op_type, tuple(n.input[:]), tuple(n.output[:]), bool(n.attribute))
+                for n in self.nodes
+            ]
+        elif len(names) != len(self.nodes):
+            raise ValueError(f"names for {len(names)} nodes, the graph has {len(self.nodes)}")
+        #: Per node: (domain, op_type, inputs, outputs, has attributes), names as written.
+        self.names: Sequence[NodeNames] = names
         self.producer: dict[str, int] = {}
         self.consumers: dict[str, list[int]] = {}
         #: Per node: its inputs, plus what its subgraphs (If/Loop bodies) read from this graph.
         self.inputs: list[tuple[str, ...]] = []
-        self._link(self.nodes)
+        self._link(self.nodes, names)
         self.graph_outputs = {o.name for o in graph.output}
         #: Tensors used by something no rewrite touches: the graph's outputs.
         self.external_uses: set[str] = set(self.graph_outputs)
@@ -82,16 +96,15 @@ class GraphIndex:
         self._named: dict[str, tuple[Dim, ...] | None] = {}  # dims() of a tensor neither constant nor weight
         self._typing: set[str] = set()
 
-    def _link(self, nodes: list[NodeProto]) -> None:
-        """Producers, consumers and read lists in one pass, each node's fields read once."""
+    def _link(self, nodes: list[NodeProto], names: Sequence[NodeNames]) -> None:
+        """Producers, consumers and read lists in one pass over the nodes' names."""
         producer, consumers, inputs = self.producer, self.consumers, self.inputs
-        for i, node in enumerate(nodes):
-            for name in node.output:
+        for i, (_, _, reads, outputs, attributed) in enumerate(names):
+            for name in outputs:
                 if name:
                     producer[name] = i
-            reads = tuple(node.input)
-            if node.attribute:  # only attributes hold subgraphs
-                outer = outer_inputs(node)
+            if attributed:  # only attributes hold subgraphs
+                outer = outer_inputs(nodes[i])
                 if outer:
                     reads = (*reads, *sorted(outer))
             if "" in reads:

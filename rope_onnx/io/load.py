@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
 from onnx import ModelProto, TensorProto, serialization
 
 from rope_onnx.errors import InputError
+from rope_onnx.graph.protos import NodeNames
 from rope_onnx.io.tensors import external_fields
 from rope_onnx.io.validate import all_tensors, check_structure, check_versions
 
@@ -43,6 +44,9 @@ class LoadedModel:
     model: ModelProto
     path: Path
     external: list[ExternalRef]
+    #: Each node's names as the checks read them (for ``GraphIndex(model, names=...)``); valid only
+    #: while the graph is as loaded, so only a caller that fuses it at once hands them on.
+    names: list[NodeNames] | None = field(default=None, repr=False, compare=False)
 
     @property
     def folder(self) -> Path:
@@ -50,8 +54,17 @@ class LoadedModel:
 
     @property
     def files(self) -> list[Path]:
-        """The model file and every external data file it references: nothing may overwrite them."""
-        return [self.path, *sorted({self.folder / ref.location for ref in self.external})]
+        """The model file and every external data file it references: nothing may overwrite them.
+
+        Locations are deduplicated as strings before they become paths: a 70B export has one data
+        file and hundreds of references to it, and each Path costs microseconds.
+        """
+        return [self.path, *sorted({self.folder / location for location in self.locations})]
+
+    @property
+    def locations(self) -> list[str]:
+        """Each distinct data file location as the model writes it, in first-reference order."""
+        return list(dict.fromkeys(ref.location for ref in self.external))
 
 
 def external_refs(
@@ -151,7 +164,7 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
         raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
     check_versions(p, model)
     tensors = all_tensors(model)  # one walk for the inline checks and the external references
-    check_structure(p, model, tensors, serialized)
+    names = check_structure(p, model, tensors, serialized)
     refs = external_refs(model, p, tensors)
     check_external(p, refs, need_external_data)
-    return LoadedModel(model, p, refs)
+    return LoadedModel(model, p, refs, names)

@@ -19,6 +19,7 @@ from onnx import ModelProto, TensorProto, checker, helper, numpy_helper
 
 from rope_onnx.errors import InputError
 from rope_onnx.graph.conventions import default_opset, is_default_domain
+from rope_onnx.graph.protos import NodeNames
 from rope_onnx.io.payload import decodes_by_count
 from rope_onnx.io.tensors import every_tensor
 from rope_onnx.op.contract import MAX_OPSET, MIN_OPSET
@@ -141,7 +142,7 @@ def _check_tensor(path: Path, tensor: TensorProto) -> None:
         raise InputError(
             f"{path}: tensor '{tensor.name}' has unknown element type {tensor.data_type}; the file is corrupt"
         ) from None
-    dims = tensor.dims
+    dims = tensor.dims[:]  # a list: iterating the repeated field raises (and formats) an IndexError
     if dims and min(dims) < 0:
         raise InputError(
             f"{path}: tensor '{tensor.name}' has a negative dimension {list(dims)}; the file is corrupt"
@@ -184,7 +185,7 @@ def _graph_attributes(op_type: str, opset: int) -> frozenset[str]:
     return frozenset(name for name, a in schema.attributes.items() if a.type in _GRAPH_TYPES)
 
 
-def _check_nodes(path: Path, model: ModelProto) -> None:
+def _check_nodes(path: Path, model: ModelProto) -> list[NodeNames]:
     """Each tensor has one producer, every node reads only tensors defined before it, and every
     default-domain node that ONNX defines, without a subgraph, satisfies its schema.
 
@@ -193,8 +194,12 @@ def _check_nodes(path: Path, model: ModelProto) -> None:
     One pass does both checks (18,000 nodes in a 70B export); an order error outranks any schema
     error, as if the order were checked first, so the first schema failure waits for the end.
     Per (domain, op_type) it is decided once whether check_node applies and which attributes
-    would make a node a subgraph holder; the common node (inputs all defined, one new output)
-    costs two set operations and one check_node.
+    would make a node a subgraph holder.  A node without attributes or omitted names is checked
+    once per (domain, op_type, input count, output count): nothing else of it reaches
+    ``check_node``'s verdict (its name only reaches the message), so a passing key passes again.
+
+    Returns each node's names as read here (:data:`~rope_onnx.graph.protos.NodeNames`): protobuf
+    makes a new ``str`` on every read of a name, so the index takes these instead of a second read.
     """
     graph = model.graph
     defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
@@ -202,14 +207,19 @@ def _check_nodes(path: Path, model: ModelProto) -> None:
     defined.add("")  # an omitted optional input
     ctx, opset = _checker_context(model), default_opset(model) or 0
     rules: dict[tuple[str, str], frozenset[str] | None] = {}  # None: check_node does not apply
+    passed: set[tuple[str, str, int, int]] = set()  # plain nodes (no attributes, no "") that passed
     failure: tuple[onnx.NodeProto, Exception] | None = None
     lexical = checker.LEXICAL_SCOPE_CONTEXT
+    names: list[NodeNames] = []
     for node in graph.node:
-        inputs, outputs = node.input, node.output
+        domain, op_type = key = node.domain, node.op_type
+        # slices, not iteration: protobuf ends every iteration of a repeated field by formatting an IndexError
+        inputs, outputs, attributed = tuple(node.input[:]), tuple(node.output[:]), bool(node.attribute)
+        names.append((domain, op_type, inputs, outputs, attributed))
         if not defined.issuperset(inputs):
             missing = [name for name in inputs if name not in defined]
             raise InputError(
-                f"{path}: node '{node.name}' ({node.op_type}) reads '{missing[0]}' before it is defined "
+                f"{path}: node '{node.name}' ({op_type}) reads '{missing[0]}' before it is defined "
                 "(graph not in topological order, a cycle, or a dangling input); fix or re-export the model"
             )
         if len(outputs) == 1 and (output := outputs[0]) not in defined:
@@ -221,19 +231,24 @@ def _check_nodes(path: Path, model: ModelProto) -> None:
                 defined.add(name)
         if failure is not None:
             continue
-        key = (node.domain, node.op_type)
         graphs = rules.get(key, _UNSEEN)
         if graphs is _UNSEEN:
-            applies = is_default_domain(key[0]) and onnx.defs.has(key[1])
-            graphs = rules[key] = _graph_attributes(key[1], opset) if applies else None
-        if graphs is None or (graphs and _holds_graph(node, graphs)):
+            applies = is_default_domain(domain) and onnx.defs.has(op_type)
+            graphs = rules[key] = _graph_attributes(op_type, opset) if applies else None
+        if graphs is None or (graphs and attributed and _holds_graph(node, graphs)):
             continue  # not an ONNX op, or a subgraph holder: left to its consumers
+        plain = None if attributed or "" in inputs or "" in outputs else (*key, len(inputs), len(outputs))
+        if plain is not None and plain in passed:
+            continue
         try:
             _check_node(node.SerializeToString(), ctx, lexical)
         except Exception as exc:  # raised once the order is known to be sound
             failure = (node, exc)
+            continue
+        if plain is not None:
+            passed.add(plain)
     if failure is None:
-        return
+        return names
     node, error = failure
     if not isinstance(error, checker.ValidationError):
         raise error
@@ -253,8 +268,8 @@ def check_structure(
     model: ModelProto,
     tensors: Sequence[TensorProto] | None = None,
     serialized: bytes | None = None,
-) -> None:
-    """Structural validity the pass relies on, without running the full checker.
+) -> list[NodeNames]:
+    """Structural validity the pass relies on, without running the full checker; each node's names.
 
     ``onnx.checker.check_model`` is not usable here: a fused model has RoPECustomer in the default
     domain (docs/op-contract.md), which the checker rejects by design. So: every string is UTF-8, every inline
@@ -264,9 +279,10 @@ def check_structure(
     checker cannot see the outer scope of a lone node; the pass never enters subgraphs).
     ``tensors``: :func:`all_tensors` of the model, when the caller has it already;
     ``serialized``: the binary proto it was parsed from, if it was (:func:`_strings_decode`).
+    Returns the names :func:`_check_nodes` read, for :class:`~rope_onnx.graph.index.GraphIndex`.
     """
     if not _strings_decode(model, serialized):
         raise InputError(f"{path}: holds names that are not valid UTF-8; the file is corrupt")
     for tensor in all_tensors(model) if tensors is None else tensors:
         _check_tensor(path, tensor)
-    _check_nodes(path, model)
+    return _check_nodes(path, model)

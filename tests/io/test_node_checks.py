@@ -82,7 +82,8 @@ def mutants(draw: st.DrawFn) -> onnx.ModelProto:
     pick = st.integers(0, len(nodes) - 1)
     for _ in range(draw(st.integers(0, 3))):
         node, other = nodes[draw(pick)], nodes[draw(pick)]
-        kind = draw(st.sampled_from(["read", "redefine", "drop", "retype", "extra", "unknown", "graph"]))
+        kinds = ["read", "redefine", "drop", "retype", "extra", "blank", "unknown", "graph"]
+        kind = draw(st.sampled_from(kinds))
         if kind == "read" and node.input:  # a later (or own) output: a cycle; an earlier one: fine
             node.input[0] = other.output[0]
         elif kind == "redefine":
@@ -93,6 +94,8 @@ def mutants(draw: st.DrawFn) -> onnx.ModelProto:
             node.attribute[0].type = draw(st.sampled_from([AttributeProto.GRAPHS, AttributeProto.FLOATS]))
         elif kind == "extra":
             node.input.append(draw(st.sampled_from(["x", "", "cos"])))
+        elif kind == "blank":  # an omitted output: fine where the schema has an optional one
+            node.output.append("")
         elif kind == "unknown":
             node.op_type = draw(st.sampled_from(["NoSuchOp", "If", "Loop"]))
         elif kind == "graph":
@@ -131,3 +134,31 @@ def test_schemas_are_looked_up_once_per_op_type(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(onnx.defs, "get_schema", lambda op, *a: looked_up.append(op) or get_schema(op, *a))
     assert _verdict(model) is None
     assert sorted(looked_up) == sorted({n.op_type for n in model.graph.node})
+
+
+def test_plain_nodes_are_checked_once_per_op_and_arity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node without attributes or omitted names reaches check_node once per (domain, op_type, input
+    count, output count); every other node is checked; the names come back as the nodes hold them."""
+    model = build(SiteSpec(head_dim=8, rotary_dim=8))
+    nodes = model.graph.node
+    first = next(n for n in nodes if not n.attribute and n.op_type == "Mul")
+    twin = helper.make_node("Mul", list(first.input), ["twin"], name="twin")  # same key, new name
+    optional = [  # an omitted output: checked every time, whatever came before
+        helper.make_node("Dropout", [first.output[0]], [f"dropped{i}", ""], name=f"optional{i}")
+        for i in range(2)
+    ]
+    nodes.extend([twin, *optional])
+    checked: list[bytes] = []
+    check_node = validate._check_node
+    monkeypatch.setattr(
+        validate, "_check_node", lambda data, *a: checked.append(data) or check_node(data, *a)
+    )
+    names = validate._check_nodes(PATH, model)
+    assert names == [(n.domain, n.op_type, tuple(n.input), tuple(n.output), bool(n.attribute)) for n in nodes]
+    plain = {(n.domain, n.op_type, len(n.input), len(n.output)) for n in nodes if not n.attribute} - {
+        ("", "Dropout", 1, 2)
+    }
+    expected = [n for n in nodes if n.attribute or n.op_type == "Dropout"]
+    assert len(checked) == len(expected) + len(plain)
+    assert twin.SerializeToString() not in checked
+    assert all(node.SerializeToString() in checked for node in optional)
