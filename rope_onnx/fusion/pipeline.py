@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, TextIO
 
 from rope_onnx.errors import CheckFailed
 from rope_onnx.fusion.api import fuse_model
+from rope_onnx.fusion.collector import collector_paused
 from rope_onnx.fusion.report import render_fuse
 from rope_onnx.fusion.result import FuseResult
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.io.atomic import check_output_path, write_report
 from rope_onnx.io.datafiles import check_data_targets
-from rope_onnx.io.load import load_model
+from rope_onnx.io.load import LoadedModel, load_model
 from rope_onnx.io.save import save_model
 from rope_onnx.io.targets import STDOUT
 
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
     from rope_onnx.verify import VerifyOptions
 
 log = logging.getLogger(__name__)
+
+
+@collector_paused
+def _load(source: str | Path) -> LoadedModel:
+    """The graph with its checks (weights stay on disk); the collector waits, as in the pass: the
+    checks make a tuple of names per node and no cycle, and a full collection would walk them all."""
+    return load_model(source, need_external_data=True)
+
+
+@collector_paused
+def _index(loaded: LoadedModel) -> GraphIndex:
+    """The index of the graph as loaded: the names the checks read are handed over, not read again."""
+    return GraphIndex(loaded.model, names=loaded.names)
 
 
 def fuse_file(
@@ -53,7 +67,7 @@ def fuse_file(
     onnx.load then refuses, for the input too; ``copy_data`` is the default and kept for callers
     that pass it).
     """
-    loaded = load_model(source, need_external_data=True)
+    loaded = _load(source)
     out = check_output_path(output, loaded.path, *loaded.files)
     # the data files the output gets, each once: the report path is resolved against every one
     copies = list(dict.fromkeys(out.parent / location for location in loaded.locations))
@@ -66,7 +80,7 @@ def fuse_file(
         else report
     )
     log.debug("loaded %s: %d nodes", loaded.path, len(loaded.model.graph.node))
-    index = GraphIndex(loaded.model, names=loaded.names)  # the graph is as loaded: its names are read
+    index = _index(loaded)
     result = fuse_model(loaded.model, domain, name=str(source), target=target, index=index)
     log.debug("fused %d site(s), skipped %d candidate(s)", result.fused, len(result.skipped))
     failure = ""
