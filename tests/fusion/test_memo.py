@@ -40,21 +40,9 @@ def _grids(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
     return channels._grid(a, (len(a),)), channels._grid(b, (len(b),))
 
 
-def _plain(op: str, a: Expr, b: Expr, factor: float) -> Any:
-    """The plain algebra's answer: (grid as lists, nodes), or the refusal's reason."""
-    try:
-        if op == "mul":
-            value = channels.mul(a, b, frozenset({9}))
-        elif op == "add":
-            value = channels.add(a, b, factor, frozenset({9}))
-        else:
-            value = channels.scale(a, factor, frozenset({9}))
-    except NotRope as why:
-        return str(why)
-    return value.grid.tolist(), value.nodes
-
-
-def _memoised(algebra: memo.Algebra, op: str, a: Expr, b: Expr, factor: float) -> Any:
+def _answer(algebra: Any, op: str, a: Expr, b: Expr, factor: float) -> Any:
+    """``algebra``'s answer (the plain ``channels`` module or a memo.Algebra, the same calls): (grid as
+    lists, nodes), or the refusal's reason."""
     try:
         if op == "mul":
             value = algebra.mul(a, b, frozenset({9}))
@@ -65,6 +53,14 @@ def _memoised(algebra: memo.Algebra, op: str, a: Expr, b: Expr, factor: float) -
     except NotRope as why:
         return str(why)
     return value.grid.tolist(), value.nodes
+
+
+def _plain(op: str, a: Expr, b: Expr, factor: float) -> Any:
+    return _answer(channels, op, a, b, factor)
+
+
+def _memoised(algebra: memo.Algebra, op: str, a: Expr, b: Expr, factor: float) -> Any:
+    return _answer(algebra, op, a, b, factor)
 
 
 @CI
