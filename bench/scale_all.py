@@ -12,13 +12,19 @@ Tools, each in its own process under a memory cap (``RLIMIT_AS``) and a timeout,
 * ``rope-onnx``  — the CLI, ``python -m rope_onnx fuse IN -o OUT --report R``;
 * ``onnxscript`` / ``ort`` — the peers, exactly as in ``bench/fuse_scale.py``.
 
-``floor`` and ``rope-onnx`` run ``--repeat`` times each, in turn (median of wall and CPU; their ratio
-is the median of the pair-by-pair ratios), the peers once.  The package is byte-compiled first, as an
-install leaves it.
+``floor`` and ``rope-onnx`` run under ``--python`` (default: this interpreter), ``--repeat`` times
+each, in turn (median of wall and CPU; their ratio is the median of the pair-by-pair ratios), the
+peers once.  The package is byte-compiled first, as an install leaves it.
 CPU s is the child's user + system time (``wait4``): on a shared machine it is the steadier figure.
 µs/node is the in-process CPU work (load + fuse + save, no start-up or imports) per node; it is what
 must stay flat from 1k to 200k chain nodes and from 2 to 80 layers.  Prints two Markdown tables: every
 run, and rope-onnx's marginal µs/node between consecutive sizes of each family (start-up cancels).
+
+The floor is mostly start-up: ``import onnx`` is a fixed cost both pay, and it depends on the
+environment (onnx imports ``ml_dtypes``, whose 0.7 release takes ~0.5 s more to import than 0.5.4
+and 0.6).  The header names the interpreter, its ``ml_dtypes`` and the CPU its ``import onnx`` costs;
+``--python`` runs the floor and rope-onnx in another environment (one with ``onnx`` and ``numpy``:
+rope-onnx comes from this checkout), so the ratio can be read where that import is cheap too.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import itertools
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,18 +74,40 @@ def child(tool: str, src: str, dst: str) -> int:
     return 0
 
 
+#: The interpreter that runs the floor and rope-onnx (``--python``); the peers run under this one.
+PYTHON = sys.executable
+
+
+def _python(tool: str) -> str:
+    return PYTHON if tool in ("floor", "rope-onnx") else sys.executable
+
+
 def _command(tool: str, src: Path, dst: Path, report: Path) -> list[str]:
     if tool == "rope-onnx":
-        return [sys.executable, "-m", "rope_onnx", "fuse", str(src), "-o", str(dst), "--report", str(report)]
+        return [PYTHON, "-m", "rope_onnx", "fuse", str(src), "-o", str(dst), "--report", str(report)]
     if tool == "floor":
-        return [sys.executable, str(ROOT / "bench" / "floor.py"), str(src), str(dst)]
+        return [PYTHON, str(ROOT / "bench" / "floor.py"), str(src), str(dst)]
     return [sys.executable, str(Path(__file__).resolve()), "--child", tool, str(src), str(dst)]
+
+
+def import_cost(python: str, repeat: int = 3) -> tuple[str, float]:
+    """``python``'s ml_dtypes version and the CPU of its ``import onnx`` (min of ``repeat`` fresh
+    processes): the fixed cost inside every floor and rope-onnx figure."""
+    probe = (
+        "import time; t = time.process_time(); import onnx, ml_dtypes; "
+        "print(ml_dtypes.__version__, time.process_time() - t)"
+    )
+    runs = [
+        subprocess.run([python, "-P", "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+        for _ in range(repeat)
+    ]
+    return runs[0][0], min(float(cpu) for _, cpu in runs)
 
 
 def _phases(tool: str, model: Path, dst: Path, cap: int, timeout: float, env: dict) -> dict:
     """The same job in one process that times its own steps (for work s and µs/node)."""
     run = fuse_scale.run_capped(
-        [sys.executable, str(Path(__file__).resolve()), "--child", tool, str(model), str(dst)],
+        [_python(tool), str(Path(__file__).resolve()), "--child", tool, str(model), str(dst)],
         cap,
         timeout,
         env,
@@ -243,12 +272,20 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="run the peers only on models up to this many nodes (0: all)",
     )
+    parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="interpreter for the floor and rope-onnx (needs onnx and numpy; default: this one)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     parser.add_argument("--child", nargs=3, metavar=("TOOL", "IN", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(*args.child)
     cap = int(args.mem_cap_gb * 2**30)
+    global PYTHON
+    PYTHON = args.python
+    ml_dtypes, import_cpu = import_cost(PYTHON)
     # Byte-compiled first, as ``pip install`` leaves a package (onnx's modules are): an editable
     # checkout under PYTHONDONTWRITEBYTECODE would otherwise compile ~110 modules in every run.
     compileall.compile_dir(str(ROOT / "rope_onnx"), quiet=1)
@@ -276,12 +313,18 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {fuse_scale.machine()}; memory cap {args.mem_cap_gb:g} GiB per tool, "
         f"timeout {args.timeout:.0f} s, load average {os.getloadavg()[0]:.1f} at the end."
     )
+    print(
+        f"Floor and rope-onnx under {PYTHON}: ml_dtypes {ml_dtypes}, `import onnx` {import_cpu:.2f} CPU s "
+        "(in both figures)."
+    )
     print()
     print(table(rows))
     print()
     print(marginal(rows))
     if args.json:
-        args.json.write_text(json.dumps({"machine": fuse_scale.machine(), "rows": rows}, indent=2) + "\n")
+        figures = {"machine": fuse_scale.machine(), "python": PYTHON, "ml_dtypes": ml_dtypes}
+        figures["import_onnx_cpu_s"] = import_cpu
+        args.json.write_text(json.dumps({**figures, "rows": rows}, indent=2) + "\n")
     return 0
 
 
