@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -42,9 +41,15 @@ def write_bytes_atomically(data: bytes, out: Path) -> None:
         ) from exc
 
 
-#: Tries at a fresh name before giving up (mkstemp's own figure): names are 16 random hex digits.
+#: Tries at a fresh name before giving up (mkstemp's own figure): names are 16 random hex digits
+#: (``os.urandom``, what ``secrets.token_hex`` reads, without importing ``secrets``' hmac and hashlib).
 _NAME_TRIES = 100
 _CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def _random_suffix() -> str:
+    """16 random hex digits for a temporary name."""
+    return os.urandom(8).hex()
 
 
 @contextlib.contextmanager
@@ -61,7 +66,7 @@ def temporary_beside(target: Path) -> Iterator[tuple[int, str]]:
     tmp: str | None = None
     try:
         for _ in range(_NAME_TRIES):
-            candidate = str(target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp")
+            candidate = str(target.parent / f".{target.name}.{_random_suffix()}.tmp")
             try:
                 tmp = candidate  # from here on the name is cleaned up, whatever interrupts
                 fd = os.open(candidate, _CREATE, 0o600)

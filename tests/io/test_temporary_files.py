@@ -36,7 +36,7 @@ def test_an_interrupt_right_after_the_file_is_made_removes_it(tmp_path: Path, mo
 
 def test_a_name_another_file_holds_is_given_up_not_removed(tmp_path: Path, monkeypatch) -> None:
     names = iter(["taken", "free"])
-    monkeypatch.setattr(atomic.secrets, "token_hex", lambda n: next(names))
+    monkeypatch.setattr(atomic, "_random_suffix", lambda: next(names))
     (tmp_path / ".out.onnx.taken.tmp").write_bytes(b"someone else's")
     with temporary_beside(tmp_path / "out.onnx") as (fd, tmp):
         os.close(fd)
