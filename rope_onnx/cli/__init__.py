@@ -1,5 +1,5 @@
 """The ``rope-onnx`` command line: one module per verb, each only parsing arguments and mapping exit codes."""
 
-from rope_onnx.cli.app import build_parser, main
+from rope_onnx.cli.app import build_parser, entry, main
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "entry", "main"]

@@ -11,8 +11,10 @@ verb, as Polygraphy's are; :mod:`rope_onnx.cli.logs` decides where the library's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -138,6 +140,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as error:  # the log file itself is unusable: there is no log to write to
         print(f"rope-onnx {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+
+
+def entry() -> NoReturn:
+    """The ``rope-onnx`` executable (and ``python -m rope_onnx``): :func:`main`, then an exit that
+    leaves the heap to the OS.
+
+    A fuse leaves ~100,000 objects in reference cycles (protobuf's message wrappers refer to their
+    parents: the graph, its nodes and the index over them); the interpreter's shutdown would search
+    and free them all, ~50 ms on a 70B-shaped model, for memory the OS takes back at once.  mypy
+    exits the same way.  The streams and the log are flushed first; nothing else runs at exit
+    (atexit handlers: the library registers none).
+    """
+    code = main()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # the reader went away, or it was closed
+            stream.flush()
+    os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:

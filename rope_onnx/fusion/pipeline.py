@@ -44,6 +44,7 @@ def _index(loaded: LoadedModel) -> GraphIndex:
     return GraphIndex(loaded.model, names=loaded.names)
 
 
+@collector_paused
 def fuse_file(
     source: str | Path,
     output: str | Path,
@@ -66,6 +67,10 @@ def fuse_file(
     reference; one in another folder gets its own copies, or hard links with ``link_data`` (which
     onnx.load then refuses, for the input too; ``copy_data`` is the default and kept for callers
     that pass it).
+
+    The cyclic collector waits for the whole command, not only for each step: resumed between
+    steps, it walked the hundreds of thousands of objects the step before had made (twice on a
+    70B-shaped model, ~12 ms, finding nothing to free).
     """
     loaded = _load(source)
     out = check_output_path(output, loaded.path, *loaded.files)

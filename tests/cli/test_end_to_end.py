@@ -83,3 +83,17 @@ def test_bad_input_is_exit_2_with_no_traceback(tmp_path: Path) -> None:
     assert "not a readable ONNX model" in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) <= 2
     assert not (tmp_path / "out.onnx").exists()
+
+
+@pytest.mark.skipif(not LLAMA.is_file(), reason="models/fixtures not present")
+def test_the_fast_exit_flushes_the_report_and_the_log(tmp_path: Path) -> None:
+    """The executable leaves with ``os._exit`` (cli/app.py ``entry``): whatever was written to
+    stdout and the log file before it must all be there."""
+    log = tmp_path / "fuse.log"
+    fused = tmp_path / "fused.onnx"
+    run = cli_subprocess("fuse", str(LLAMA), "-o", str(fused), "--report", "-", "--log-file", str(log), "-v")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)  # the whole report, flushed
+    assert report["fused"] == 4 and fused.is_file()
+    assert "fused 4 site(s)" in log.read_text()
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
