@@ -1,0 +1,168 @@
+"""The bytes ``onnx.shape_inference`` reads: the graph without its annotations, its large inline
+weights and, where that is exactly equivalent, its ``Constant`` nodes.
+
+Inference spends ~6 µs on each Constant node (a 70B export has 6,278 of them: a quarter of its
+inference time) only to give the output the tensor's type and hand its value to later nodes.  An
+initializer of the same name is typed and read the same way (see :func:`inference_input`), at no
+per-node cost.  The copy is built from serialized pieces: node bytes are filtered and the Constant
+tensors renamed as bytes, so no node message is copied or read field by field in Python.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from itertools import compress
+from typing import Any
+
+import onnx
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from onnx import ModelProto, TensorProto
+
+from rope_onnx.graph import shapes
+from rope_onnx.graph.protos import NodeNames
+
+__all__ = ["inference_input"]
+
+_TENSOR = onnx.AttributeProto.TENSOR
+#: Initializers that are not graph inputs are typed by inference from IR version 4 on.
+_MIN_IR = 4
+
+
+@functools.cache
+def _wire() -> dict[str, Any] | None:
+    """Message types that read ONNX's wire format coarsely: a graph's nodes as bytes, all the
+    attributes of a run of nodes, all the fields of a run of attributes (repeated, so that a run
+    parses in one call and its counts show whether every node had the one expected attribute).
+
+    Field numbers are ONNX's (GraphProto.node 1, .initializer 5; ModelProto.graph 7;
+    NodeProto.attribute 5; AttributeProto.name 1, .t 5, .type 20).  None when this protobuf cannot
+    build them (then inference gets the plain copy).
+    """
+    F = descriptor_pb2.FieldDescriptorProto
+    many, one = F.LABEL_REPEATED, F.LABEL_OPTIONAL
+    layout = {
+        "Graph": [("node", 1, F.TYPE_BYTES, many), ("initializer", 5, F.TYPE_BYTES, many)],
+        "Model": [("graph", 7, F.TYPE_BYTES, one)],
+        "Nodes": [("attribute", 5, F.TYPE_BYTES, many)],
+        "Attributes": [
+            ("name", 1, F.TYPE_BYTES, many),
+            ("t", 5, F.TYPE_BYTES, many),
+            ("type", 20, F.TYPE_INT64, many),
+        ],
+    }  # fmt: skip
+    try:
+        file = descriptor_pb2.FileDescriptorProto(name="rope_onnx_wire.proto", package="rope_onnx_wire")
+        file.syntax = "proto2"
+        for message, fields in layout.items():
+            described = file.message_type.add(name=message)
+            for name, number, kind, label in fields:
+                described.field.add(name=name, number=number, type=kind, label=label)
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(file)
+        return {
+            m: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"rope_onnx_wire.{m}"))
+            for m in layout
+        }
+    except Exception:  # an older or different protobuf
+        return None
+
+
+def _default_opset(model: ModelProto) -> int:
+    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+
+def _header(model: ModelProto) -> bytes:
+    """The model without nodes as inference gets it: no ``value_info``, outputs typed but not
+    shaped, large inline weights as typed inputs (what :func:`shapes.without_inline_weights` and
+    :func:`shapes.without_annotations` make, in the same order, without copying the nodes)."""
+    graph = model.graph
+    header = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
+    header.functions.extend(model.functions)
+    bare = header.graph
+    bare.name = graph.name
+    bare.input.extend(graph.input)
+    declared = {i.name for i in graph.input}
+    for tensor in graph.initializer:
+        if tensor.data_location == TensorProto.EXTERNAL or tensor.ByteSize() <= shapes.INFER_INLINE_LIMIT:
+            bare.initializer.append(tensor)
+        elif tensor.name not in declared:
+            bare.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
+            )
+    bare.sparse_initializer.extend(graph.sparse_initializer)
+    for out in graph.output:
+        elem = out.type.tensor_type.elem_type if out.type.HasField("tensor_type") else 0
+        bare.output.append(onnx.helper.make_tensor_value_info(out.name, elem, None))
+    return header.SerializeToString()
+
+
+#: TensorProto.name's tag (field 8, length-delimited) and each one-byte length.
+_SHORT_NAME = [bytes((0x42, size)) for size in range(0x80)]
+
+
+def _name_field(raw: bytes) -> bytes:
+    """TensorProto.name on the wire; appended to a tensor it replaces the name it had."""
+    if len(raw) < 0x80:  # most names: a table lookup
+        return _SHORT_NAME[len(raw)] + raw
+    size, length = len(raw), bytearray()
+    while size > 0x7F:
+        length.append(size & 0x7F | 0x80)
+        size >>= 7
+    length.append(size)
+    return b"\x42" + bytes(length) + raw
+
+
+def inference_input(model: ModelProto, names: Sequence[NodeNames] | None) -> tuple[bytes, dict[str, int]]:
+    """The serialized model for inference, and the Constant outputs it holds as initializers
+    (name -> the Constant's position in ``graph.node``; their types are the tensors').
+
+    Why an initializer is typed and read as the Constant would be (onnx/shape_inference):
+    a Constant with one attribute, ``value``, of type TENSOR gets its tensor's element type and
+    dims (every opset's inference function), exactly what an initializer gets at IR >= 4; its
+    value reaches later nodes as the same TensorProto (``ProcessConstant`` / the initializer map:
+    one ``input_data_by_name``), Constant has no data propagation function, and neither value
+    reaches a subgraph.  That holds only where no node reads the output before the Constant,
+    nothing else defines the name, the default domain is imported, and the output is not a
+    graph output (inference types those through their producer): the load checks ensure the
+    first two, so Constants are converted only with the loader's ``names``, else never.
+    All of a graph's candidates are converted or none (one odd Constant: the plain copy).
+    """
+    wire = _wire()
+
+    def plain() -> bytes:
+        return shapes.without_annotations(shapes.without_inline_weights(model)).SerializeToString()
+
+    if names is None or wire is None or model.ir_version < _MIN_IR or _default_opset(model) < 1:
+        return plain(), {}
+    outputs = {o.name for o in model.graph.output}
+    picked = [
+        i
+        for i, (domain, op_type, _, outs, attributed) in enumerate(names)
+        if op_type == "Constant" and attributed and len(outs) == 1 and domain in ("", "ai.onnx")
+        and outs[0] and outs[0] not in outputs
+    ]  # fmt: skip
+    if not picked:
+        return plain(), {}
+    nodes = wire["Graph"].FromString(model.graph.SerializeToString()).node[:]
+    attributes = wire["Nodes"].FromString(b"".join([nodes[i] for i in picked])).attribute[:]
+    fields = wire["Attributes"].FromString(b"".join(attributes))
+    tensors, kinds, n = fields.t[:], fields.type[:], len(picked)
+    # each picked node has an attribute (names), so n in all means one each, and n of each field
+    # means one name, one type and one tensor in each attribute, in node order
+    if not (
+        len(attributes) == len(fields.name) == len(kinds) == len(tensors) == n
+        and fields.name[:].count(b"value") == n
+        and kinds.count(_TENSOR) == n
+    ):
+        return plain(), {}
+    converted = {names[i][3][0]: i for i in picked}
+    if len(converted) != n:  # a name defined twice (the load checks refuse it)
+        return plain(), {}
+    renamed = [t + _name_field(name.encode()) for t, name in zip(tensors, converted, strict=True)]
+    keep = [True] * len(nodes)
+    for i in picked:
+        keep[i] = False
+    body = wire["Graph"](node=list(compress(nodes, keep)), initializer=renamed).SerializeToString()
+    del nodes, attributes, fields, tensors, kinds, renamed, keep
+    return _header(model) + wire["Model"](graph=body).SerializeToString(), converted
