@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto
 
-from rope_onnx.graph.inference import inference_input
+from rope_onnx.graph.inference import graph_bytes, holds_no_subgraph, inference_input
 from rope_onnx.graph.protos import (
     NodeNames,
     outer_inputs,
@@ -70,10 +70,13 @@ class GraphIndex:
             self.types[info.name] = self._type_info(info.type)
         self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
         self._typed_constants: dict[str, int] = {}  # outputs inference had as initializers: their node
+        serialized = graph_bytes(model, names)  # None: each node is read
+        self._flat = holds_no_subgraph(serialized)  # no node has a subgraph
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
-            self._infer(model, names)
+            self._infer(model, names, serialized)
             if len(graph.node) >= _TRIM_NODES:
                 release_freed_heap()
+        del serialized
         self.nodes: list[NodeProto] = list(graph.node)
         if names is None:
             names = [  # slices: iterating a repeated field ends in a formatted IndexError
@@ -101,12 +104,12 @@ class GraphIndex:
 
     def _link(self, nodes: list[NodeProto], names: Sequence[NodeNames]) -> None:
         """Producers, consumers and read lists in one pass over the nodes' names."""
-        producer, consumers, inputs = self.producer, self.consumers, self.inputs
+        producer, consumers, inputs, flat = self.producer, self.consumers, self.inputs, self._flat
         for i, (_, _, reads, outputs, attributed) in enumerate(names):
             for name in outputs:
                 if name:
                     producer[name] = i
-            if attributed:  # only attributes hold subgraphs
+            if attributed and not flat:  # only attributes hold subgraphs
                 outer = outer_inputs(nodes[i])
                 if outer:
                     reads = (*reads, *sorted(outer))
@@ -149,7 +152,7 @@ class GraphIndex:
         tensor = self.graph.node[i].attribute[0].t  # one attribute, ``value`` (graph/inference.py)
         return tensor.data_type, tuple(tensor.dims)
 
-    def _infer(self, model: ModelProto, names: Sequence[NodeNames] | None) -> None:
+    def _infer(self, model: ModelProto, names: Sequence[NodeNames] | None, graph: bytes | None) -> None:
         """Types from shape inference run without the model's own shape annotations (docs/conventions.md).
 
         Tools rewrite graphs and leave ``value_info`` behind that says less than the graph does
@@ -159,7 +162,7 @@ class GraphIndex:
         disagree on a static size is unknown.
         """
         try:  # serialised here: no copy of the graph outlives it (-70 MB at 200k nodes)
-            data, constants = inference_input(model, names)  # constants: typed as initializers
+            data, constants = inference_input(model, names, graph)  # constants: typed as initializers
             inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
             del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip

@@ -11,8 +11,10 @@ tensors renamed as bytes, so no node message is copied or read field by field in
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from itertools import compress
+from operator import itemgetter
 from typing import Any
 
 import onnx
@@ -22,11 +24,13 @@ from onnx import ModelProto, TensorProto
 from rope_onnx.graph import shapes
 from rope_onnx.graph.protos import NodeNames
 
-__all__ = ["inference_input"]
+__all__ = ["graph_bytes", "holds_no_subgraph", "inference_input"]
 
 _TENSOR = onnx.AttributeProto.TENSOR
 #: Initializers that are not graph inputs are typed by inference from IR version 4 on.
 _MIN_IR = 4
+#: Inline initializers up to this many elements are serialized with the graph (64 KiB of float32).
+_SMALL_ELEMENTS = 16 * 1024
 
 
 @functools.cache
@@ -34,17 +38,22 @@ def _wire() -> dict[str, Any] | None:
     """Message types that read ONNX's wire format coarsely: a graph's nodes as bytes, all the
     attributes of a run of nodes, all the fields of a run of attributes (repeated, so that a run
     parses in one call and its counts show whether every node had the one expected attribute).
+    ``FlatGraph`` declares the repeated node and attribute fields singular: parsing merges every
+    occurrence into one message, so one parse collects the subgraph fields of every attribute.
 
     Field numbers are ONNX's (GraphProto.node 1, .initializer 5; ModelProto.graph 7;
-    NodeProto.attribute 5; AttributeProto.name 1, .t 5, .type 20).  None when this protobuf cannot
-    build them (then inference gets the plain copy).
+    NodeProto.attribute 5; AttributeProto.name 1, .t 5, .g 6, .graphs 11, .type 20).  None when
+    this protobuf cannot build them (then inference gets the plain copy, the index reads each node).
     """
     F = descriptor_pb2.FieldDescriptorProto
     many, one = F.LABEL_REPEATED, F.LABEL_OPTIONAL
-    layout = {
+    layout: dict[str, list[tuple[Any, ...]]] = {
         "Graph": [("node", 1, F.TYPE_BYTES, many), ("initializer", 5, F.TYPE_BYTES, many)],
         "Model": [("graph", 7, F.TYPE_BYTES, one)],
         "Nodes": [("attribute", 5, F.TYPE_BYTES, many)],
+        "Graphs": [("g", 6, F.TYPE_BYTES, many), ("graphs", 11, F.TYPE_BYTES, many)],
+        "FlatNode": [("attribute", 5, F.TYPE_MESSAGE, one, ".rope_onnx_wire.Graphs")],
+        "FlatGraph": [("node", 1, F.TYPE_MESSAGE, one, ".rope_onnx_wire.FlatNode")],
         "Attributes": [
             ("name", 1, F.TYPE_BYTES, many),
             ("t", 5, F.TYPE_BYTES, many),
@@ -56,8 +65,10 @@ def _wire() -> dict[str, Any] | None:
         file.syntax = "proto2"
         for message, fields in layout.items():
             described = file.message_type.add(name=message)
-            for name, number, kind, label in fields:
-                described.field.add(name=name, number=number, type=kind, label=label)
+            for name, number, kind, label, *of in fields:
+                field = described.field.add(name=name, number=number, type=kind, label=label)
+                if of:  # a message type
+                    field.type_name = of[0]
         pool = descriptor_pool.DescriptorPool()
         pool.Add(file)
         return {
@@ -113,7 +124,32 @@ def _name_field(raw: bytes) -> bytes:
     return b"\x42" + bytes(length) + raw
 
 
-def inference_input(model: ModelProto, names: Sequence[NodeNames] | None) -> tuple[bytes, dict[str, int]]:
+def graph_bytes(model: ModelProto, names: Sequence[NodeNames] | None) -> bytes | None:
+    """``model.graph`` serialized, for the coarse reads here; None where they do not apply: without
+    the loader's names, or with an inline initializer over the inference cut (serialising the graph
+    would copy the weights that :func:`shapes.without_inline_weights` keeps from inference)."""
+    if names is None or _wire() is None or not any(map(itemgetter(4), names)):  # nothing has attributes
+        return None
+    for tensor in model.graph.initializer:  # dims, not ByteSize: that would encode the payload
+        if tensor.data_location != TensorProto.EXTERNAL and math.prod(tensor.dims) > _SMALL_ELEMENTS:
+            return None
+    return model.graph.SerializeToString()
+
+
+def holds_no_subgraph(graph: bytes | None) -> bool:
+    """True when no attribute of any node has a graph (``g`` or ``graphs``): every node's
+    :func:`~rope_onnx.graph.protos.outer_inputs` is then empty, and need not be read (1.3 µs a node
+    with attributes, 13 ms at 70B).  False when unknown (``graph`` None)."""
+    wire = _wire()
+    if graph is None or wire is None:
+        return False
+    merged = wire["FlatGraph"].FromString(graph).node.attribute
+    return not merged.g and not merged.graphs
+
+
+def inference_input(
+    model: ModelProto, names: Sequence[NodeNames] | None, graph: bytes | None = None
+) -> tuple[bytes, dict[str, int]]:
     """The serialized model for inference, and the Constant outputs it holds as initializers
     (name -> the Constant's position in ``graph.node``; their types are the tensors').
 
@@ -127,13 +163,22 @@ def inference_input(model: ModelProto, names: Sequence[NodeNames] | None) -> tup
     graph output (inference types those through their producer): the load checks ensure the
     first two, so Constants are converted only with the loader's ``names``, else never.
     All of a graph's candidates are converted or none (one odd Constant: the plain copy).
+    ``graph``: :func:`graph_bytes` of the model, when the caller has it.
     """
     wire = _wire()
 
     def plain() -> bytes:
         return shapes.without_annotations(shapes.without_inline_weights(model)).SerializeToString()
 
-    if names is None or wire is None or model.ir_version < _MIN_IR or _default_opset(model) < 1:
+    if graph is None:
+        graph = graph_bytes(model, names)
+    if (
+        names is None
+        or graph is None
+        or wire is None
+        or model.ir_version < _MIN_IR
+        or _default_opset(model) < 1
+    ):
         return plain(), {}
     outputs = {o.name for o in model.graph.output}
     picked = [
@@ -144,7 +189,7 @@ def inference_input(model: ModelProto, names: Sequence[NodeNames] | None) -> tup
     ]  # fmt: skip
     if not picked:
         return plain(), {}
-    nodes = wire["Graph"].FromString(model.graph.SerializeToString()).node[:]
+    nodes = wire["Graph"].FromString(graph).node[:]
     attributes = wire["Nodes"].FromString(b"".join([nodes[i] for i in picked])).attribute[:]
     fields = wire["Attributes"].FromString(b"".join(attributes))
     tensors, kinds, n = fields.t[:], fields.type[:], len(picked)

@@ -1,4 +1,5 @@
-"""Shape inference reads Constant nodes as initializers (graph/inference.py): the same types.
+"""Shape inference reads Constant nodes as initializers (graph/inference.py): the same types; and
+the one-parse subgraph check the index uses to skip reading each node's attributes.
 
 The copy given to ``onnx.shape_inference`` holds each single-``value`` Constant as an initializer of
 its output's name (a quarter of inference's time at 70B).  The index must expose exactly the types
@@ -17,7 +18,8 @@ from conftest import FIXTURES
 from onnx import TensorProto, helper
 
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.graph.inference import inference_input
+from rope_onnx.graph.inference import graph_bytes, holds_no_subgraph, inference_input
+from rope_onnx.graph.protos import outer_inputs
 from rope_onnx.io.load import LoadedModel, load_model
 
 FIXTURE_PATHS = sorted(FIXTURES.glob("*.onnx"))
@@ -148,3 +150,50 @@ def test_a_declared_constant_merges_its_declaration(tmp_path: Path) -> None:
 def test_without_the_loaders_names_nothing_is_converted() -> None:
     model = onnx.load(FIXTURE_PATHS[0], load_external_data=False)
     assert inference_input(model, None)[1] == {}
+
+
+@pytest.mark.parametrize("path", FIXTURE_PATHS[::3], ids=lambda p: p.stem)
+def test_a_graph_said_to_hold_no_subgraph_has_no_outer_reads(path: Path) -> None:
+    """The one-parse check against reading every node's attributes: never says "none" wrongly."""
+    loaded = load_model(path, need_external_data=False)
+    said = holds_no_subgraph(graph_bytes(loaded.model, loaded.names))
+    reads = [outer_inputs(n) for n in loaded.model.graph.node if n.attribute]
+    holders = [n for n in loaded.model.graph.node for a in n.attribute if a.HasField("g") or a.graphs]
+    assert said == (not holders)
+    assert not said or not any(reads)
+
+
+def test_an_if_body_is_seen_and_its_reads_linked(tmp_path: Path) -> None:
+    value = helper.make_tensor_value_info
+    then_branch = helper.make_graph([helper.make_node("Abs", ["x"], ["a"])], "then", [], [value("a", 1, [2])])
+    else_branch = helper.make_graph([helper.make_node("Neg", ["x"], ["n"])], "else", [], [value("n", 1, [2])])
+    nodes = [
+        helper.make_node("Cast", ["c"], ["c1"], to=TensorProto.BOOL),
+        helper.make_node("If", ["c1"], ["y"], then_branch=then_branch, else_branch=else_branch),
+    ]
+    graph = helper.make_graph(nodes, "g", [value("x", 1, [2]), value("c", 9, [])], [value("y", 1, [2])])
+    path = tmp_path / "if.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    loaded = load_model(path)
+    serialized = graph_bytes(loaded.model, loaded.names)
+    assert serialized is not None and not holds_no_subgraph(serialized)
+    assert GraphIndex(loaded.model, names=loaded.names).consumers["x"] == [1]
+    flat = helper.make_model(helper.make_graph(nodes[:1], "g", graph.input[1:], [value("c1", 9, [])]))
+    flat_path = tmp_path / "flat.onnx"
+    onnx.save(flat, flat_path)
+    flat_loaded = load_model(flat_path)
+    assert holds_no_subgraph(graph_bytes(flat_loaded.model, flat_loaded.names))
+    assert not holds_no_subgraph(graph_bytes(flat_loaded.model, None))  # unknown without the names
+
+
+def test_large_inline_weights_are_never_serialized_with_the_graph() -> None:
+    weights = helper.make_tensor("w", TensorProto.FLOAT, [256, 256], [0.0] * 65536)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"]), _shape_const("s")]
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "g", [value("x", 1, [2, 256])], [value("y", 1, None)], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    names = [
+        (n.domain, n.op_type, tuple(n.input), tuple(n.output), bool(n.attribute)) for n in model.graph.node
+    ]
+    assert graph_bytes(model, names) is None
+    assert inference_input(model, names)[1] == {}  # the plain copy, weights as typed inputs
