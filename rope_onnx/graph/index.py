@@ -16,12 +16,11 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto
 
-from rope_onnx.graph.inference import graph_bytes, holds_no_subgraph, inference_input
+from rope_onnx.graph.inference import graph_bytes, holds_no_subgraph, inference_input, inferred_types
 from rope_onnx.graph.protos import (
     NodeNames,
     outer_inputs,
     release_freed_heap,
-    serialized_types,
     small_tensor,
     type_info,
 )
@@ -163,14 +162,13 @@ class GraphIndex:
         """
         try:  # serialised here: no copy of the graph outlives it (-70 MB at 200k nodes)
             data, constants = inference_input(model, names, graph)  # constants: typed as initializers
-            inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
+            found = inferred_types(data)
             del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
-            inferred, constants = None, {}
-        found = () if inferred is None else (*inferred.graph.value_info, *inferred.graph.output)
+            found, constants = [], {}
         inputs = model.graph.input  # their symbols are the model's (mark_generated)
         self._params = {d.dim_param for i in inputs for d in i.type.tensor_type.shape.dim if d.dim_param}
-        now, self._pending = split_undeclared(serialized_types(found), self.types)
+        now, self._pending = split_undeclared(found, self.types)
         merged = [(n, self._inferred(k)) for n, k in now]
         # a declared constant merges now (its claims), the others are typed when asked, as _pending
         merged += [(n, self._constant_type(i)) for n, i in constants.items() if n in self.types]

@@ -20,11 +20,12 @@ from typing import Any
 import onnx
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from onnx import ModelProto, TensorProto
+from onnx.onnx_cpp2py_export import shape_inference as _c_inference
 
 from rope_onnx.graph import shapes
-from rope_onnx.graph.protos import NodeNames
+from rope_onnx.graph.protos import NodeNames, serialized_types
 
-__all__ = ["graph_bytes", "holds_no_subgraph", "inference_input"]
+__all__ = ["graph_bytes", "holds_no_subgraph", "inference_input", "inferred_types"]
 
 _TENSOR = onnx.AttributeProto.TENSOR
 #: Initializers that are not graph inputs are typed by inference from IR version 4 on.
@@ -39,10 +40,12 @@ def _wire() -> dict[str, Any] | None:
     attributes of a run of nodes, all the fields of a run of attributes (repeated, so that a run
     parses in one call and its counts show whether every node had the one expected attribute).
     ``FlatGraph`` declares the repeated node and attribute fields singular: parsing merges every
-    occurrence into one message, so one parse collects the subgraph fields of every attribute.
+    occurrence into one message, so one parse collects the subgraph fields of every attribute
+    (``Inferred``: the name and type of every value; ``InferredCount`` counts the values).
 
     Field numbers are ONNX's (GraphProto.node 1, .initializer 5; ModelProto.graph 7;
-    NodeProto.attribute 5; AttributeProto.name 1, .t 5, .g 6, .graphs 11, .type 20).  None when
+    NodeProto.attribute 5; AttributeProto.name 1, .t 5, .g 6, .graphs 11, .type 20; GraphProto.output
+    12, .value_info 13; ValueInfoProto.name 1, .type 2).  None when
     this protobuf cannot build them (then inference gets the plain copy, the index reads each node).
     """
     F = descriptor_pb2.FieldDescriptorProto
@@ -54,6 +57,14 @@ def _wire() -> dict[str, Any] | None:
         "Graphs": [("g", 6, F.TYPE_BYTES, many), ("graphs", 11, F.TYPE_BYTES, many)],
         "FlatNode": [("attribute", 5, F.TYPE_MESSAGE, one, ".rope_onnx_wire.Graphs")],
         "FlatGraph": [("node", 1, F.TYPE_MESSAGE, one, ".rope_onnx_wire.FlatNode")],
+        "Values": [("name", 1, F.TYPE_STRING, many), ("type", 2, F.TYPE_BYTES, many)],
+        "Typed": [
+            ("output", 12, F.TYPE_MESSAGE, one, ".rope_onnx_wire.Values"),
+            ("value_info", 13, F.TYPE_MESSAGE, one, ".rope_onnx_wire.Values"),
+        ],
+        "Counted": [("output", 12, F.TYPE_BYTES, many), ("value_info", 13, F.TYPE_BYTES, many)],
+        "Inferred": [("graph", 7, F.TYPE_MESSAGE, one, ".rope_onnx_wire.Typed")],
+        "InferredCount": [("graph", 7, F.TYPE_MESSAGE, one, ".rope_onnx_wire.Counted")],
         "Attributes": [
             ("name", 1, F.TYPE_BYTES, many),
             ("t", 5, F.TYPE_BYTES, many),
@@ -211,3 +222,32 @@ def inference_input(
     body = wire["Graph"](node=list(compress(nodes, keep)), initializer=renamed).SerializeToString()
     del nodes, attributes, fields, tensors, kinds, renamed, keep
     return _header(model) + wire["Model"](graph=body).SerializeToString(), converted
+
+
+def inferred_types(data: bytes) -> list[tuple[str, bytes]]:
+    """Shape inference (data propagation on) over ``data``: each value it typed (``value_info``,
+    then the outputs) with its serialized TypeProto, one bytes object per distinct type.
+
+    Read off inference's own bytes with the value fields merged (one parse, no ModelProto of the
+    result: its nodes would be decoded for nothing).  Merged lists pair up only if each value has
+    one name and one type: inference writes each field once, and the counts must match the number
+    of values, else the values are read message by message.  Raises what inference raises.
+    """
+    wire = _wire()
+    if wire is None:
+        inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
+        return list(serialized_types((*inferred.graph.value_info, *inferred.graph.output)))
+    result = _c_inference.infer_shapes(data, False, False, True)  # what infer_shapes parses
+    merged, counted = (
+        wire["Inferred"].FromString(result).graph,
+        wire["InferredCount"].FromString(result).graph,
+    )
+    canon: dict[bytes, bytes] = {}
+    found: list[tuple[str, bytes]] = []
+    for values, count in ((merged.value_info, len(counted.value_info)), (merged.output, len(counted.output))):
+        names, types = values.name[:], values.type[:]
+        if not len(names) == len(types) == count:
+            graph = ModelProto.FromString(result).graph
+            return list(serialized_types((*graph.value_info, *graph.output)))
+        found += [(name, canon.setdefault(t, t)) for name, t in zip(names, types, strict=True)]
+    return found

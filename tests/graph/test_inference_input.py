@@ -18,7 +18,7 @@ from conftest import FIXTURES
 from onnx import TensorProto, helper
 
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.graph.inference import graph_bytes, holds_no_subgraph, inference_input
+from rope_onnx.graph.inference import graph_bytes, holds_no_subgraph, inference_input, inferred_types
 from rope_onnx.graph.protos import outer_inputs
 from rope_onnx.io.load import LoadedModel, load_model
 
@@ -197,3 +197,15 @@ def test_large_inline_weights_are_never_serialized_with_the_graph() -> None:
     ]
     assert graph_bytes(model, names) is None
     assert inference_input(model, names)[1] == {}  # the plain copy, weights as typed inputs
+
+
+@pytest.mark.parametrize("path", FIXTURE_PATHS[::2], ids=lambda p: p.stem)
+def test_inferred_types_read_off_the_bytes_are_inferences_value_infos(path: Path) -> None:
+    """The merged one-parse read of inference's result against the ModelProto it would parse."""
+    loaded = load_model(path, need_external_data=False)
+    data, _ = inference_input(loaded.model, loaded.names)
+    graph = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True).graph
+    expected = [(v.name, v.type) for v in (*graph.value_info, *graph.output)]
+    found = inferred_types(data)
+    assert [(n, onnx.TypeProto.FromString(t)) for n, t in found] == expected
+    assert len({id(t) for _, t in found}) == len({t for _, t in found})  # one object per distinct type
