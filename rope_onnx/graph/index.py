@@ -162,7 +162,7 @@ class GraphIndex:
         """
         try:  # serialised here: no copy of the graph outlives it (-70 MB at 200k nodes)
             data, constants = inference_input(model, names, graph)  # constants: typed as initializers
-            found = inferred_types(data)
+            found = inferred_types(data, trim=len(model.graph.node) >= _TRIM_NODES)
             del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
             found, constants = [], {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import compress
 from operator import itemgetter
 from typing import Any
@@ -23,7 +23,7 @@ from onnx import ModelProto, TensorProto
 from onnx.onnx_cpp2py_export import shape_inference as _c_inference
 
 from rope_onnx.graph import shapes
-from rope_onnx.graph.protos import NodeNames, serialized_types
+from rope_onnx.graph.protos import NodeNames, release_freed_heap, serialized_types
 
 __all__ = ["graph_bytes", "holds_no_subgraph", "inference_input", "inferred_types"]
 
@@ -224,30 +224,41 @@ def inference_input(
     return _header(model) + wire["Model"](graph=body).SerializeToString(), converted
 
 
-def inferred_types(data: bytes) -> list[tuple[str, bytes]]:
+def inferred_types(data: bytes, *, trim: bool = False) -> Iterable[tuple[str, bytes]]:
     """Shape inference (data propagation on) over ``data``: each value it typed (``value_info``,
     then the outputs) with its serialized TypeProto, one bytes object per distinct type.
 
     Read off inference's own bytes with the value fields merged (one parse, no ModelProto of the
     result: its nodes would be decoded for nothing).  Merged lists pair up only if each value has
     one name and one type: inference writes each field once, and the counts must match the number
-    of values, else the values are read message by message.  Raises what inference raises.
+    of values, else the values are read message by message.  One parse at a time is kept (each
+    holds a copy of the nodes, 20 MB at 200k nodes); the pairs are made as they are read.  ``trim``:
+    the heap inference freed goes back to the OS before the result is read (a large graph: the
+    lists made here would not reuse it, and the peak would grow by them).
+    Raises what inference raises, here, not while the pairs are read.
     """
     wire = _wire()
     if wire is None:
         inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
-        return list(serialized_types((*inferred.graph.value_info, *inferred.graph.output)))
+        return serialized_types((*inferred.graph.value_info, *inferred.graph.output))
     result = _c_inference.infer_shapes(data, False, False, True)  # what infer_shapes parses
-    merged, counted = (
-        wire["Inferred"].FromString(result).graph,
-        wire["InferredCount"].FromString(result).graph,
-    )
+    if trim:
+        release_freed_heap()
+    counted = wire["InferredCount"].FromString(result).graph
+    counts = len(counted.value_info), len(counted.output)
+    del counted
+    merged = wire["Inferred"].FromString(result).graph
+    names = merged.value_info.name[:], merged.output.name[:]
+    types = merged.value_info.type[:], merged.output.type[:]
+    del merged
+    if any(not len(n) == len(t) == c for n, t, c in zip(names, types, counts, strict=True)):
+        graph = ModelProto.FromString(result).graph
+        return serialized_types((*graph.value_info, *graph.output))
+    return _paired(names, types)
+
+
+def _paired(names: Sequence[Sequence[str]], types: Sequence[Sequence[bytes]]) -> Iterator[tuple[str, bytes]]:
     canon: dict[bytes, bytes] = {}
-    found: list[tuple[str, bytes]] = []
-    for values, count in ((merged.value_info, len(counted.value_info)), (merged.output, len(counted.output))):
-        names, types = values.name[:], values.type[:]
-        if not len(names) == len(types) == count:
-            graph = ModelProto.FromString(result).graph
-            return list(serialized_types((*graph.value_info, *graph.output)))
-        found += [(name, canon.setdefault(t, t)) for name, t in zip(names, types, strict=True)]
-    return found
+    for some_names, some_types in zip(names, types, strict=True):
+        for name, t in zip(some_names, some_types, strict=True):
+            yield name, canon.setdefault(t, t)
