@@ -18,7 +18,7 @@ from conftest import FIXTURES
 from onnx import TensorProto, helper
 
 from rope_onnx.graph.index import GraphIndex
-from rope_onnx.graph.inference import graph_bytes, holds_no_subgraph, inference_input, inferred_types
+from rope_onnx.graph.inference import flat_facts, graph_bytes, inference_input, inferred_types
 from rope_onnx.graph.protos import outer_inputs
 from rope_onnx.io.load import LoadedModel, load_model
 
@@ -153,10 +153,11 @@ def test_without_the_loaders_names_nothing_is_converted() -> None:
 
 
 @pytest.mark.parametrize("path", FIXTURE_PATHS[::3], ids=lambda p: p.stem)
-def test_a_graph_said_to_hold_no_subgraph_has_no_outer_reads(path: Path) -> None:
+def test_a_graph_said_to_hold_no_subgraph_has_no_outer_reads_and_its_node_names_are_all(path: Path) -> None:
     """The one-parse check against reading every node's attributes: never says "none" wrongly."""
     loaded = load_model(path, need_external_data=False)
-    said = holds_no_subgraph(graph_bytes(loaded.model, loaded.names))
+    said, names = flat_facts(graph_bytes(loaded.model, loaded.names), len(loaded.model.graph.node))
+    assert names is None or names == {n.name for n in loaded.model.graph.node}
     reads = [outer_inputs(n) for n in loaded.model.graph.node if n.attribute]
     holders = [n for n in loaded.model.graph.node for a in n.attribute if a.HasField("g") or a.graphs]
     assert said == (not holders)
@@ -176,14 +177,14 @@ def test_an_if_body_is_seen_and_its_reads_linked(tmp_path: Path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     loaded = load_model(path)
     serialized = graph_bytes(loaded.model, loaded.names)
-    assert serialized is not None and not holds_no_subgraph(serialized)
+    assert serialized is not None and not flat_facts(serialized, 2)[0]
     assert GraphIndex(loaded.model, names=loaded.names).consumers["x"] == [1]
     flat = helper.make_model(helper.make_graph(nodes[:1], "g", graph.input[1:], [value("c1", 9, [])]))
     flat_path = tmp_path / "flat.onnx"
     onnx.save(flat, flat_path)
     flat_loaded = load_model(flat_path)
-    assert holds_no_subgraph(graph_bytes(flat_loaded.model, flat_loaded.names))
-    assert not holds_no_subgraph(graph_bytes(flat_loaded.model, None))  # unknown without the names
+    assert flat_facts(graph_bytes(flat_loaded.model, flat_loaded.names), 1) == (True, {""})  # unnamed
+    assert flat_facts(graph_bytes(flat_loaded.model, None), 1) == (False, None)  # unknown without the names
 
 
 def test_large_inline_weights_are_never_serialized_with_the_graph() -> None:
