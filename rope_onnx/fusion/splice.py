@@ -46,6 +46,9 @@ class _Names:
         )
         self.used.update(index.producer)
         nodes, consumers = index.nodes, index.consumers
+        if index.flat:  # no subgraph: every name consumers holds is a direct read
+            self.used.update(consumers)
+            return
         outer = consumers.keys() - self.used
         self.used.update(n for n in outer if any(n in nodes[i].input for i in consumers[n]))
 

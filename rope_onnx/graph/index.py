@@ -72,7 +72,8 @@ class GraphIndex:
         self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
         self._typed_constants: dict[str, int] = {}  # outputs inference had as initializers: their node
         serialized = graph_bytes(model, names)  # None: each node is read
-        self._flat, node_names = flat_facts(serialized, len(graph.node))  # _flat: no node has a subgraph
+        #: True where one parse showed that no node holds a subgraph (every read is a direct input).
+        self.flat, node_names = flat_facts(serialized, len(graph.node))
         #: Every node's name (``{n.name for n in nodes}``) as built, where one parse told it, else None.
         self.node_names: set[str] | None = node_names
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
@@ -107,7 +108,7 @@ class GraphIndex:
 
     def _link(self, nodes: list[NodeProto], names: Sequence[NodeNames]) -> None:
         """Producers, consumers and read lists in one pass over the nodes' names."""
-        producer, consumers, inputs, flat = self.producer, self.consumers, self.inputs, self._flat
+        producer, consumers, inputs, flat = self.producer, self.consumers, self.inputs, self.flat
         for i, (_, _, reads, outputs, attributed) in enumerate(names):
             for name in outputs:
                 if name:
