@@ -41,9 +41,14 @@ class _Names:
             return
         # the index holds the graph's nodes, every output (producer) and every read (consumers, which
         # also has what subgraphs read: such a name counts only where a node reads it directly)
-        self.used.update(map(attrgetter("name"), index.nodes))
+        self.used.update(
+            map(attrgetter("name"), index.nodes) if index.node_names is None else index.node_names
+        )
         self.used.update(index.producer)
         nodes, consumers = index.nodes, index.consumers
+        if index.flat:  # no subgraph: every name consumers holds is a direct read
+            self.used.update(consumers)
+            return
         outer = consumers.keys() - self.used
         self.used.update(n for n in outer if any(n in nodes[i].input for i in consumers[n]))
 

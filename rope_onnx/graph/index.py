@@ -10,30 +10,32 @@ weights stay on disk — and are used read-only: the output keeps the model's ow
 
 from __future__ import annotations
 
-import math
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 import onnx
-from onnx import ModelProto, NodeProto, TensorProto, numpy_helper
+from onnx import ModelProto, NodeProto, TensorProto
 
-from rope_onnx.graph.protos import NodeNames, outer_inputs, release_freed_heap, serialized_types, type_info
+from rope_onnx.graph.inference import flat_facts, graph_bytes, inference_input, inferred_types
+from rope_onnx.graph.protos import (
+    NodeNames,
+    outer_inputs,
+    release_freed_heap,
+    small_tensor,
+    type_info,
+)
+from rope_onnx.graph.protos import constant_node_value as _constant_node_value
 from rope_onnx.graph.shapes import (
     TypeInfo,
     dim_name,
     mark_generated,
     merge_inferred,
     split_undeclared,
-    without_annotations,
-    without_inline_weights,
 )
 
 #: A dimension: a static size or a symbolic name (see :func:`rope_onnx.graph.shapes.dim_name`).
 Dim = int | str
 
-#: Constants larger than this are never read: a scalar or a small index vector is all we need.
-MAX_CONSTANT_ELEMENTS = 4096
 #: Ops whose output has the one element type of all their inputs (ONNX type constraint T).
 SAME_TYPE_ALL = frozenset({"Add", "Sub", "Mul", "Div", "MatMul", "Concat", "Sum", "Max", "Min"})
 #: Ops whose (first) output has the element type of their first input (data movement, unary math).
@@ -43,10 +45,11 @@ SAME_TYPE_FIRST = frozenset(
         "Gather", "GatherND", "Flatten", "Sin", "Cos", "Sqrt", "Reciprocal", "Exp", "Abs", "Relu", "Softmax",
     }
 )  # fmt: skip
-_LITTLE_ENDIAN = sys.byteorder == "little"  # raw_data is little-endian (to_array swaps elsewhere)
 _UNREAD = np.empty(0)  # constant()'s memo marker: never a value it returns
-#: Graphs with this many nodes hand shape inference's freed memory back to the OS (a few ms).
-_TRIM_NODES = 10_000
+#: Graphs with this many nodes hand shape inference's freed memory back to the OS: ~4 ms of CPU
+#: for the ~25 MB a 70B export's inference frees (18,000 nodes, far from any memory bound); a
+#: 200,000-node chain's ~270 MB is what the bound needs returned.
+_TRIM_NODES = 50_000
 
 
 class GraphIndex:
@@ -67,10 +70,17 @@ class GraphIndex:
         for info in (*graph.output, *graph.value_info, *graph.input):  # inputs last: theirs is the contract
             self.types[info.name] = self._type_info(info.type)
         self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
+        self._typed_constants: dict[str, int] = {}  # outputs inference had as initializers: their node
+        serialized = graph_bytes(model, names)  # None: each node is read
+        #: True where one parse showed that no node holds a subgraph (every read is a direct input).
+        self.flat, node_names = flat_facts(serialized, len(graph.node))
+        #: Every node's name (``{n.name for n in nodes}``) as built, where one parse told it, else None.
+        self.node_names: set[str] | None = node_names
         if infer:  # first: its transient memory (~1.3 KB a node) is returned before the index grows
-            self._infer(model)
+            self._infer(model, names, serialized)
             if len(graph.node) >= _TRIM_NODES:
                 release_freed_heap()
+        del serialized
         self.nodes: list[NodeProto] = list(graph.node)
         if names is None:
             names = [  # slices: iterating a repeated field ends in a formatted IndexError
@@ -98,12 +108,12 @@ class GraphIndex:
 
     def _link(self, nodes: list[NodeProto], names: Sequence[NodeNames]) -> None:
         """Producers, consumers and read lists in one pass over the nodes' names."""
-        producer, consumers, inputs = self.producer, self.consumers, self.inputs
+        producer, consumers, inputs, flat = self.producer, self.consumers, self.inputs, self.flat
         for i, (_, _, reads, outputs, attributed) in enumerate(names):
             for name in outputs:
                 if name:
                     producer[name] = i
-            if attributed:  # only attributes hold subgraphs
+            if attributed and not flat:  # only attributes hold subgraphs
                 outer = outer_inputs(nodes[i])
                 if outer:
                     reads = (*reads, *sorted(outer))
@@ -137,9 +147,16 @@ class GraphIndex:
         found = self.types.get(name)
         if found is None and name in self._pending:
             found = self.types[name] = self._inferred(self._pending.pop(name))
+        elif found is None and name in self._typed_constants:
+            found = self.types[name] = self._constant_type(self._typed_constants.pop(name))
         return found
 
-    def _infer(self, model: ModelProto) -> None:
+    def _constant_type(self, i: int) -> TypeInfo:
+        """What inference gives a Constant's output, and an initializer: its tensor's type and dims."""
+        tensor = self.graph.node[i].attribute[0].t  # one attribute, ``value`` (graph/inference.py)
+        return tensor.data_type, tuple(tensor.dims)
+
+    def _infer(self, model: ModelProto, names: Sequence[NodeNames] | None, graph: bytes | None) -> None:
         """Types from shape inference run without the model's own shape annotations (docs/conventions.md).
 
         Tools rewrite graphs and leave ``value_info`` behind that says less than the graph does
@@ -148,17 +165,19 @@ class GraphIndex:
         shapes; a declaration only fills what inference leaves unknown, and a dim where the two
         disagree on a static size is unknown.
         """
-        try:  # serialised here: the bare copy is freed before inference makes its own (-70 MB at 200k nodes)
-            data = without_annotations(without_inline_weights(model)).SerializeToString()
-            inferred = onnx.shape_inference.infer_shapes(data, strict_mode=False, data_prop=True)
+        try:  # serialised here: no copy of the graph outlives it (-70 MB at 200k nodes)
+            data, constants = inference_input(model, names, graph)  # constants: typed as initializers
+            found = inferred_types(data, trim=len(model.graph.node) >= _TRIM_NODES)
             del data
         except Exception:  # shape inference is a help, never a requirement: proofs needing it skip
-            inferred = None
-        found = () if inferred is None else (*inferred.graph.value_info, *inferred.graph.output)
+            found, constants = [], {}
         inputs = model.graph.input  # their symbols are the model's (mark_generated)
         self._params = {d.dim_param for i in inputs for d in i.type.tensor_type.shape.dim if d.dim_param}
-        now, self._pending = split_undeclared(serialized_types(found), self.types)
-        merged = ((n, self._inferred(k)) for n, k in now)
+        now, self._pending = split_undeclared(found, self.types)
+        merged = [(n, self._inferred(k)) for n, k in now]
+        # a declared constant merges now (its claims), the others are typed when asked, as _pending
+        merged += [(n, self._constant_type(i)) for n, i in constants.items() if n in self.types]
+        self._typed_constants = {n: i for n, i in constants.items() if n not in self.types}
         self.claimed = merge_inferred(self.types, merged, {i.name for i in inputs})
 
     # ----------------------------------------------------------------- types and shapes
@@ -240,7 +259,7 @@ class GraphIndex:
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
                 value = _constant_node_value(node)
         elif tensor is not None and name not in self.graph_inputs:
-            value = _small_tensor(tensor)
+            value = small_tensor(tensor)
         self._constants[name] = value
         return value
 
@@ -253,40 +272,6 @@ class GraphIndex:
         if name in self.external_uses:
             return True
         return any(c not in inside for c in self.consumers.get(name, ()))
-
-
-def _small_tensor(tensor: TensorProto) -> np.ndarray | None:
-    if tensor.data_location == TensorProto.EXTERNAL:
-        return None
-    dims = tensor.dims
-    if math.prod(dims) > MAX_CONSTANT_ELEMENTS:  # math.prod: np.prod costs ~30 µs a call
-        return None
-    if (
-        tensor.data_type == TensorProto.INT64
-        and _LITTLE_ENDIAN
-        and tensor.HasField("raw_data")
-        and not tensor.HasField("segment")  # to_array refuses those
-    ):
-        # What numpy_helper.to_array does for it, without its ~10 µs of dispatch: exporters write
-        # every shape and axes constant so, and the pass reads thousands of them.
-        flat = np.frombuffer(tensor.raw_data, dtype=np.int64)
-        return flat if len(dims) == 1 and flat.size == dims[0] else flat.reshape(dims)
-    return numpy_helper.to_array(tensor)
-
-
-def _constant_node_value(node: NodeProto) -> np.ndarray | None:
-    for attr in node.attribute:
-        if attr.name == "value":
-            return _small_tensor(attr.t)
-        if attr.name == "value_int":
-            return np.array(attr.i, dtype=np.int64)
-        if attr.name == "value_ints":
-            return np.array(list(attr.ints), dtype=np.int64)
-        if attr.name == "value_float":
-            return np.array(attr.f, dtype=np.float32)
-        if attr.name == "value_floats":
-            return np.array(list(attr.floats), dtype=np.float32)
-    return None
 
 
 def attr(node: NodeProto, name: str, default: object = None) -> object:

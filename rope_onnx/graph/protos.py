@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
+import sys
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 import onnx
-from onnx import GraphProto, NodeProto, ValueInfoProto
+from onnx import GraphProto, NodeProto, TensorProto, ValueInfoProto, numpy_helper
 
 from rope_onnx.graph.shapes import TypeInfo
 
-__all__ = ["NodeNames", "outer_inputs", "release_freed_heap", "serialized_types", "type_info"]
+__all__ = [
+    "MAX_CONSTANT_ELEMENTS",
+    "NodeNames",
+    "constant_node_value",
+    "outer_inputs",
+    "release_freed_heap",
+    "serialized_types",
+    "small_tensor",
+    "type_info",
+]
+
+#: Constants larger than this are never read: a scalar or a small index vector is all we need.
+MAX_CONSTANT_ELEMENTS = 4096
+_LITTLE_ENDIAN = sys.byteorder == "little"  # raw_data is little-endian (to_array swaps elsewhere)
 
 _GRAPH = onnx.AttributeProto.GRAPH
 #: One node as plain values: (domain, op_type, inputs, outputs, has attributes), names as written
@@ -86,3 +102,37 @@ def serialized_types(infos: Iterable[ValueInfoProto]) -> Iterator[tuple[str, byt
     for info in infos:
         key = info.type.SerializeToString()
         yield info.name, canon.setdefault(key, key)
+
+
+def small_tensor(tensor: TensorProto) -> np.ndarray | None:
+    if tensor.data_location == TensorProto.EXTERNAL:
+        return None
+    dims = tensor.dims
+    if math.prod(dims) > MAX_CONSTANT_ELEMENTS:  # math.prod: np.prod costs ~30 µs a call
+        return None
+    if (
+        tensor.data_type == TensorProto.INT64
+        and _LITTLE_ENDIAN
+        and tensor.HasField("raw_data")
+        and not tensor.HasField("segment")  # to_array refuses those
+    ):
+        # What numpy_helper.to_array does for it, without its ~10 µs of dispatch: exporters write
+        # every shape and axes constant so, and the pass reads thousands of them.
+        flat = np.frombuffer(tensor.raw_data, dtype=np.int64)
+        return flat if len(dims) == 1 and flat.size == dims[0] else flat.reshape(dims)
+    return numpy_helper.to_array(tensor)
+
+
+def constant_node_value(node: NodeProto) -> np.ndarray | None:
+    for attr in node.attribute:
+        if attr.name == "value":
+            return small_tensor(attr.t)
+        if attr.name == "value_int":
+            return np.array(attr.i, dtype=np.int64)
+        if attr.name == "value_ints":
+            return np.array(list(attr.ints), dtype=np.int64)
+        if attr.name == "value_float":
+            return np.array(attr.f, dtype=np.float32)
+        if attr.name == "value_floats":
+            return np.array(list(attr.floats), dtype=np.float32)
+    return None

@@ -34,7 +34,13 @@ def save_model(
     if share not in ("link", "copy"):
         raise ValueError(f"share must be 'link' or 'copy', not {share!r}")
     check_output_path(out, loaded.path, *loaded.files)  # never the input or one of its data files
-    size = model.ByteSize()
+    # serialised once, before any data file is shared: upb's ByteSize encodes the whole model to
+    # size it (7 ms at 70B); where serialising fails, sizing decides as before
+    try:
+        data: bytes | None = model.SerializeToString()
+    except Exception:
+        data = None
+    size = model.ByteSize() if data is None else len(data)
     if size > PROTOBUF_LIMIT:
         raise InputError(
             f"{out}: the model proto would be {size / 2**30:.1f} GiB, over protobuf's 2 GiB limit; "
@@ -42,7 +48,7 @@ def save_model(
         )
     shared = share_data_files(loaded.external, loaded.folder, out.parent, share, progress)
     try:
-        write_bytes_atomically(model.SerializeToString(), out)
+        write_bytes_atomically(model.SerializeToString() if data is None else data, out)
     except BaseException:
         remove_created(shared.created)
         raise

@@ -86,9 +86,9 @@ def test_auto_infers_shapes_once_for_marking_and_checks(fused: Path, monkeypatch
     runs: list[int] = []
     real = GraphIndex._infer
 
-    def counted(self: GraphIndex, model: onnx.ModelProto) -> None:
+    def counted(self: GraphIndex, model: onnx.ModelProto, *rest: object) -> None:
         runs.append(len(model.graph.node))
-        real(self, model)
+        real(self, model, *rest)
 
     monkeypatch.setattr(GraphIndex, "_infer", counted)
     result = plan(fused, PROFILE_910B, kernel="auto")
