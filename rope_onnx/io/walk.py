@@ -23,6 +23,8 @@ _EXTERNAL = TensorProto.EXTERNAL
 #: ``onnx.checker.check_node`` without its isinstance check (every node here is a NodeProto).
 _check_node = checker.C.check_node
 _UNSEEN = frozenset({"(an op type not met yet)"})
+#: A node's attributes as bytes: one attribute's serialisation, or a tuple of several.
+_Held = bytes | tuple[bytes, ...]
 
 
 class Walked(NamedTuple):
@@ -67,7 +69,8 @@ def walk_graph(model: ModelProto) -> Walked:
     default-domain node that ONNX defines, without a subgraph, satisfies its schema; and the
     tensors of the model (initializers, node attributes, subgraphs, model-local functions).
 
-    Keyed by bytes, per node: its attributes, serialised (``held``).  Equal bytes parse to equal
+    Keyed by bytes, per node: its attributes, serialised (``held``: one attribute's bytes, a tuple of
+    several, None for none; the three never compare equal).  Equal bytes parse to equal
     attributes, so (1) the tensors they hold are equal, and a tensor's checks read only the
     tensor: an earlier copy already decides them (and, failing, is reported first); only when
     none of them is external (their references must all be listed) is a repeat left out of
@@ -91,30 +94,35 @@ def walk_graph(model: ModelProto) -> Walked:
     defined.add("")  # an omitted optional input
     ctx, opset = checker_context(model), default_opset(model) or 0
     rules: dict[tuple[str, str], frozenset[str] | None] = {}  # None: check_node does not apply
-    listed: dict[tuple[bytes, ...], bool] = {}  # attribute bytes -> whether they hold an external tensor
-    cleared: set[tuple[str, str, int, int, tuple[bytes, ...]]] = set()  # keys that need no check_node
+    listed: dict[_Held, bool] = {}  # attribute bytes -> whether they hold an external tensor
+    cleared: set[tuple[str, str, int, int, _Held | None]] = set()  # keys that need no check_node
     failure: tuple[NodeProto, Exception] | None = None
     lexical = checker.LEXICAL_SCOPE_CONTEXT
     names: list[NodeNames] = []
-    nodes = graph.node[:]
+    nodes, append = graph.node[:], names.append
     for position, node in enumerate(nodes):
         domain, op_type = node.domain, node.op_type
         # slices, not iteration: protobuf ends every iteration of a repeated field by formatting an IndexError
         inputs, outputs = tuple(node.input[:]), tuple(node.output[:])
-        held: tuple[bytes, ...] = ()
+        held: _Held | None = None
         external = False
         attributes = node.attribute
         if attributes:
             attributes = attributes[:]
-            held = tuple([a.SerializeToString() for a in attributes])
+            held = (
+                attributes[0].SerializeToString()
+                if len(attributes) == 1
+                else tuple([a.SerializeToString() for a in attributes])
+            )
             external = listed.get(held, True)
             if external:  # first met, or holding external data: every tensor is listed
                 start = len(tensors)
                 node_tensors(attributes, node, tensors)
                 external = listed[held] = any(t.data_location == _EXTERNAL for t in tensors[start:])
-        names.append((domain, op_type, inputs, outputs, bool(held)))
-        order = _order_error(defined, node, inputs, outputs)
-        if order is not None:
+        append((domain, op_type, inputs, outputs, held is not None))
+        if defined.issuperset(inputs) and len(outputs) == 1 and (output := outputs[0]) not in defined:
+            defined.add(output)  # the common case, decided here without a call
+        elif (order := _order_error(defined, node, inputs, outputs)) is not None:
             for later in nodes[position + 1 :]:
                 if later.attribute:
                     node_tensors(later.attribute[:], later, tensors)
@@ -129,7 +137,7 @@ def walk_graph(model: ModelProto) -> Walked:
         if graphs is _UNSEEN:
             applies = is_default_domain(domain) and onnx.defs.has(op_type)
             graphs = rules[domain, op_type] = graph_attributes(op_type, opset) if applies else None
-        if graphs is None or (graphs and held and _holds_graph(attributes, graphs)):
+        if graphs is None or (graphs and held is not None and _holds_graph(attributes, graphs)):
             if key is not None:
                 cleared.add(key)
             continue  # not an ONNX op, or a subgraph holder: left to its consumers
