@@ -107,17 +107,16 @@ def walk_graph(model: ModelProto) -> Walked:
         held: _Held | None = None
         external = False
         attributes = node.attribute
-        if attributes:
-            attributes = attributes[:]
+        if attributes:  # the container, not a slice: most nodes hold one attribute, read by index
             held = (
                 attributes[0].SerializeToString()
                 if len(attributes) == 1
-                else tuple([a.SerializeToString() for a in attributes])
+                else tuple([a.SerializeToString() for a in attributes[:]])
             )
             external = listed.get(held, True)
             if external:  # first met, or holding external data: every tensor is listed
                 start = len(tensors)
-                node_tensors(attributes, node, tensors)
+                node_tensors(attributes[:], node, tensors)
                 external = listed[held] = any(t.data_location == _EXTERNAL for t in tensors[start:])
         append((domain, op_type, inputs, outputs, held is not None))
         if defined.issuperset(inputs) and len(outputs) == 1 and (output := outputs[0]) not in defined:
@@ -137,7 +136,7 @@ def walk_graph(model: ModelProto) -> Walked:
         if graphs is _UNSEEN:
             applies = is_default_domain(domain) and onnx.defs.has(op_type)
             graphs = rules[domain, op_type] = graph_attributes(op_type, opset) if applies else None
-        if graphs is None or (graphs and held is not None and _holds_graph(attributes, graphs)):
+        if graphs is None or (graphs and held is not None and _holds_graph(attributes[:], graphs)):
             if key is not None:
                 cleared.add(key)
             continue  # not an ONNX op, or a subgraph holder: left to its consumers
