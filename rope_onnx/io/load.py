@@ -72,7 +72,8 @@ def external_refs(
 ) -> list[ExternalRef]:
     """Every tensor of ``model`` (subgraphs, sparse initializers, attributes and model-local
     functions included) whose data lives outside the proto; a malformed reference is an error.
-    ``tensors``: :func:`all_tensors` of the model, when the caller has it already."""
+    ``tensors``: :func:`all_tensors` of the model, or any list holding every external one of them
+    in that order (:attr:`~rope_onnx.io.validate.Checked.tensors`), when the caller has it."""
     refs = []
     for tensor in all_tensors(model) if tensors is None else tensors:
         if tensor.data_location != TensorProto.EXTERNAL:
@@ -163,8 +164,7 @@ def load_model(path: str | os.PathLike[str], *, need_external_data: bool = True)
     if not model.HasField("graph") or not model.opset_import:
         raise InputError(f"{p}: parses but holds no ONNX graph; is it an ONNX model?")
     check_versions(p, model)
-    tensors = all_tensors(model)  # one walk for the inline checks and the external references
-    names = check_structure(p, model, tensors, serialized)
-    refs = external_refs(model, p, tensors)
+    checked = check_structure(p, model, serialized)  # one walk: the checks and the tensors to search
+    refs = external_refs(model, p, checked.tensors)
     check_external(p, refs, need_external_data)
-    return LoadedModel(model, p, refs, names)
+    return LoadedModel(model, p, refs, checked.names)

@@ -19,7 +19,7 @@ _SPARSE_TENSOR, _SPARSE_TENSORS = AttributeProto.SPARSE_TENSOR, AttributeProto.S
 _GRAPH_KINDS = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
 
 
-def _node_tensors(attributes: Sequence[AttributeProto], node: NodeProto, out: list[TensorProto]) -> None:
+def node_tensors(attributes: Sequence[AttributeProto], node: NodeProto, out: list[TensorProto]) -> None:
     """Append a node's tensor attributes (in attribute order), then the tensors of its subgraphs."""
     nested = False
     for attribute in attributes:
@@ -47,7 +47,7 @@ def _graph_tensors(graph: GraphProto, out: list[TensorProto]) -> None:
     for node in graph.node:
         attributes = node.attribute  # only attributes hold tensors or graphs
         if attributes:  # a slice: iterating the field itself ends in a formatted IndexError (~1 µs)
-            _node_tensors(attributes[:], node, out)
+            node_tensors(attributes[:], node, out)
 
 
 def every_tensor(model: ModelProto) -> list[TensorProto]:
@@ -61,7 +61,7 @@ def every_tensor(model: ModelProto) -> list[TensorProto]:
     for function in model.functions:
         for node in function.node:
             if node.attribute:
-                _node_tensors(node.attribute, node, out)
+                node_tensors(node.attribute, node, out)
     return out
 
 

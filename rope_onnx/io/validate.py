@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -18,10 +18,11 @@ from google.protobuf.message import DecodeError, Message
 from onnx import ModelProto, TensorProto, checker, helper, numpy_helper
 
 from rope_onnx.errors import InputError
-from rope_onnx.graph.conventions import default_opset, is_default_domain
+from rope_onnx.graph.conventions import default_opset
 from rope_onnx.graph.protos import NodeNames
 from rope_onnx.io.payload import decodes_by_count
 from rope_onnx.io.tensors import every_tensor
+from rope_onnx.io.walk import Walked, walk_graph
 from rope_onnx.op.contract import MAX_OPSET, MIN_OPSET
 
 #: Inline tensors up to this many elements are decoded when loading (the pass reads only such small
@@ -35,10 +36,6 @@ _SUB_BYTE_TYPES = frozenset(
     for name in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2", "FLOAT6E2M3", "FLOAT6E3M2")
     if hasattr(TensorProto, name)
 )
-_GRAPH_TYPES = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
-#: ``onnx.checker.check_node`` without its isinstance check (every node here is a NodeProto).
-_check_node = checker.C.check_node
-_UNSEEN = frozenset({"(an op type not met yet)"})
 
 
 def all_tensors(model: ModelProto) -> list[TensorProto]:
@@ -168,88 +165,26 @@ def _check_tensor(path: Path, tensor: TensorProto) -> None:
         ) from exc
 
 
-def _checker_context(model: ModelProto) -> checker.C.CheckerContext:
-    ctx = checker.C.CheckerContext()
-    ctx.ir_version = model.ir_version
-    ctx.opset_imports = {o.domain: o.version for o in model.opset_import}
-    return ctx
-
-
-def _graph_attributes(op_type: str, opset: int) -> frozenset[str]:
-    """The graph-typed attributes (If, Loop, Scan bodies) the default-domain schema of ``op_type``
-    declares at ``opset``; none when there is no schema (check_node reports the missing op)."""
-    try:
-        schema = onnx.defs.get_schema(op_type, opset, "")
-    except onnx.defs.SchemaError:
-        return frozenset()
-    return frozenset(name for name, a in schema.attributes.items() if a.type in _GRAPH_TYPES)
-
-
 def _check_nodes(path: Path, model: ModelProto) -> list[NodeNames]:
-    """Each tensor has one producer, every node reads only tensors defined before it, and every
-    default-domain node that ONNX defines, without a subgraph, satisfies its schema.
+    """The order and schema checks of :func:`~rope_onnx.io.walk.walk_graph`, raised; each node's names.
 
     ONNX requires graphs in topological order; the pass rewrites in node order and follows
     producers, so a cycle or a duplicate definition would make it loop or rewrite the wrong node.
-    One pass does both checks (18,000 nodes in a 70B export); an order error outranks any schema
-    error, as if the order were checked first, so the first schema failure waits for the end.
-    Per (domain, op_type) it is decided once whether check_node applies and which attributes
-    would make a node a subgraph holder.  A node without attributes or omitted names is checked
-    once per (domain, op_type, input count, output count): nothing else of it reaches
-    ``check_node``'s verdict (its name only reaches the message), so a passing key passes again.
-
-    Returns each node's names as read here (:data:`~rope_onnx.graph.protos.NodeNames`): protobuf
-    makes a new ``str`` on every read of a name, so the index takes these instead of a second read.
+    Returns each node's names as read there: protobuf makes a new ``str`` on every read of a
+    name, so the index takes these instead of a second read.
     """
-    graph = model.graph
-    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
-    defined |= {sparse.values.name for sparse in graph.sparse_initializer}
-    defined.add("")  # an omitted optional input
-    ctx, opset = _checker_context(model), default_opset(model) or 0
-    rules: dict[tuple[str, str], frozenset[str] | None] = {}  # None: check_node does not apply
-    passed: set[tuple[str, str, int, int]] = set()  # plain nodes (no attributes, no "") that passed
-    failure: tuple[onnx.NodeProto, Exception] | None = None
-    lexical = checker.LEXICAL_SCOPE_CONTEXT
-    names: list[NodeNames] = []
-    for node in graph.node:
-        domain, op_type = key = node.domain, node.op_type
-        # slices, not iteration: protobuf ends every iteration of a repeated field by formatting an IndexError
-        inputs, outputs, attributed = tuple(node.input[:]), tuple(node.output[:]), bool(node.attribute)
-        names.append((domain, op_type, inputs, outputs, attributed))
-        if not defined.issuperset(inputs):
-            missing = [name for name in inputs if name not in defined]
-            raise InputError(
-                f"{path}: node '{node.name}' ({op_type}) reads '{missing[0]}' before it is defined "
-                "(graph not in topological order, a cycle, or a dangling input); fix or re-export the model"
-            )
-        if len(outputs) == 1 and (output := outputs[0]) not in defined:
-            defined.add(output)
-        else:
-            for name in outputs:
-                if name and name in defined:
-                    raise InputError(f"{path}: tensor '{name}' is defined twice; the file is corrupt")
-                defined.add(name)
-        if failure is not None:
-            continue
-        graphs = rules.get(key, _UNSEEN)
-        if graphs is _UNSEEN:
-            applies = is_default_domain(domain) and onnx.defs.has(op_type)
-            graphs = rules[key] = _graph_attributes(op_type, opset) if applies else None
-        if graphs is None or (graphs and attributed and _holds_graph(node, graphs)):
-            continue  # not an ONNX op, or a subgraph holder: left to its consumers
-        plain = None if attributed or "" in inputs or "" in outputs else (*key, len(inputs), len(outputs))
-        if plain is not None and plain in passed:
-            continue
-        try:
-            _check_node(node.SerializeToString(), ctx, lexical)
-        except Exception as exc:  # raised once the order is known to be sound
-            failure = (node, exc)
-            continue
-        if plain is not None:
-            passed.add(plain)
-    if failure is None:
-        return names
-    node, error = failure
+    walked = walk_graph(model)
+    _raise_node_errors(path, walked)
+    return walked.names
+
+
+def _raise_node_errors(path: Path, walked: Walked) -> None:
+    """The walk's order error, else its schema failure, as the InputError the user sees."""
+    if walked.order is not None:
+        raise InputError(f"{path}: {walked.order}")
+    if walked.failure is None:
+        return
+    node, error = walked.failure
     if not isinstance(error, checker.ValidationError):
         raise error
     first = str(error).strip().splitlines()[0]
@@ -258,17 +193,15 @@ def _check_nodes(path: Path, model: ModelProto) -> list[NodeNames]:
     ) from error
 
 
-def _holds_graph(node: onnx.NodeProto, declared: frozenset[str]) -> bool:
-    """A graph-typed attribute that the op's schema declares as one."""
-    return any(a.type in _GRAPH_TYPES and a.name in declared for a in node.attribute)
+class Checked(NamedTuple):
+    """What the structure checks read: each node's names and the tensors to search for external
+    data (:attr:`~rope_onnx.io.walk.Walked.tensors`)."""
+
+    names: list[NodeNames]
+    tensors: list[TensorProto]
 
 
-def check_structure(
-    path: Path,
-    model: ModelProto,
-    tensors: Sequence[TensorProto] | None = None,
-    serialized: bytes | None = None,
-) -> list[NodeNames]:
+def check_structure(path: Path, model: ModelProto, serialized: bytes | None = None) -> Checked:
     """Structural validity the pass relies on, without running the full checker; each node's names.
 
     ``onnx.checker.check_model`` is not usable here: a fused model has RoPECustomer in the default
@@ -277,12 +210,15 @@ def check_structure(
     default-domain node that ONNX defines satisfies its schema (required
     attributes, input/output counts).  Nodes with subgraphs are left to their consumers (the
     checker cannot see the outer scope of a lone node; the pass never enters subgraphs).
-    ``tensors``: :func:`all_tensors` of the model, when the caller has it already;
+    The checks rank in that order: a bad string outranks a bad tensor, which outranks a bad node.
     ``serialized``: the binary proto it was parsed from, if it was (:func:`_strings_decode`).
-    Returns the names :func:`_check_nodes` read, for :class:`~rope_onnx.graph.index.GraphIndex`.
+    Returns the names the walk read, for :class:`~rope_onnx.graph.index.GraphIndex`, and the
+    tensors that may carry external data, for :func:`rope_onnx.io.load.external_refs`.
     """
     if not _strings_decode(model, serialized):
         raise InputError(f"{path}: holds names that are not valid UTF-8; the file is corrupt")
-    for tensor in all_tensors(model) if tensors is None else tensors:
+    walked = walk_graph(model)
+    for tensor in walked.tensors:
         _check_tensor(path, tensor)
-    return _check_nodes(path, model)
+    _raise_node_errors(path, walked)
+    return Checked(walked.names, walked.tensors)

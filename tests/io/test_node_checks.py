@@ -19,7 +19,7 @@ from rope_graphs import SiteSpec, build
 
 from rope_onnx.errors import InputError
 from rope_onnx.graph.conventions import default_opset, is_default_domain
-from rope_onnx.io import validate
+from rope_onnx.io import validate, walk
 
 PATH = Path("m.onnx")
 GRAPH_TYPES = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
@@ -40,7 +40,7 @@ def _reference(model: onnx.ModelProto) -> str | None:
             if name and name in defined:
                 return f"{PATH}: tensor '{name}' is defined twice; the file is corrupt"
             defined.add(name)
-    ctx = validate._checker_context(model)
+    ctx = walk.checker_context(model)
     for node in graph.node:
         if not (is_default_domain(node.domain) and onnx.defs.has(node.op_type)):
             continue
@@ -138,7 +138,8 @@ def test_schemas_are_looked_up_once_per_op_type(monkeypatch: pytest.MonkeyPatch)
 
 def test_plain_nodes_are_checked_once_per_op_and_arity(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node without attributes or omitted names reaches check_node once per (domain, op_type, input
-    count, output count); every other node is checked; the names come back as the nodes hold them."""
+    count, output count); every other node is checked (no two attributed nodes here hold the same
+    attribute bytes: tests/io/test_walk.py has those); the names come back as the nodes hold them."""
     model = build(SiteSpec(head_dim=8, rotary_dim=8))
     nodes = model.graph.node
     first = next(n for n in nodes if not n.attribute and n.op_type == "Mul")
@@ -149,10 +150,8 @@ def test_plain_nodes_are_checked_once_per_op_and_arity(monkeypatch: pytest.Monke
     ]
     nodes.extend([twin, *optional])
     checked: list[bytes] = []
-    check_node = validate._check_node
-    monkeypatch.setattr(
-        validate, "_check_node", lambda data, *a: checked.append(data) or check_node(data, *a)
-    )
+    check_node = walk._check_node
+    monkeypatch.setattr(walk, "_check_node", lambda data, *a: checked.append(data) or check_node(data, *a))
     names = validate._check_nodes(PATH, model)
     assert names == [(n.domain, n.op_type, tuple(n.input), tuple(n.output), bool(n.attribute)) for n in nodes]
     plain = {(n.domain, n.op_type, len(n.input), len(n.output)) for n in nodes if not n.attribute} - {
