@@ -1,0 +1,82 @@
+"""Folding reads each tensor of an index once (its constant, its producer's names and Shape bounds),
+whatever the calls, memos and hints that ask for it; and what it read belongs to that index alone."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from onnx import ModelProto, TensorProto, helper, numpy_helper
+
+from rope_onnx.fusion.ops.registry import fold_ints
+from rope_onnx.graph import folding
+from rope_onnx.graph.folding import NotStatic
+from rope_onnx.graph.index import GraphIndex
+
+
+def _model(half: int, start: int = 1) -> ModelProto:
+    """``Concat(Unsqueeze(Gather(Shape(x, start), 0)), [half])``: x's dim ``start`` and a constant."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"], start=start),
+        helper.make_node("Gather", ["s", "i0"], ["g"], axis=0),
+        helper.make_node("Constant", [], ["ax"], value=numpy_helper.from_array(np.array([0], np.int64))),
+        helper.make_node("Unsqueeze", ["g", "ax"], ["u"]),
+        helper.make_node("Concat", ["u", "h"], ["target"], axis=0),
+        helper.make_node("Shape", ["x"], ["xs"]),
+        helper.make_node("Sin", ["x"], ["data"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "reads",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", 7, 16])],
+        [helper.make_tensor_value_info("target", TensorProto.INT64, None)],
+        initializer=[
+            numpy_helper.from_array(np.array(0, np.int64), "i0"),
+            numpy_helper.from_array(np.array([half], np.int64), "h"),
+            numpy_helper.from_array(np.array([0.5], np.float32), "f"),
+        ],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_each_tensor_is_read_from_the_index_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = GraphIndex(_model(8), infer=False)
+    asked: list[str] = []
+    entry = folding._Graph.entry
+    monkeypatch.setattr(
+        folding._Graph, "entry", lambda graph, index, name: asked.append(name) or entry(graph, index, name)
+    )
+    first = fold_ints(index, "target")
+    assert first.values == (7, 8) and first.nodes == frozenset({0, 1, 2, 3, 4})
+    # Other calls, other memos, a hint: the same tensors are not read again.
+    assert fold_ints(index, "target", memo={}) == first
+    assert fold_ints(index, "target", lambda name: [1, 5, 2] if name == "x" else None).values == (5, 8)
+    assert sorted(asked) == sorted({"target", "u", "h", "g", "s", "i0"})  # the axes are not folded
+
+
+def test_failures_are_read_once_and_say_the_same_each_time() -> None:
+    index = GraphIndex(_model(8), infer=False)
+    for name, why in (
+        ("x", "'x' is a graph input, known only at run time"),
+        ("f", "constant 'f' is not a 0-D/1-D integer tensor"),
+        ("data", "'data' is computed by Sin node '', which is not folded"),
+    ):
+        for _ in range(2):
+            with pytest.raises(NotStatic, match=f"^{why}$"):
+                fold_ints(index, name)
+
+
+def test_what_one_index_read_is_not_used_for_another() -> None:
+    """Same tensor names, other constants and Shape bounds: each index answers from its own graph,
+    and its reads go with it."""
+    small, large = GraphIndex(_model(8), infer=False), GraphIndex(_model(32, start=2), infer=False)
+    assert fold_ints(small, "target").values == (7, 8)
+    assert fold_ints(large, "target").values == (16, 32)
+    assert small in folding._GRAPHS and large in folding._GRAPHS
+    gone = weakref.ref(large)
+    del large
+    gc.collect()
+    assert gone() is None  # the reads do not keep an index alive
+    assert fold_ints(small, "xs").values == ("param:B", 7, 16)
