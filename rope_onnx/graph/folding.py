@@ -112,11 +112,11 @@ class _Graph:
                 found = f"constant '{name}' is not a 0-D/1-D integer tensor"
             else:
                 used = _NONE if producer is None else frozenset({producer})
-                found = IntValue(tuple(const.reshape(-1).tolist()), const.ndim == 0, used)
+                found = _new(IntValue, (tuple(const.reshape(-1).tolist()), const.ndim == 0, used))
         elif producer is None:
             found = f"'{name}' is a graph input, known only at run time"
         else:
-            domain, op_type, inputs, outputs, _ = index.names[producer]
+            domain, op_type, inputs, outputs, attributed = index.names[producer]
             op = op_type if is_default_domain(domain) else ""
             # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
             names, producers = index.names, index.producer
@@ -126,7 +126,7 @@ class _Graph:
                 if p is not None and names[p][1] == "Constant":
                     mine.add(p)
             bounds: tuple[int | None, int | None] = (0, None)
-            if op == "Shape":
+            if op == "Shape" and attributed:
                 node = index.nodes[producer]
                 bounds = (attr_int(node, "start", 0), attr_int(node, "end"))
             found = (producer, op, inputs, len(outputs) == 1, frozenset(mine), bounds)
@@ -153,7 +153,10 @@ class _Fold:
     depend on the path).  Constants are not remembered either: :class:`_Graph` holds their value.
     """
 
-    __slots__ = ("cut", "deepest", "entries", "folders", "graph", "hint", "index", "memo", "reads")
+    __slots__ = (
+        "arg", "cut", "deepest", "depth", "entries", "folders", "graph", "hint", "index", "inputs",
+        "memo", "reads",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -168,8 +171,23 @@ class _Fold:
         self.cut = 0  # paths cut by the depth limit so far
         self.deepest = 0  # the deepest recursion level reached so far
         self.reads: list[tuple[str, list[Dim] | None]] = []  # the dims every Shape folded so far read
+        # The node being folded: its inputs and depth, which ``arg`` reads (one bound method handed
+        # to every folder, not a closure made per node).
+        self.inputs: Sequence[str] = ()
+        self.depth = -1
+        self.arg: Callable[[int], IntValue] = self._arg
 
     def value(self, name: str, depth: int) -> IntValue:
+        """``name`` folded as if read at ``depth`` (the top-level call: 0)."""
+        self.inputs, self.depth = (name,), depth - 1
+        return self._arg(0)
+
+    def _arg(self, i: int) -> IntValue:
+        """Input ``i`` of the node being folded, folded one level deeper; the node's inputs and depth
+        are as they were when it returns or raises (its folder may ask for more inputs, or recover)."""
+        inputs, depth = self.inputs, self.depth
+        name = inputs[i]
+        depth += 1
         if depth > self.deepest:  # also where it fails: a folder catching that answers from here
             self.deepest = depth
         if depth > MAX_FOLD_DEPTH:
@@ -189,12 +207,12 @@ class _Fold:
                 if reads:
                     self.reads += reads
                 return value
-        node_id, op, inputs, single, mine, bounds = entry
+        node_id, op, node_inputs, single, mine, bounds = entry
         outer, cut, start = self.deepest, self.cut, len(self.reads)
         self.deepest = depth
         try:
             if op == "Shape":
-                source = inputs[0]
+                source = node_inputs[0]
                 dims = _known_dims(self.index, source, self.hint)
                 self.reads.append((source, dims))
                 if dims is None:
@@ -203,21 +221,18 @@ class _Fold:
                 scalar, used = False, mine
             else:
                 folder = self.folders.get(op) if op else None
+                node = self.index.nodes[node_id]
                 if folder is None:
-                    node = self.index.nodes[node_id]
                     raise NotStatic(
                         f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded"
                     )
-
-                def arg(i: int) -> IntValue:
-                    return self.value(inputs[i], depth + 1)
-
-                node = self.index.nodes[node_id]
+                self.inputs, self.depth = node_inputs, depth
                 values, scalar, used = folder(
-                    self.index, node if single else _only_output(node, name), node_id, arg
+                    self.index, node if single else _only_output(node, name), node_id, self.arg
                 )
                 used = used | mine if used else mine
         finally:
+            self.inputs, self.depth = inputs, depth - 1
             height = self.deepest - depth
             if outer > self.deepest:
                 self.deepest = outer

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Callable
 
 import numpy as np
 import pytest
-from onnx import ModelProto, TensorProto, helper, numpy_helper
+from onnx import ModelProto, NodeProto, TensorProto, helper, numpy_helper
 
-from rope_onnx.fusion.ops.registry import fold_ints
+from rope_onnx.fusion.ops.registry import FOLDERS, fold_ints
 from rope_onnx.graph import folding
-from rope_onnx.graph.folding import NotStatic
-from rope_onnx.graph.index import GraphIndex
+from rope_onnx.graph.folding import IntValue, NotStatic, int_values
+from rope_onnx.graph.index import Dim, GraphIndex
 
 
 def _model(half: int, start: int = 1) -> ModelProto:
@@ -80,3 +81,38 @@ def test_what_one_index_read_is_not_used_for_another() -> None:
     gc.collect()
     assert gone() is None  # the reads do not keep an index alive
     assert fold_ints(small, "xs").values == ("param:B", 7, 16)
+
+
+def _second_if_first_fails(
+    index: GraphIndex, node: NodeProto, node_id: int, arg: Callable[[int], IntValue]
+) -> tuple[list[Dim], bool, frozenset[int]]:
+    try:
+        value = arg(0)
+    except NotStatic:
+        value = arg(1)
+    return list(value.values), value.scalar, value.nodes
+
+
+def test_a_folder_that_recovers_reads_its_own_next_input() -> None:
+    """Every folder gets one ``arg``: after input 0 failed two levels down (inside an Identity chain
+    into a Sin), input 1 is still this node's input 1, at this node's depth."""
+    nodes = [
+        helper.make_node("Sin", ["x"], ["sin"]),
+        helper.make_node("Identity", ["sin"], ["deep"]),
+        helper.make_node("Unsqueeze", ["i0", "ax"], ["one"]),
+        helper.make_node("Pick", ["deep", "one"], ["picked"]),
+        helper.make_node("Concat", ["picked", "ax"], ["both"], axis=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "recover",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("both", TensorProto.INT64, None)],
+        initializer=[
+            numpy_helper.from_array(np.array(5, np.int64), "i0"),
+            numpy_helper.from_array(np.array([0], np.int64), "ax"),
+        ],
+    )
+    index = GraphIndex(helper.make_model(graph), infer=False)
+    folders = {**FOLDERS, "Pick": _second_if_first_fails}
+    assert int_values(index, "both", folders) == ((5, 0), False, frozenset({2, 3, 4}))
