@@ -154,8 +154,8 @@ class _Fold:
     """
 
     __slots__ = (
-        "arg", "cut", "deepest", "depth", "entries", "folders", "graph", "hint", "index", "inputs",
-        "memo", "reads",
+        "cut", "deepest", "depth", "entries", "folders", "graph", "hint", "index", "inputs", "memo",
+        "reads",
     )  # fmt: skip
 
     def __init__(
@@ -171,11 +171,11 @@ class _Fold:
         self.cut = 0  # paths cut by the depth limit so far
         self.deepest = 0  # the deepest recursion level reached so far
         self.reads: list[tuple[str, list[Dim] | None]] = []  # the dims every Shape folded so far read
-        # The node being folded: its inputs and depth, which ``arg`` reads (one bound method handed
-        # to every folder, not a closure made per node).
+        # The node being folded: its inputs and depth, which ``_arg`` reads (a bound method handed
+        # to every folder, not a closure made per node; bound per call, not kept: that would make
+        # each folder a reference cycle, alive until the next collection).
         self.inputs: Sequence[str] = ()
         self.depth = -1
-        self.arg: Callable[[int], IntValue] = self._arg
 
     def value(self, name: str, depth: int) -> IntValue:
         """``name`` folded as if read at ``depth`` (the top-level call: 0)."""
@@ -228,7 +228,7 @@ class _Fold:
                     )
                 self.inputs, self.depth = node_inputs, depth
                 values, scalar, used = folder(
-                    self.index, node if single else _only_output(node, name), node_id, self.arg
+                    self.index, node if single else _only_output(node, name), node_id, self._arg
                 )
                 used = used | mine if used else mine
         finally:

@@ -116,3 +116,23 @@ def test_a_folder_that_recovers_reads_its_own_next_input() -> None:
     index = GraphIndex(helper.make_model(graph), infer=False)
     folders = {**FOLDERS, "Pick": _second_if_first_fails}
     assert int_values(index, "both", folders) == ((5, 0), False, frozenset({2, 3, 4}))
+
+
+def test_folding_leaves_no_reference_cycle() -> None:
+    """What a fold allocates is freed when it returns (the pass runs with the collector paused, and
+    the first collection after it walks every object still alive)."""
+    index = GraphIndex(_model(8), infer=False)
+    fold_ints(index, "target")  # the index's reads are kept (with the index), the rest must go
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            assert fold_ints(index, "target", lambda name: [2, 3, 4] if name == "x" else None).values == (
+                3,
+                8,
+            )
+            with pytest.raises(NotStatic):
+                fold_ints(index, "data")
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
