@@ -10,7 +10,8 @@ Every node used is recorded, so the rewrite can delete the bound computations wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from onnx import NodeProto
@@ -71,12 +72,70 @@ def int_values(
     (a dict the caller keeps, empty at first) lets later calls reuse what earlier ones folded:
     the tracer passes one per candidate, whose two rotate_half Slices read one bound chain.
     """
-    return _Fold(index, folders, hint, {} if memo is None else memo).value(name, 0)
+    graph = _GRAPHS.get(index)
+    if graph is None:
+        graph = _GRAPHS[index] = _Graph()
+    return _Fold(index, graph, folders, hint, {} if memo is None else memo).value(name, 0)
 
 
 #: A tensor folded: (its value, the height of the recursion that made it, the dims each ``Shape``
 #: in it read: (tensor, dims)).  See :class:`_Fold`.
 FoldMemo = dict[str, tuple["IntValue", int, tuple[tuple[str, "list[Dim] | None"], ...]]]
+#: A node as folding reads it: (id, op type or "" outside the standard domain, inputs, whether it
+#: has one output, itself and the Constant nodes feeding it, a Shape's (start, end); (0, None) else).
+_Node = tuple[int, str, tuple[str, ...], bool, frozenset[int], tuple["int | None", "int | None"]]
+_Entry = IntValue | str | _Node  # a constant's value, why a leaf does not fold, or its producer
+
+
+class _Graph:
+    """What folding reads of one index, read once per tensor (each protobuf field read makes new
+    Python objects, and a pass folds ~8k tensors at 70B).
+
+    An entry depends only on the index: its constants, producers, node names and Shape attributes,
+    none of which change while the index lives (it is read-only; :meth:`GraphIndex.constant`
+    memoises on the same ground).  Not on the folders, the hint or the depth: those are applied
+    by :class:`_Fold` to each entry as before.  Kept per index in a weak map, so it dies with it
+    (it holds no reference to the index: a value naming its key would keep both alive).
+    """
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[str, _Entry] = {}
+
+    def entry(self, index: GraphIndex, name: str) -> _Entry:
+        const = index.constant(name)
+        producer = index.producer.get(name)
+        found: _Entry
+        if const is not None:
+            if const.ndim > 1 or const.dtype.kind not in "iu":  # np.issubdtype(..., np.integer), cheaper
+                found = f"constant '{name}' is not a 0-D/1-D integer tensor"
+            else:
+                used = _NONE if producer is None else frozenset({producer})
+                found = _new(IntValue, (tuple(const.reshape(-1).tolist()), const.ndim == 0, used))
+        elif producer is None:
+            found = f"'{name}' is a graph input, known only at run time"
+        else:
+            domain, op_type, inputs, outputs, attributed = index.names[producer]
+            op = op_type if is_default_domain(domain) else ""
+            # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
+            names, producers = index.names, index.producer
+            mine = {producer}
+            for i in inputs:
+                p = producers.get(i)
+                if p is not None and names[p][1] == "Constant":
+                    mine.add(p)
+            bounds: tuple[int | None, int | None] = (0, None)
+            if op == "Shape" and attributed:
+                node = index.nodes[producer]
+                bounds = (attr_int(node, "start", 0), attr_int(node, "end"))
+            found = (producer, op, inputs, len(outputs) == 1, frozenset(mine), bounds)
+        self.entries[name] = found
+        return found
+
+
+_GRAPHS: weakref.WeakKeyDictionary[GraphIndex, _Graph] = weakref.WeakKeyDictionary()
+_new = tuple.__new__  # IntValue(...) without the NamedTuple's Python-level __new__
 
 
 class _Fold:
@@ -91,36 +150,93 @@ class _Fold:
     dims its Shapes read, only when no path in it was cut, and reused only where that height still
     fits under the limit and the hint still gives those dims (the tracer's grows with the candidate):
     then the recursion would run exactly as it did.  Failures are not remembered (their message may
-    depend on the path).
+    depend on the path).  Constants are not remembered either: :class:`_Graph` holds their value.
     """
 
-    __slots__ = ("cut", "deepest", "folders", "hint", "index", "memo", "reads")
+    __slots__ = (
+        "cut", "deepest", "depth", "entries", "folders", "graph", "hint", "index", "inputs", "memo",
+        "reads",
+    )  # fmt: skip
 
     def __init__(
-        self, index: GraphIndex, folders: Mapping[str, Folder], hint: DimsHint | None, memo: FoldMemo
+        self,
+        index: GraphIndex,
+        graph: _Graph,
+        folders: Mapping[str, Folder],
+        hint: DimsHint | None,
+        memo: FoldMemo,
     ) -> None:
-        self.index, self.folders, self.hint, self.memo = index, folders, hint, memo
+        self.graph, self.entries, self.index = graph, graph.entries, index
+        self.folders, self.hint, self.memo = folders, hint, memo
         self.cut = 0  # paths cut by the depth limit so far
         self.deepest = 0  # the deepest recursion level reached so far
         self.reads: list[tuple[str, list[Dim] | None]] = []  # the dims every Shape folded so far read
+        # The node being folded: its inputs and depth, which ``_arg`` reads (a bound method handed
+        # to every folder, not a closure made per node; bound per call, not kept: that would make
+        # each folder a reference cycle, alive until the next collection).
+        self.inputs: Sequence[str] = ()
+        self.depth = -1
 
     def value(self, name: str, depth: int) -> IntValue:
+        """``name`` folded as if read at ``depth`` (the top-level call: 0)."""
+        self.inputs, self.depth = (name,), depth - 1
+        return self._arg(0)
+
+    def _arg(self, i: int) -> IntValue:
+        """Input ``i`` of the node being folded, folded one level deeper; the node's inputs and depth
+        are as they were when it returns or raises (its folder may ask for more inputs, or recover)."""
+        inputs, depth = self.inputs, self.depth
+        name = inputs[i]
+        depth += 1
+        if depth > self.deepest:  # also where it fails: a folder catching that answers from here
+            self.deepest = depth
+        if depth > MAX_FOLD_DEPTH:
+            self.cut += 1
+            raise NotStatic(f"'{name}' is computed by a chain too deep to fold")
+        entry = self.entries.get(name) or self.graph.entry(self.index, name)
+        if isinstance(entry, IntValue):
+            return entry
+        if isinstance(entry, str):
+            raise NotStatic(entry)
         found = self.memo.get(name)
         if found is not None:
             value, height, reads = found
             if depth + height <= MAX_FOLD_DEPTH and (not reads or self._still(reads)):
                 if depth + height > self.deepest:
                     self.deepest = depth + height
-                self.reads += reads
+                if reads:
+                    self.reads += reads
                 return value
+        node_id, op, node_inputs, single, mine, bounds = entry
         outer, cut, start = self.deepest, self.cut, len(self.reads)
         self.deepest = depth
         try:
-            value = self._fold(name, depth)
+            if op == "Shape":
+                source = node_inputs[0]
+                dims = _known_dims(self.index, source, self.hint)
+                self.reads.append((source, dims))
+                if dims is None:
+                    raise NotStatic(f"rank of '{source}' is unknown")
+                values: Sequence[Dim] = dims[bounds[0] : bounds[1]]
+                scalar, used = False, mine
+            else:
+                folder = self.folders.get(op) if op else None
+                node = self.index.nodes[node_id]
+                if folder is None:
+                    raise NotStatic(
+                        f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded"
+                    )
+                self.inputs, self.depth = node_inputs, depth
+                values, scalar, used = folder(
+                    self.index, node if single else _only_output(node, name), node_id, self._arg
+                )
+                used = used | mine if used else mine
         finally:
+            self.inputs, self.depth = inputs, depth - 1
             height = self.deepest - depth
             if outer > self.deepest:
                 self.deepest = outer
+        value = _new(IntValue, (tuple(values), scalar, used))
         if self.cut == cut:
             self.memo[name] = (value, height, tuple(self.reads[start:]) if len(self.reads) > start else ())
         return value
@@ -128,47 +244,6 @@ class _Fold:
     def _still(self, reads: tuple[tuple[str, list[Dim] | None], ...]) -> bool:
         """Whether every Shape of a remembered value would read the same dims now."""
         return all(_known_dims(self.index, tensor, self.hint) == dims for tensor, dims in reads)
-
-    def _fold(self, name: str, depth: int) -> IntValue:
-        if depth > MAX_FOLD_DEPTH:
-            self.cut += 1
-            raise NotStatic(f"'{name}' is computed by a chain too deep to fold")
-        index = self.index
-        const = index.constant(name)
-        if const is not None:
-            if const.ndim > 1 or const.dtype.kind not in "iu":  # np.issubdtype(..., np.integer), cheaper
-                raise NotStatic(f"constant '{name}' is not a 0-D/1-D integer tensor")
-            producer = index.producer.get(name)
-            used = _NONE if producer is None else frozenset({producer})
-            return IntValue(tuple(const.reshape(-1).tolist()), const.ndim == 0, used)
-        node_id = index.producer.get(name)
-        if node_id is None:
-            raise NotStatic(f"'{name}' is a graph input, known only at run time")
-        node = index.nodes[node_id]
-        op = node.op_type if is_default_domain(node.domain) else ""  # each proto read costs: once
-        inputs = node.input
-
-        def arg(i: int) -> IntValue:
-            return self.value(inputs[i], depth + 1)
-
-        if op == "Shape":
-            source = inputs[0]
-            dims = _known_dims(index, source, self.hint)
-            self.reads.append((source, dims))
-            values, scalar, used = _shape(node, dims)
-        elif op in self.folders:
-            view = node if len(node.output) == 1 else _only_output(node, name)
-            values, scalar, used = self.folders[op](index, view, node_id, arg)
-        else:
-            raise NotStatic(f"'{name}' is computed by {node.op_type} node '{node.name}', which is not folded")
-        # Constant inputs a folder reads without folding (e.g. Unsqueeze axes) belong to it too.
-        mine = {node_id}
-        producers, nodes = index.producer, index.nodes
-        for i in inputs:
-            p = producers.get(i)
-            if p is not None and nodes[p].op_type == "Constant":
-                mine.add(p)
-        return IntValue(tuple(values), scalar, used | mine)
 
 
 def _only_output(node: NodeProto, name: str) -> NodeProto:
@@ -190,11 +265,3 @@ Folder = Callable[
 def _known_dims(index: GraphIndex, name: str, hint: DimsHint | None) -> list[Dim] | None:
     known = hint(name) if hint is not None else None
     return known if known is not None else index.dims(name)
-
-
-def _shape(node: NodeProto, dims: list[Dim] | None) -> tuple[list[Dim], bool, frozenset[int]]:
-    """``Shape`` is folded here, not by an op rule: it needs the caller's dims hint."""
-    if dims is None:
-        raise NotStatic(f"rank of '{node.input[0]}' is unknown")
-    start, end = attr_int(node, "start", 0), attr_int(node, "end")
-    return list(dims[slice(start, end)]), False, frozenset()
