@@ -159,3 +159,19 @@ def test_repeated_attributes_are_decided_once(monkeypatch: pytest.MonkeyPatch) -
     external = ["extra13", "extra14", "extra15"]
     failed = [walked.failure[0].name] if walked.failure else []
     assert new[6:] == (external[: external.index(failed[0]) + 1] if failed else external)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(models(), st.integers(min_value=1, max_value=3))
+def test_reading_the_nodes_by_slices_changes_no_verdict(model: onnx.ModelProto, size: int) -> None:
+    """walk_graph reads the nodes ``_SLICE`` at a time (memory): slices of one to three nodes put
+    every order error and repeated attribute across a slice boundary, and nothing may change."""
+    whole = _verdict(model)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(walk, "_SLICE", size)
+        sliced = _verdict(model)
+    assert sliced[0] == whole[0]
+    if whole[1] is not None and sliced[1] is not None:
+        assert sliced[1].names == whole[1].names
+        assert sliced[1].tensors == whole[1].tensors
+    assert (sliced[1] is None) == (whole[1] is None)
