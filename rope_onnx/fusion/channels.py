@@ -52,16 +52,15 @@ class Expr:
 
     def mixes_leaves(self) -> bool:
         """Every term is one leaf channel (degree <= 1) and they come from several leaves: a linear
-        mix of inputs.  The first polynomial answers for most tensors asked (they are products); else
-        the distinct monomials are collected in C (``set.union`` of the polynomials' keys) and only
-        those are looked at, not every term of every channel (a moved leaf grid repeats none)."""
-        polys = self.grid.ravel().tolist()
-        if not polys or any(len(m) > 1 for m in polys[0]):
-            return False
-        terms = set().union(*polys)
-        if any(len(m) > 1 for m in terms):
-            return False
-        return len({m[0][0] for m in terms if m}) > 1
+        mix of inputs.  One pass that stops at the first product (most tensors asked are products)."""
+        seen: set[int] = set()
+        for poly in self.grid.flat:
+            for m in poly:
+                if len(m) > 1:
+                    return False
+                if m:
+                    seen.add(m[0][0])
+        return len(seen) > 1
 
 
 @dataclass(frozen=True)
