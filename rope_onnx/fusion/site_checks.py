@@ -10,7 +10,7 @@ from __future__ import annotations
 from rope_onnx.fusion.channels import Expr
 from rope_onnx.fusion.dimproof import DimProver, table_axis_problem
 from rope_onnx.fusion.ops.dimnames import SourceDims
-from rope_onnx.fusion.ops.registry import reads_values
+from rope_onnx.fusion.ops.registry import reads_values_of
 from rope_onnx.fusion.prove import Proof
 from rope_onnx.fusion.trace import Tracer
 from rope_onnx.fusion.views import Views
@@ -24,10 +24,11 @@ MAX_HEAD_DIM = 1024
 def data_inputs(index: GraphIndex, nodes: frozenset[int]) -> set[str]:
     """Tensors whose values flow into the site (not constants, not only read for their shape)."""
     read: set[str] = set()
-    for n in nodes:  # each node's inputs read once (a protobuf read makes every name anew)
-        node = index.nodes[n]
-        if reads_values(node):
-            read.update(node.input)
+    names = index.names  # each node's (domain, op_type, inputs as written), read once by the index
+    for n in nodes:  # no protobuf read: it makes every name anew
+        domain, op_type, written, _, _ = names[n]
+        if reads_values_of(op_type, domain):
+            read.update(written)
     read.discard("")
     producer = index.producer  # one producer per tensor (io.validate): made inside iff its producer is
     return {name for name in read if producer.get(name) not in nodes and index.constant(name) is None}

@@ -33,6 +33,7 @@ __all__ = [
     "fold_ints",
     "has_role",
     "reads_values",
+    "reads_values_of",
     "rule_for",
 ]
 
@@ -85,7 +86,12 @@ def dims_rule_for(node: NodeProto) -> DimsRule | None:
 
 def reads_values(node: NodeProto) -> bool:
     """Whether a node's inputs flow into its output as values (``Shape`` reads only a shape)."""
-    rule = rule_for(node.op_type, node.domain)
+    return reads_values_of(node.op_type, node.domain)
+
+
+def reads_values_of(op_type: str, domain: str) -> bool:
+    """:func:`reads_values` of an op named by (op_type, domain), as ``GraphIndex.names`` holds them."""
+    rule = rule_for(op_type, domain)
     return rule is None or rule.reads_values
 
 
