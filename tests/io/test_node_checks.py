@@ -14,52 +14,15 @@ import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import AttributeProto, checker, helper
+from onnx import AttributeProto, helper
 from rope_graphs import SiteSpec, build
+from structure_reference import two_pass_verdict
 
 from rope_onnx.errors import InputError
-from rope_onnx.graph.conventions import default_opset, is_default_domain
 from rope_onnx.io import validate, walk
 
 PATH = Path("m.onnx")
 GRAPH_TYPES = (AttributeProto.GRAPH, AttributeProto.GRAPHS)
-
-
-def _reference(model: onnx.ModelProto) -> str | None:
-    """The two-pass check: the order of every node first, then the schema of each."""
-    graph = model.graph
-    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    for node in graph.node:
-        missing = [name for name in node.input if name not in defined]
-        if missing:
-            return (
-                f"{PATH}: node '{node.name}' ({node.op_type}) reads '{missing[0]}' before it is defined "
-                "(graph not in topological order, a cycle, or a dangling input); fix or re-export the model"
-            )
-        for name in node.output:
-            if name and name in defined:
-                return f"{PATH}: tensor '{name}' is defined twice; the file is corrupt"
-            defined.add(name)
-    ctx = walk.checker_context(model)
-    for node in graph.node:
-        if not (is_default_domain(node.domain) and onnx.defs.has(node.op_type)):
-            continue
-        if any(a.type in GRAPH_TYPES for a in node.attribute):
-            try:
-                schema = onnx.defs.get_schema(node.op_type, default_opset(model) or 0, "")
-                declared = {n for n, a in schema.attributes.items() if a.type in GRAPH_TYPES}
-            except onnx.defs.SchemaError:
-                declared = set()
-            if any(a.name in declared for a in node.attribute if a.type in GRAPH_TYPES):
-                continue
-        try:
-            checker.check_node(node, ctx)
-        except checker.ValidationError as exc:
-            first = str(exc).strip().splitlines()[0]
-            return (
-                f"{PATH}: node '{node.name}' ({node.op_type}) is invalid: {first} Fix or re-export the model."
-            )
-    return None
 
 
 def _verdict(model: onnx.ModelProto) -> str | None:
@@ -107,7 +70,7 @@ def mutants(draw: st.DrawFn) -> onnx.ModelProto:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutants())
 def test_one_pass_gives_the_two_pass_verdict(model: onnx.ModelProto) -> None:
-    assert _verdict(model) == _reference(model)
+    assert _verdict(model) == two_pass_verdict(model, PATH)
 
 
 def test_an_order_error_after_an_invalid_node_is_the_one_reported() -> None:

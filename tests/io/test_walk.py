@@ -16,11 +16,11 @@ import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx import AttributeProto, TensorProto, checker, helper
+from onnx import AttributeProto, TensorProto, helper
 from rope_graphs import SiteSpec, build
+from structure_reference import two_pass_verdict
 
 from rope_onnx.errors import InputError
-from rope_onnx.graph.conventions import default_opset, is_default_domain
 from rope_onnx.io import load, validate, walk
 from rope_onnx.io.tensors import every_tensor
 
@@ -35,35 +35,7 @@ def _reference(model: onnx.ModelProto) -> str | None:
             validate._check_tensor(PATH, tensor)
     except InputError as exc:
         return str(exc)
-    graph = model.graph
-    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    for node in graph.node:
-        missing = [name for name in node.input if name not in defined]
-        if missing:
-            return (
-                f"{PATH}: node '{node.name}' ({node.op_type}) reads '{missing[0]}' before it is defined "
-                "(graph not in topological order, a cycle, or a dangling input); fix or re-export the model"
-            )
-        for name in node.output:
-            if name and name in defined:
-                return f"{PATH}: tensor '{name}' is defined twice; the file is corrupt"
-            defined.add(name)
-    ctx = walk.checker_context(model)
-    for node in graph.node:
-        if not (is_default_domain(node.domain) and onnx.defs.has(node.op_type)):
-            continue
-        if any(a.type in GRAPH_TYPES for a in node.attribute):
-            declared = walk.graph_attributes(node.op_type, default_opset(model) or 0)
-            if any(a.name in declared for a in node.attribute if a.type in GRAPH_TYPES):
-                continue
-        try:
-            checker.check_node(node, ctx)
-        except checker.ValidationError as exc:
-            first = str(exc).strip().splitlines()[0]
-            return (
-                f"{PATH}: node '{node.name}' ({node.op_type}) is invalid: {first} Fix or re-export the model."
-            )
-    return None
+    return two_pass_verdict(model, PATH)
 
 
 def _constant(kind: str, name: str, source: str) -> onnx.NodeProto:
