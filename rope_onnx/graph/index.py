@@ -19,12 +19,12 @@ from onnx import ModelProto, NodeProto, TensorProto
 from rope_onnx.graph.inference import flat_facts, graph_bytes, inference_input, inferred_types
 from rope_onnx.graph.protos import (
     NodeNames,
+    constant_node_value,
     outer_inputs,
     release_freed_heap,
     small_tensor,
     type_info,
 )
-from rope_onnx.graph.protos import constant_node_value as _constant_node_value
 from rope_onnx.graph.shapes import (
     TypeInfo,
     dim_name,
@@ -257,7 +257,7 @@ class GraphIndex:
         if tensor is None and name in self.producer:
             node = self.nodes[self.producer[name]]
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                value = _constant_node_value(node)
+                value = constant_node_value(node)
         elif tensor is not None and name not in self.graph_inputs:
             value = small_tensor(tensor)
         self._constants[name] = value

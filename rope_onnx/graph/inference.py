@@ -23,6 +23,7 @@ from onnx import ModelProto, TensorProto
 from onnx.onnx_cpp2py_export import shape_inference as _c_inference
 
 from rope_onnx.graph import shapes
+from rope_onnx.graph.conventions import default_opset
 from rope_onnx.graph.protos import NodeNames, release_freed_heap, serialized_types
 
 __all__ = ["flat_facts", "graph_bytes", "inference_input", "inferred_types"]
@@ -93,10 +94,6 @@ def _wire() -> dict[str, Any] | None:
         return None
 
 
-def _default_opset(model: ModelProto) -> int:
-    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-
-
 def _header(model: ModelProto) -> bytes:
     """The model without nodes as inference gets it: no ``value_info``, outputs typed but not
     shaped, large inline weights as typed inputs (what :func:`shapes.without_inline_weights` and
@@ -107,18 +104,14 @@ def _header(model: ModelProto) -> bytes:
     bare = header.graph
     bare.name = graph.name
     bare.input.extend(graph.input)
-    declared = {i.name for i in graph.input}
-    for tensor in graph.initializer:
-        if tensor.data_location == TensorProto.EXTERNAL or tensor.ByteSize() <= shapes.INFER_INLINE_LIMIT:
-            bare.initializer.append(tensor)
-        elif tensor.name not in declared:
-            bare.input.append(
-                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
-            )
+    split = shapes.split_inline_weights(graph)
+    if split is None:
+        bare.initializer.extend(graph.initializer)
+    else:
+        bare.initializer.extend(split[0])
+        bare.input.extend(split[1])
     bare.sparse_initializer.extend(graph.sparse_initializer)
-    for out in graph.output:
-        elem = out.type.tensor_type.elem_type if out.type.HasField("tensor_type") else 0
-        bare.output.append(onnx.helper.make_tensor_value_info(out.name, elem, None))
+    bare.output.extend(shapes.unshaped_outputs(graph))
     return header.SerializeToString()
 
 
@@ -202,7 +195,7 @@ def inference_input(
         or graph is None
         or wire is None
         or model.ir_version < _MIN_IR
-        or _default_opset(model) < 1
+        or (default_opset(model) or 0) < 1
     ):
         return plain(), {}
     outputs = {o.name for o in model.graph.output}

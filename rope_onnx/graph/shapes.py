@@ -15,7 +15,7 @@ from collections.abc import Container, Iterable
 from typing import TypeVar
 
 import onnx
-from onnx import ModelProto, TensorProto
+from onnx import GraphProto, ModelProto, TensorProto, ValueInfoProto
 
 __all__ = [
     "InferredSymbol",
@@ -25,7 +25,9 @@ __all__ = [
     "mark_generated",
     "merge_inferred",
     "merge_types",
+    "split_inline_weights",
     "split_undeclared",
+    "unshaped_outputs",
     "without_annotations",
     "without_inline_weights",
 ]
@@ -52,10 +54,17 @@ def without_annotations(model: ModelProto) -> ModelProto:
     for field in bare.graph.DESCRIPTOR.fields:
         if field.name not in _INFERRED_FIELDS:
             bare.graph.ClearField(field.name)
+    bare.graph.output.extend(unshaped_outputs(graph))
+    return bare
+
+
+def unshaped_outputs(graph: GraphProto) -> list[ValueInfoProto]:
+    """The graph's outputs as inference is given them: typed, not shaped."""
+    outputs = []
     for out in graph.output:
         elem = out.type.tensor_type.elem_type if out.type.HasField("tensor_type") else 0
-        bare.graph.output.append(onnx.helper.make_tensor_value_info(out.name, elem, None))
-    return bare
+        outputs.append(onnx.helper.make_tensor_value_info(out.name, elem, None))
+    return outputs
 
 
 def without_inline_weights(model: ModelProto) -> ModelProto:
@@ -68,27 +77,32 @@ def without_inline_weights(model: ModelProto) -> ModelProto:
     they are (their initializers carry no bytes).
     """
     graph = model.graph
-    heavy = {
-        t.name
-        for t in graph.initializer
-        if t.data_location != TensorProto.EXTERNAL and t.ByteSize() > INFER_INLINE_LIMIT
-    }
-    if not heavy:
+    split = split_inline_weights(graph)
+    if split is None:
         return model
+    kept, typed = split
     light = ModelProto(ir_version=model.ir_version, opset_import=model.opset_import)
     light.functions.extend(model.functions)
     light.graph.name = graph.name
     for field in ("node", "input", "output", "value_info", "sparse_initializer"):
         getattr(light.graph, field).extend(getattr(graph, field))
+    light.graph.initializer.extend(kept)
+    light.graph.input.extend(typed)
+    return light
+
+
+def split_inline_weights(graph: GraphProto) -> tuple[list[TensorProto], list[ValueInfoProto]] | None:
+    """(the initializers inference is given, typed inputs for the large inline ones no input
+    declares), in graph order; None where no initializer is over :data:`INFER_INLINE_LIMIT`."""
+    kept: list[TensorProto] = []
+    typed: list[ValueInfoProto] = []
     declared = {i.name for i in graph.input}
     for tensor in graph.initializer:
-        if tensor.name not in heavy:
-            light.graph.initializer.append(tensor)
+        if tensor.data_location == TensorProto.EXTERNAL or tensor.ByteSize() <= INFER_INLINE_LIMIT:
+            kept.append(tensor)
         elif tensor.name not in declared:
-            light.graph.input.append(
-                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
-            )
-    return light
+            typed.append(onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims)))
+    return None if len(kept) == len(graph.initializer) else (kept, typed)
 
 
 #: A tensor's type as the index keeps it: element type (0: not a tensor) and dims, None when the

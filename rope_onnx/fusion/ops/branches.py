@@ -13,12 +13,12 @@ from rope_onnx.fusion.channels import Expr, NotRope
 from rope_onnx.fusion.grid import squeeze_grid
 from rope_onnx.fusion.ops.base import OpRule, ShapeContext, TraceContext
 from rope_onnx.graph.attributes import attr_graph, attr_ints
-from rope_onnx.graph.index import _constant_node_value
+from rope_onnx.graph.protos import constant_node_value
 
 
 def _branch_constants(branch: GraphProto) -> dict[str, list[int]]:
     values = {t.name: numpy_helper.to_array(t) for t in branch.initializer}
-    values |= {n.output[0]: _constant_node_value(n) for n in branch.node if n.op_type == "Constant"}
+    values |= {n.output[0]: constant_node_value(n) for n in branch.node if n.op_type == "Constant"}
     return {name: [int(v) for v in value.reshape(-1)] for name, value in values.items() if value is not None}
 
 
