@@ -38,7 +38,7 @@ def make_chain(nodes: int, width: int = 128, variant: str = "input") -> onnx.Mod
 
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}")
-    shape = ["batch", "seq", 8, width]
+    shape: list[str | int | None] = ["batch", "seq", 8, width]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]
     if variant in ("two", "mul"):
         inputs.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, shape))
