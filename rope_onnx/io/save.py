@@ -34,22 +34,28 @@ def save_model(
     if share not in ("link", "copy"):
         raise ValueError(f"share must be 'link' or 'copy', not {share!r}")
     check_output_path(out, loaded.path, *loaded.files)  # never the input or one of its data files
-    # serialised once, before any data file is shared: upb's ByteSize encodes the whole model to
-    # size it (7 ms at 70B); where serialising fails, sizing decides as before
+    # serialised once, before any data file is shared (upb's ByteSize would encode the whole model
+    # again to size it: 7 ms at 70B); only where encoding fails is the model sized, to say why
     try:
-        data: bytes | None = model.SerializeToString()
+        data = model.SerializeToString()
     except Exception:
-        data = None
-    size = model.ByteSize() if data is None else len(data)
-    if size > PROTOBUF_LIMIT:
-        raise InputError(
-            f"{out}: the model proto would be {size / 2**30:.1f} GiB, over protobuf's 2 GiB limit; "
-            "store the weights as external data (onnx.save(..., save_as_external_data=True)) first"
-        )
+        size = model.ByteSize()
+        if size > PROTOBUF_LIMIT:
+            raise _too_large(out, size) from None
+        raise
+    if len(data) > PROTOBUF_LIMIT:
+        raise _too_large(out, len(data))
     shared = share_data_files(loaded.external, loaded.folder, out.parent, share, progress)
     try:
-        write_bytes_atomically(model.SerializeToString() if data is None else data, out)
+        write_bytes_atomically(data, out)
     except BaseException:
         remove_created(shared.created)
         raise
     return shared
+
+
+def _too_large(out: Path, size: int) -> InputError:
+    return InputError(
+        f"{out}: the model proto would be {size / 2**30:.1f} GiB, over protobuf's 2 GiB limit; "
+        "store the weights as external data (onnx.save(..., save_as_external_data=True)) first"
+    )
