@@ -167,30 +167,42 @@ def test_memoised_folding_equals_the_plain_recursion(
         assert _outcome(lambda n=name: int_values(index, n, FOLDERS, hint)) == want  # type: ignore[misc]
 
 
+def _behind_identities(more: list[NodeProto], last: str) -> tuple[list[NodeProto], str]:
+    """``g = Gather(Shape(x), 0)``, then ``more``, then ``last`` behind ``MAX_FOLD_DEPTH - 1``
+    Identities: a read of the chain's end puts the Shape one past the depth limit."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i0"], ["g"]),
+        *more,
+    ]
+    for k in range(MAX_FOLD_DEPTH - 1):
+        nodes.append(helper.make_node("Identity", [last], [f"c{k}"]))
+        last = f"c{k}"
+    return nodes, last
+
+
+def _shape_of_x(nodes: list[NodeProto], output: str) -> GraphIndex:
+    """The index (no inference) of ``nodes`` reading ``x`` of shape [3, 5] and the index ``i0`` = 0."""
+    graph = helper.make_graph(
+        nodes,
+        "depth",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 5])],
+        [helper.make_tensor_value_info(output, TensorProto.INT64, None)],
+        initializer=[numpy_helper.from_array(np.array(0, np.int64), "i0")],
+    )
+    return GraphIndex(helper.make_model(graph), infer=False)
+
+
 def test_a_value_remembered_near_the_limit_is_refolded_where_a_deeper_path_would_cut_it() -> None:
     """``Gather(Shape(x))`` read directly and through an Identity chain that puts its Shape one past
     the limit: the deep read fails (Gather's fallback does not apply to a ranked x), whichever
     path is folded first, exactly as the plain recursion says."""
-    nodes = [
-        helper.make_node("Shape", ["x"], ["s"]),
-        helper.make_node("Gather", ["s", "i0"], ["g"]),
-    ]
-    last = "g"
-    for k in range(MAX_FOLD_DEPTH - 1):
-        nodes.append(helper.make_node("Identity", [last], [f"c{k}"]))
-        last = f"c{k}"
+    nodes, last = _behind_identities([], "g")
     nodes += [
         helper.make_node("Add", [last, "g"], ["deep_first"]),
         helper.make_node("Add", ["g", last], ["short_first"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "limit",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 5])],
-        [helper.make_tensor_value_info("deep_first", TensorProto.INT64, None)],
-        initializer=[numpy_helper.from_array(np.array(0, np.int64), "i0")],
-    )
-    index = GraphIndex(helper.make_model(graph), infer=False)
+    index = _shape_of_x(nodes, "deep_first")
     for name in ("deep_first", "short_first", last, "g"):
         want = _outcome(lambda n=name: reference(index, n, FOLDERS, None))  # type: ignore[misc]
         assert _outcome(lambda n=name: fold_ints(index, n)) == want  # type: ignore[misc]
@@ -212,24 +224,9 @@ def _recover(
 def test_a_value_made_on_a_cut_path_is_not_remembered() -> None:
     """``Recover(Gather(Shape(x)))`` is 3, but 7 on a path where the depth limit cuts its input:
     folded first on that path, its answer must not be reused where the path is short."""
-    nodes = [
-        helper.make_node("Shape", ["x"], ["s"]),
-        helper.make_node("Gather", ["s", "i0"], ["g"]),
-        helper.make_node("Recover", ["g"], ["r"]),
-    ]
-    last = "r"
-    for k in range(MAX_FOLD_DEPTH - 1):
-        nodes.append(helper.make_node("Identity", [last], [f"c{k}"]))
-        last = f"c{k}"
+    nodes, last = _behind_identities([helper.make_node("Recover", ["g"], ["r"])], "r")
     nodes.append(helper.make_node("Add", [last, "r"], ["y"]))
-    graph = helper.make_graph(
-        nodes,
-        "cut",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 5])],
-        [helper.make_tensor_value_info("y", TensorProto.INT64, None)],
-        initializer=[numpy_helper.from_array(np.array(0, np.int64), "i0")],
-    )
-    index = GraphIndex(helper.make_model(graph), infer=False)
+    index = _shape_of_x(nodes, "y")
     folders = {**FOLDERS, "Recover": _recover}
     assert _outcome(lambda: reference(index, "y", folders, None))[0] == (10,)  # 7 (deep) + 3 (short)
     assert _outcome(lambda: int_values(index, "y", folders)) == _outcome(
