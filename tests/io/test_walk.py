@@ -151,7 +151,7 @@ def test_reading_the_nodes_by_slices_changes_no_verdict(model: onnx.ModelProto, 
 
 def test_each_tensor_name_is_one_object_wherever_it_is_read() -> None:
     """The walk hands out a read as the str its producer wrote (the names live through inference:
-    ~20 MB at 200,000 nodes when every read is a fresh copy); values are as written either way."""
+    13 MiB of the peak at 200,000 nodes when every read is a fresh copy); values are as written either way."""
     model = build(SiteSpec(head_dim=8, rotary_dim=8))
     walked = walk.walk_graph(model)
     assert walked.order is None
@@ -160,5 +160,3 @@ def test_each_tensor_name_is_one_object_wherever_it_is_read() -> None:
         written.update((name, name) for name in outputs)
     reads = [name for _, _, inputs, _, _ in walked.names for name in inputs if name in written]
     assert reads and all(name is written[name] for name in reads)
-    inputs = {name for _, _, reads_of, _, _ in walked.names for name in reads_of}
-    assert {i.name for i in model.graph.input} <= inputs  # graph inputs are read too
