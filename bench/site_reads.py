@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from onnx import ModelProto
+
     from rope_onnx.graph.index import GraphIndex
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,19 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from rope_onnx.fusion.candidates import find_sites
     from rope_onnx.fusion.collector import collector_paused
-    from rope_onnx.fusion.pipeline import _index, _load
+    from rope_onnx.graph.index import GraphIndex
+    from rope_onnx.io.load import load_model
+
+    @collector_paused
+    def indexed(path: Path) -> tuple[ModelProto, GraphIndex]:
+        """The model and its index as ``fuse_file`` makes them: the loader's names handed on."""
+        loaded = load_model(path, need_external_data=True)
+        return loaded.model, GraphIndex(loaded.model, names=loaded.names)
 
     search, reads = [], []
     sites: list[list[int]] = []
     facts = 0
     for _ in range(args.repeat):
-        loaded = _load(args.model)
-        index = _index(loaded)
+        model, index = indexed(args.model)
         start = time.process_time()
-        proven, _ = collector_paused(find_sites)(loaded.model, index)
+        proven, _ = collector_paused(find_sites)(model, index)
         search.append(time.process_time() - start)
         sites = [sorted(site.nodes) for site in proven]
-        fresh = _index(_load(args.model))
+        _, fresh = indexed(args.model)
         start = time.process_time()
         facts = collector_paused(_site_facts)(fresh, sites)
         reads.append(time.process_time() - start)
