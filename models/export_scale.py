@@ -14,6 +14,10 @@ Sizes (``--size``):
 * ``70b`` — 80 layers with grouped-query attention, head_dim 128 like LLaMA-3-70B, hidden shrunk to
   1024 (8 query heads, 2 kv heads) so it exports on a 24 GB machine: the node count of a 70B
   export, 160 RoPE sites.
+* ``200layers``, ``400layers``, ``800layers`` — the 70B-shaped layer (grouped-query attention, head_dim
+  128) narrowed to hidden 256 (2 query heads, 1 kv head), stacked 200/400/800 deep: 400-1,600 RoPE
+  sites, 45k-181k nodes.  No model is that deep; the family shows that a site's cost does not grow
+  with the number of sites before it (issue 17: flat on every graph shape).
 
 dtype is float16 (``--dtype fp32`` for float32): half the disk and RAM, and what people deploy.
 The model is built on the meta device and materialised with ``to_empty`` + one cheap in-place
@@ -41,6 +45,12 @@ SIZES: dict[str, dict] = {
     "2": dict(num_hidden_layers=2, hidden_size=4096, num_attention_heads=32, num_key_value_heads=32),
     "7b": dict(num_hidden_layers=32, hidden_size=4096, num_attention_heads=32, num_key_value_heads=32),
     "70b": dict(num_hidden_layers=80, hidden_size=1024, num_attention_heads=8, num_key_value_heads=2),
+    **{
+        f"{layers}layers": dict(
+            num_hidden_layers=layers, hidden_size=256, num_attention_heads=2, num_key_value_heads=1
+        )
+        for layers in (200, 400, 800)
+    },
 }
 COMMON = dict(
     head_dim=128,

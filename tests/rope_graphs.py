@@ -320,6 +320,27 @@ def build(spec: SiteSpec, opset: int = 17) -> onnx.ModelProto:
     return model
 
 
+def stacked(spec: SiteSpec, layers: int, opset: int = 17) -> onnx.ModelProto:
+    """``layers`` sites one after another, as a model's layers are: each rotates the Relu of the one
+    before (a leaf for the tracer, as a layer's MatMuls are) and all read the same ``cos``/``sin``
+    (one table, ``layers`` readers).  Inputs ``x``, ``cos``, ``sin``; output ``y``."""
+    g = _G()
+    x_shape, t_shape = _shapes(spec)
+    dtype = ONNX_TYPE[spec.dtype]
+    h = "x"
+    for _ in range(layers):
+        y, _extra = _site(g, spec, h, "cos", "sin", other=h)
+        h = g.op("Relu", [y])
+    g.nodes.append(helper.make_node("Identity", [h], ["y"], name="out"))
+    shapes = {"x": x_shape, "cos": t_shape, "sin": t_shape}
+    inputs = [helper.make_tensor_value_info(name, dtype, shape) for name, shape in shapes.items()]
+    output = helper.make_tensor_value_info("y", dtype, x_shape)
+    graph = helper.make_graph(g.nodes, "rope_layers", inputs, [output], initializer=g.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model
+
+
 def _k_shape(spec: SiteSpec) -> list:
     """k of a two-site graph: x's shape without the expanding-table mutation, ``kv_heads`` heads."""
     x, _ = _shapes(replace(spec, mutation="", heads=spec.kv_heads or spec.heads))

@@ -1,9 +1,12 @@
-"""Scale on chains of head-sized element-wise ops: work per node is bounded (counted, never timed).
+"""Scale on chains of head-sized element-wise ops and on stacks of sites: work per node is bounded
+(counted, never timed).
 
 Every Add of such a chain is a candidate and its cone reaches back through the whole chain.  A
 pass that traces each candidate to its depth limit does ~60 channel evaluations per node here
-(issue 17: 200,000 nodes took 629 s); one that traces the whole cone would be quadratic.  These
-tests count the evaluations (``Tracer._eval``), the index builds and the shape-inference runs.
+(issue 17: 200,000 nodes took 629 s); one that traces the whole cone would be quadratic.  A stack
+of sites, one per layer, all reading one cos/sin pair, is what a model is: each site must cost the
+same however many come before it.  These tests count the evaluations (``Tracer._eval``), the
+index's answers about dims and constants, the index builds and the shape-inference runs.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import onnx
 import pytest
 from onnx import TensorProto, helper
+from rope_graphs import SiteSpec, stacked
 
 from rope_onnx.fusion import fuse_model, reach, trace
 from rope_onnx.graph import index as graph_index
@@ -41,11 +45,14 @@ def _chain(nodes: int, width: int = 8, operand: str = "x", start: str = "x") -> 
     return _model(made, h, width)
 
 
-def _counts(model: onnx.ModelProto, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    counts = {"eval": 0, "index": 0, "infer": 0}
+def _counts(model: onnx.ModelProto, monkeypatch: pytest.MonkeyPatch, sites: int = 0) -> dict[str, int]:
+    """What one fuse of ``model`` did, counted; it must fuse ``sites`` sites (a chain: none)."""
+    counts = {"eval": 0, "index": 0, "infer": 0, "reads": 0}
     original_eval = trace.Tracer._eval
     original_init = graph_index.GraphIndex.__init__
     original_infer = graph_index.GraphIndex._infer
+    original_dims = graph_index.GraphIndex.dims
+    original_constant = graph_index.GraphIndex.constant
 
     def counted_eval(self, name: str, k: int):
         counts["eval"] += 1
@@ -59,11 +66,21 @@ def _counts(model: onnx.ModelProto, monkeypatch: pytest.MonkeyPatch) -> dict[str
         counts["infer"] += 1
         original_infer(self, *args, **kwargs)
 
+    def counted_dims(self, *args, **kwargs):
+        counts["reads"] += 1
+        return original_dims(self, *args, **kwargs)
+
+    def counted_constant(self, *args, **kwargs):
+        counts["reads"] += 1
+        return original_constant(self, *args, **kwargs)
+
     monkeypatch.setattr(trace.Tracer, "_eval", counted_eval)
     monkeypatch.setattr(graph_index.GraphIndex, "__init__", counted_init)
     monkeypatch.setattr(graph_index.GraphIndex, "_infer", counted_infer)
+    monkeypatch.setattr(graph_index.GraphIndex, "dims", counted_dims)
+    monkeypatch.setattr(graph_index.GraphIndex, "constant", counted_constant)
     result = fuse_model(model)
-    assert result.fused == 0  # a chain is no RoPE site
+    assert result.fused == sites
     monkeypatch.undo()
     counts["skipped"] = len(result.skipped)
     return counts
@@ -71,9 +88,10 @@ def _counts(model: onnx.ModelProto, monkeypatch: pytest.MonkeyPatch) -> dict[str
 
 @pytest.mark.parametrize("nodes", [1000, 4000])
 def test_a_chain_without_products_is_not_traced(nodes: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No candidate of an Add/Neg chain can compute a product: none is traced, one index, one inference."""
+    """No candidate of an Add/Neg chain can compute a product: none is traced or asks the index a
+    dim or a constant; one index, one inference."""
     counts = _counts(_chain(nodes), monkeypatch)
-    assert counts == {"eval": 0, "index": 1, "infer": 1, "skipped": 0}, counts
+    assert counts == {"eval": 0, "index": 1, "infer": 1, "reads": 0, "skipped": 0}, counts
 
 
 def test_a_product_out_of_reach_is_not_followed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,6 +143,29 @@ def test_a_chain_with_products_everywhere_costs_a_few_evaluations_per_node(
     counts = _counts(_chain(nodes, width=2, operand="m"), monkeypatch)
     assert counts["eval"] <= 4 * nodes, counts
     assert (counts["index"], counts["infer"]) == (1, 1), counts
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SiteSpec(),  # rotate_half, full rotary width
+        SiteSpec(interleaved=True, split="step2"),  # GPT-J pairs
+        SiteSpec(rotary_dim=8, bounds="shape"),  # partial rotary, bounds computed from x's shape
+    ],
+    ids=["half", "interleaved", "partial"],
+)
+def test_each_site_of_a_stack_costs_the_same_however_many_come_before(
+    spec: SiteSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16 and 64 layers, one site each, all reading one cos/sin pair: every site fuses, the
+    evaluations and the index's answers grow with the layers (measured: 4.0x for 4x the layers,
+    the first layer's few fewer reads aside), one index and one inference for the whole stack.
+    A pass that re-read earlier sites, or scanned the table's readers per site, would grow ~16x."""
+    small = _counts(stacked(spec, 16), monkeypatch, sites=16)
+    large = _counts(stacked(spec, 64), monkeypatch, sites=64)
+    for key in ("eval", "reads"):
+        assert large[key] <= 4.2 * small[key], (key, small, large)
+    assert (large["index"], large["infer"], large["skipped"]) == (1, 1, 0), large
 
 
 def test_band_floors_follow_at_least_half_a_band_and_never_reach_the_depth_limit() -> None:
