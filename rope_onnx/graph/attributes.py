@@ -7,9 +7,11 @@ attribute is the checker's business, never a reason to crash or to guess).
 
 from __future__ import annotations
 
+from typing import overload
+
 from onnx import AttributeProto, GraphProto, NodeProto
 
-__all__ = ["attr_graph", "attr_int", "attr_ints"]
+__all__ = ["attr_float", "attr_graph", "attr_int", "attr_ints"]
 
 
 def _find(node: NodeProto, name: str) -> AttributeProto | None:
@@ -19,10 +21,20 @@ def _find(node: NodeProto, name: str) -> AttributeProto | None:
     return None
 
 
+@overload
+def attr_int(node: NodeProto, name: str, default: int) -> int: ...
+@overload
+def attr_int(node: NodeProto, name: str, default: None = None) -> int | None: ...
 def attr_int(node: NodeProto, name: str, default: int | None = None) -> int | None:
     """An INT attribute, or ``default`` when it is absent or of another type."""
     found = _find(node, name)
     return int(found.i) if found is not None and found.type == AttributeProto.INT else default
+
+
+def attr_float(node: NodeProto, name: str, default: float | None = None) -> float | None:
+    """A FLOAT attribute, or ``default`` when it is absent or of another type."""
+    found = _find(node, name)
+    return float(found.f) if found is not None and found.type == AttributeProto.FLOAT else default
 
 
 def attr_ints(node: NodeProto, name: str) -> list[int] | None:

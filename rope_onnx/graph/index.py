@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 from onnx import ModelProto, NodeProto, TensorProto
 
+from rope_onnx.graph.attributes import attr_int
 from rope_onnx.graph.inference import flat_facts, graph_bytes, inference_input, inferred_types
 from rope_onnx.graph.protos import (
     NodeNames,
@@ -201,12 +202,7 @@ class GraphIndex:
         if node is None or node.domain not in ("", "ai.onnx") or list(node.output).index(name) != 0:
             return 0
         if node.op_type in ("Cast", "CastLike"):
-            to = attr(node, "to", 0)
-            return (
-                (to if isinstance(to, int) else 0)
-                if node.op_type == "Cast"
-                else self.elem_type(node.input[1])
-            )
+            return attr_int(node, "to", 0) if node.op_type == "Cast" else self.elem_type(node.input[1])
         if node.op_type in SAME_TYPE_ALL:
             types = {self.elem_type(i) for i in node.input if i} - {0}
             return types.pop() if len(types) == 1 else 0
@@ -272,11 +268,3 @@ class GraphIndex:
         if name in self.external_uses:
             return True
         return any(c not in inside for c in self.consumers.get(name, ()))
-
-
-def attr(node: NodeProto, name: str, default: object = None) -> object:
-    """An attribute's Python value (int, float, ints list, string), or ``default``."""
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default

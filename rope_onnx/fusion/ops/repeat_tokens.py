@@ -4,11 +4,11 @@ a symbolic last dim that shape inference leaves unnamed (TorchScript's repeat-in
 from __future__ import annotations
 
 import numpy as np
-from onnx import NodeProto
 
 from rope_onnx.fusion.ops.registry import fold_ints
+from rope_onnx.graph.attributes import attr_ints
 from rope_onnx.graph.folding import NotStatic
-from rope_onnx.graph.index import GraphIndex, attr
+from rope_onnx.graph.index import GraphIndex
 
 #: Elementwise ops of one tensor whose output element depends only on the same input element.
 UNARY = frozenset(
@@ -32,7 +32,7 @@ def last_dim_dims(index: GraphIndex, name: str, depth: int = 0) -> list | None:
     if node.op_type in UNARY:
         last = src[-1]
     elif node.op_type in ("Unsqueeze", "Squeeze"):
-        axes = _lattr(node, "axes")
+        axes = attr_ints(node, "axes")
         if axes is None and len(node.input) > 1 and node.input[1]:
             value = index.constant(node.input[1])
             axes = None if value is None else [int(v) for v in np.ravel(value)]
@@ -50,16 +50,6 @@ def last_dim_dims(index: GraphIndex, name: str, depth: int = 0) -> list | None:
             if all(isinstance(d, int) for d in rest):
                 last = int(np.prod(rest, dtype=np.int64))
     return dims if last is None else [*dims[:-1], last]
-
-
-def _iattr(node: NodeProto, name: str, default: int = 0) -> int:
-    value = attr(node, name, default)
-    return int(value) if isinstance(value, (int, np.integer)) else default
-
-
-def _lattr(node: NodeProto, name: str) -> list[int] | None:
-    value = attr(node, name, None)
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else None
 
 
 def _map(fn, arr: np.ndarray) -> np.ndarray:

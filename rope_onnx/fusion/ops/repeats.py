@@ -27,12 +27,11 @@ from rope_onnx.fusion.ops.repeat_tokens import (
     BINARY,
     MAX_DEPTH,
     UNARY,
-    _iattr,
-    _lattr,
     _map,
     _zip,
     last_dim_dims,
 )
+from rope_onnx.graph.attributes import attr_int, attr_ints
 from rope_onnx.graph.index import GraphIndex
 
 MAX_BLOCK = 1 << 14  # elements of the trailing block a token array may hold
@@ -141,7 +140,7 @@ class RepeatProver:
             a, b = np.broadcast_to(a, shape), np.broadcast_to(b, shape)
             return _zip(lambda x, y: (op, x, y), a, b)
         if op == "Concat":
-            axis = _iattr(node, "axis")
+            axis = attr_int(node, "axis", 0)
             parts = [t(n) for n in node.input if n]
             if inside(axis):
                 return np.concatenate(parts, axis=axis % rank - (rank - k))
@@ -149,7 +148,7 @@ class RepeatProver:
         if op in ("Slice", "Split", "Gather"):
             return self._select(node, out, k, depth, rank)
         if op == "Unsqueeze":
-            axes = _lattr(node, "axes")
+            axes = attr_ints(node, "axes")
             axes = [int(a) % rank for a in (axes if axes is not None else self._ints(node.input[1]))]
             inner = [a - (rank - k) for a in sorted(axes) if a >= rank - k]
             src = t(node.input[0], k - len(inner))
@@ -157,7 +156,7 @@ class RepeatProver:
                 src = np.expand_dims(src, local)
             return src
         if op == "Squeeze":
-            axes = _lattr(node, "axes")
+            axes = attr_ints(node, "axes")
             if axes is None and len(node.input) > 1 and node.input[1]:
                 axes = self._ints(node.input[1])
             in_rank = self.index.rank(node.input[0])
@@ -174,7 +173,7 @@ class RepeatProver:
             src = src.reshape((1,) * (k - src.ndim) + src.shape)
             return np.broadcast_to(src, self._block(out, k))
         if op == "Transpose":
-            perm = _lattr(node, "perm")
+            perm = attr_ints(node, "perm")
             if perm is None or list(perm[rank - k :]) != list(range(rank - k, rank)):
                 return self._leaf(out, k)
             return t(node.input[0])
@@ -183,7 +182,7 @@ class RepeatProver:
         if op == "GatherND":
             m = (self.index.dims(node.input[1]) or ["?"])[-1]
             data_rank = self.index.rank(node.input[0])
-            if _iattr(node, "batch_dims") or not isinstance(m, int) or data_rank is None:
+            if attr_int(node, "batch_dims", 0) or not isinstance(m, int) or data_rank is None:
                 return self._leaf(out, k)
             if m <= data_rank - k:
                 return t(node.input[0])
@@ -203,7 +202,7 @@ class RepeatProver:
         if data_rank is None:
             raise _Unknown(out)
         if op == "Gather":
-            axis = _iattr(node, "axis") % data_rank
+            axis = attr_int(node, "axis", 0) % data_rank
             if axis < data_rank - k:  # rows picked by data-dependent indices: blocks move whole
                 idx_rank = self.index.rank(node.input[1])
                 if idx_rank is None or data_rank - axis - 1 < k:
@@ -215,12 +214,12 @@ class RepeatProver:
                 raise _Unknown(out)
             return np.take(src, np.asarray(indices, np.int64), axis=0)
         if op == "Split":
-            axis = _iattr(node, "axis") % data_rank
+            axis = attr_int(node, "axis", 0) % data_rank
             dims = self.index.dims(node.input[0]) or []
             if axis < data_rank - k:
                 return self._tokens(node.input[0], k, depth)
             src = self._tokens(node.input[0], k, depth)
-            sizes = _lattr(node, "split")
+            sizes = attr_ints(node, "split")
             if sizes is None:
                 sizes = self._ints(node.input[1]) if len(node.input) > 1 and node.input[1] else None
             if sizes is None:

@@ -18,9 +18,9 @@ from typing import Any
 
 from onnx import ModelProto, NodeProto, helper
 
-from rope_onnx.fusion.ops.repeat_tokens import _iattr
 from rope_onnx.fusion.targets.rotary import MS_DOMAIN, _Writer
-from rope_onnx.graph.index import GraphIndex, attr
+from rope_onnx.graph.attributes import attr_float, attr_int
+from rope_onnx.graph.index import GraphIndex
 from rope_onnx.op.contract import ATTR_INTERLEAVED, ATTR_ROTARY_DIM, CONVERTED_PREFIX, OP_TYPE
 
 ROTARY = "RotaryEmbedding"
@@ -65,9 +65,9 @@ def rotary_nodes(index: GraphIndex, positions: Iterable[int] | None = None) -> l
                 cos,
                 sin,
                 pos,
-                _iattr(node, "interleaved"),
-                _iattr(node, "rotary_embedding_dim"),
-                _iattr(node, "num_heads"),
+                attr_int(node, "interleaved", 0),
+                attr_int(node, "rotary_embedding_dim", 0),
+                attr_int(node, "num_heads", 0),
             )
         )
     return out
@@ -75,10 +75,9 @@ def rotary_nodes(index: GraphIndex, positions: Iterable[int] | None = None) -> l
 
 def refusal(index: GraphIndex, r: RotaryNode) -> str:
     """'' when ``r`` converts exactly, else why it is left as it is."""
-    scale = attr(r.node, "scale", 1.0)
-    if isinstance(scale, float) and scale != 1.0:
+    if attr_float(r.node, "scale", 1.0) != 1.0:
         return f"{r.domain}::RotaryEmbedding '{r.node.name}' has scale != 1 (RoPECustomer has no scale)"
-    if _iattr(r.node, "is_packed_batching"):
+    if attr_int(r.node, "is_packed_batching", 0):
         return f"{r.domain}::RotaryEmbedding '{r.node.name}' uses packed batching"
     rank = index.rank(r.x)
     if rank not in (3, 4):
