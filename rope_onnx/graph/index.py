@@ -30,7 +30,7 @@ from rope_onnx.graph.shapes import (
     TypeInfo,
     dim_name,
     mark_generated,
-    merge_inferred,
+    merge_one,
     split_undeclared,
 )
 
@@ -63,14 +63,18 @@ class GraphIndex:
         (``LoadedModel.names``), for a graph unchanged since; read from the nodes when None."""
         graph = model.graph
         self.graph = graph
-        #: Declared and merged types, and inferred ones once asked for (:meth:`type_of` reads both).
+        #: Each tensor's type once asked for (:meth:`type_of`): declared and inferred types merged.
         self.types: dict[str, TypeInfo] = {}
         self._type_memo: dict[bytes, TypeInfo] = {}  # serialized TypeProto -> its TypeInfo
         self._pending: dict[str, bytes] = {}  # inferred, undeclared, not asked for yet: its TypeProto
         self._marked: dict[bytes, TypeInfo] = {}  # the same for inferred types, their symbols marked
-        for info in (*graph.output, *graph.value_info, *graph.input):  # inputs last: theirs is the contract
-            self.types[info.name] = self._type_info(info.type)
-        self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes (graph/shapes.py)
+        # declared, not merged yet (graph/shapes.merge_one, on first use); inputs last: theirs is the contract
+        self._declared_types = {i.name: i.type for i in (*graph.output, *graph.value_info, *graph.input)}
+        #: What inference gave a declared tensor or one it typed twice, in order, not merged yet:
+        #: serialized TypeProtos, or the node of a Constant it had as an initializer.
+        self._to_merge: dict[str, list[bytes | int]] = {}
+        self.claimed: dict[str, frozenset[int]] = {}  # axes only a declaration sizes, of merged tensors
+        self._inference_ran = False  # no claims without it: nothing was checked
         self._typed_constants: dict[str, int] = {}  # outputs inference had as initializers: their node
         serialized = graph_bytes(model, names)  # None: each node is read
         #: True where one parse showed that no node holds a subgraph (every read is a direct input).
@@ -150,7 +154,25 @@ class GraphIndex:
             found = self.types[name] = self._inferred(self._pending.pop(name))
         elif found is None and name in self._typed_constants:
             found = self.types[name] = self._constant_type(self._typed_constants.pop(name))
+        elif found is None and (name in self._declared_types or name in self._to_merge):
+            found = self._merge(name)
         return found
+
+    def _merge(self, name: str) -> TypeInfo | None:
+        """``name``'s declaration merged with what inference gave it; its claims recorded."""
+        proto = self._declared_types.pop(name, None)
+        declared = None if proto is None else self._type_info(proto)
+        given = [
+            self._inferred(s) if isinstance(s, bytes) else self._constant_type(s)
+            for s in self._to_merge.pop(name, ())
+        ]
+        claim = self._inference_ran and name not in self.graph_inputs
+        merged, axes = merge_one(declared, given, unchecked_is_claim=claim)
+        if axes:
+            self.claimed[name] = axes
+        if merged is not None:
+            self.types[name] = merged
+        return merged
 
     def _constant_type(self, i: int) -> TypeInfo:
         """What inference gives a Constant's output, and an initializer: its tensor's type and dims."""
@@ -174,12 +196,16 @@ class GraphIndex:
             found, constants = [], {}
         inputs = model.graph.input  # their symbols are the model's (mark_generated)
         self._params = {d.dim_param for i in inputs for d in i.type.tensor_type.shape.dim if d.dim_param}
-        now, self._pending = split_undeclared(found, self.types)
-        merged = [(n, self._inferred(k)) for n, k in now]
-        # a declared constant merges now (its claims), the others are typed when asked, as _pending
-        merged += [(n, self._constant_type(i)) for n, i in constants.items() if n in self.types]
-        self._typed_constants = {n: i for n, i in constants.items() if n not in self.types}
-        self.claimed = merge_inferred(self.types, merged, {i.name for i in inputs})
+        declared = self._declared_types
+        now, self._pending = split_undeclared(found, declared)
+        to_merge = self._to_merge
+        for n, k in now:
+            to_merge.setdefault(n, []).append(k)
+        for n, i in constants.items():  # a declared constant merges with its declaration, after inference's
+            if n in declared:
+                to_merge.setdefault(n, []).append(i)
+        self._typed_constants = {n: i for n, i in constants.items() if n not in declared}
+        self._inference_ran = True
 
     # ----------------------------------------------------------------- types and shapes
     def elem_type(self, name: str) -> int:
@@ -232,8 +258,11 @@ class GraphIndex:
 
     def claimed_axes(self, name: str) -> frozenset[int]:
         """Axes of ``name`` only a declaration sizes: a claim, which a proof from the graph overrides."""
-        contract = name in self.graph_inputs or name in self.initializers
-        return frozenset() if contract else self.claimed.get(name, frozenset())
+        if name in self.graph_inputs or name in self.initializers:
+            return frozenset()  # a contract
+        if name in self._declared_types or name in self._to_merge:
+            self._merge(name)
+        return self.claimed.get(name, frozenset())
 
     def rank(self, name: str) -> int | None:
         dims = self.dims(name)

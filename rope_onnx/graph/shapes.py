@@ -11,7 +11,7 @@ nothing else is known.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from typing import TypeVar
 
 import onnx
@@ -23,7 +23,7 @@ __all__ = [
     "declared_axes",
     "dim_name",
     "mark_generated",
-    "merge_inferred",
+    "merge_one",
     "merge_types",
     "split_inline_weights",
     "split_undeclared",
@@ -192,33 +192,36 @@ def declared_axes(declared: TypeInfo, inferred: TypeInfo | None) -> frozenset[in
     )
 
 
-def merge_inferred(
-    types: dict[str, TypeInfo], inferred: Iterable[tuple[str, TypeInfo]], inputs: set[str]
-) -> dict[str, frozenset[int]]:
-    """Merge inference's types into the declared ``types`` (in place); return, per tensor, the axes
-    only a declaration sizes — all of a declared tensor inference said nothing about."""
-    claimed: dict[str, frozenset[int]] = {}
-    seen: set[str] = set()
-    for name, inferred_type in inferred:
-        seen.add(name)
-        declared = types.get(name)
-        types[name] = inferred_type if declared is None else merge_types(declared, inferred_type)
-        if declared is not None and (axes := declared_axes(declared, inferred_type)):
-            claimed[name] = axes
-    for name, declared in types.items():
-        if name not in seen and name not in inputs and (axes := declared_axes(declared, None)):
-            claimed[name] = axes
-    return claimed
+def merge_one(
+    declared: TypeInfo | None, inferred: Sequence[TypeInfo], *, unchecked_is_claim: bool
+) -> tuple[TypeInfo | None, frozenset[int]]:
+    """One tensor's merged type and the axes only a declaration sizes: ``declared`` merged with each
+    type inference gave the tensor, in order (a tensor typed twice merges on the first).
+
+    Each tensor's answer depends only on its own declaration and inferred types, so the index
+    merges a tensor when it is first asked about (a fuse reads about a fifth of a model's tensors;
+    onnxsim and onnxslim declare every one).  The claims are those of the last merge that made
+    any; where inference said nothing about a declared tensor, every declared axis is a claim when
+    ``unchecked_is_claim`` (not a graph input, whose declaration is the contract, and inference ran).
+    """
+    current, claimed = declared, frozenset[int]()
+    for typed in inferred:
+        if current is not None and (axes := declared_axes(current, typed)):
+            claimed = axes
+        current = typed if current is None else merge_types(current, typed)
+    if not inferred and current is not None and unchecked_is_claim:
+        claimed = declared_axes(current, None)
+    return current, claimed
 
 
 def split_undeclared(
     inferred: Iterable[tuple[str, T]], declared: Container[str]
 ) -> tuple[list[tuple[str, T]], dict[str, T]]:
-    """Inference's types split into those :func:`merge_inferred` needs and those it would only copy.
+    """Inference's types split into those :func:`merge_one` needs and those it would only copy.
 
     Needed, in their order: every type of a tensor the model declares (the claims come from those) and
     of a tensor inference types twice (each merges on the one before).  The rest, one type each and
-    most of the graph, :func:`merge_inferred` would store as it is: the dict holds them for the index
+    most of the graph, :func:`merge_one` would return as they are: the dict holds them for the index
     to convert when asked (a fuse reads about a fifth of a model's tensors).
     """
     now: list[tuple[str, T]] = []

@@ -1,12 +1,15 @@
-"""Inferred types nothing declares are converted when asked for, with the answers of merging them all.
+"""Types are converted and merged when asked for, with the answers of merging them all at once.
 
-The index merges inference's types into the declared ones at once only where a declaration exists
-(the claims come from those) or inference names a tensor twice; the rest wait as serialized
-TypeProtos (graph/shapes.py ``split_undeclared``).  These tests count the conversions and check the
-answers against merging every inferred type eagerly, as :func:`merge_inferred` defines it.
+The index keeps inference's types as serialized TypeProtos and the declarations as the model's
+TypeProtos; a tensor's are converted and merged (graph/shapes.py ``merge_one``) the first time
+anything asks for its type, dims or claims.  These tests count the conversions and check the
+answers against merging every type eagerly (:func:`_merge_all`, the index's definition before it
+merged lazily).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import onnx
 import pytest
@@ -15,7 +18,14 @@ from onnx import TensorProto, helper
 from rope_onnx.graph import index as graph_index
 from rope_onnx.graph.index import GraphIndex
 from rope_onnx.graph.protos import serialized_types, type_info
-from rope_onnx.graph.shapes import mark_generated, merge_inferred, split_undeclared, without_annotations
+from rope_onnx.graph.shapes import (
+    TypeInfo,
+    declared_axes,
+    mark_generated,
+    merge_types,
+    split_undeclared,
+    without_annotations,
+)
 
 
 def _chain(length: int, declared: dict[str, list]) -> onnx.ModelProto:
@@ -39,6 +49,25 @@ def _chain(length: int, declared: dict[str, list]) -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
+def _merge_all(
+    types: dict[str, TypeInfo], inferred: Iterable[tuple[str, TypeInfo]], inputs: set[str]
+) -> dict[str, frozenset[int]]:
+    """Inference's types merged into the declared ``types`` at once, in place; per tensor, the axes only
+    a declaration sizes — all of a declared tensor inference said nothing about, a graph input aside."""
+    claimed: dict[str, frozenset[int]] = {}
+    seen: set[str] = set()
+    for name, inferred_type in inferred:
+        seen.add(name)
+        declared = types.get(name)
+        types[name] = inferred_type if declared is None else merge_types(declared, inferred_type)
+        if declared is not None and (axes := declared_axes(declared, inferred_type)):
+            claimed[name] = axes
+    for name, declared in types.items():
+        if name not in seen and name not in inputs and (axes := declared_axes(declared, None)):
+            claimed[name] = axes
+    return claimed
+
+
 def _eager(model: onnx.ModelProto) -> tuple[dict, dict]:
     """Every inferred type merged at once: the index's answers before types were converted lazily."""
     g = model.graph
@@ -48,7 +77,7 @@ def _eager(model: onnx.ModelProto) -> tuple[dict, dict]:
     params = {d.dim_param for i in g.input for d in i.type.tensor_type.shape.dim if d.dim_param}
     infos = (*inferred.value_info, *inferred.output)
     found = ((i.name, mark_generated(type_info(i.type), params)) for i in infos)
-    claimed = merge_inferred(types, found, {i.name for i in g.input})
+    claimed = _merge_all(types, found, {i.name for i in g.input})
     return types, claimed
 
 
@@ -76,7 +105,7 @@ def test_a_type_is_converted_when_asked_for_once(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(graph_index, "type_info", counted)
     index = GraphIndex(_chain(50, {}))
     at_build = len(calls)
-    assert at_build == 4, at_build  # the declared x, shape, out and the merged out: no chain tensor
+    assert at_build == 2, at_build  # the inputs x and shape (their declaration is the contract): not out
     assert index.dims("r30") == ["param:batch", 4, 8]
     assert index.dims("r31") == ["param:batch", 4, 8] and index.elem_type("r30") == TensorProto.FLOAT
     assert len(calls) == at_build + 1  # r0..r49 have one type: converted once, when first asked
@@ -95,10 +124,19 @@ def test_a_type_is_converted_when_asked_for_once(monkeypatch: pytest.MonkeyPatch
 def test_lazy_answers_are_the_eager_merge(declared: dict) -> None:
     model = _chain(10, declared)
     types, claimed = _eager(model)
-    index = GraphIndex(model)
-    assert index.claimed == claimed
-    for name in types:
-        got = index.type_of(name)
-        assert got == types[name], name
-        kinds = [type(d) for d in got[1] or ()]
-        assert kinds == [type(d) for d in types[name][1] or ()], name  # InferredSymbol stays marked
+    inputs = {i.name for i in model.graph.input}
+    for claims_first in (True, False):  # a tensor merges on whichever question comes first
+        index = GraphIndex(model)
+        for name in types if claims_first else ():
+            assert index.claimed_axes(name) == (
+                frozenset() if name in inputs else claimed.get(name, frozenset())
+            )
+        for name in types:
+            got = index.type_of(name)
+            assert got == types[name], name
+            kinds = [type(d) for d in got[1] or ()]
+            assert kinds == [type(d) for d in types[name][1] or ()], name  # InferredSymbol stays marked
+        for name in types:
+            assert index.claimed_axes(name) == (
+                frozenset() if name in inputs else claimed.get(name, frozenset())
+            )
