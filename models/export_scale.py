@@ -19,6 +19,10 @@ Sizes (``--size``):
   sites, 45k-181k nodes.  No model is that deep; the family shows that a site's cost does not grow
   with the number of sites before it (issue 17: flat on every graph shape).
 
+``<size>-onnxsim`` and ``<size>-onnxslim`` (e.g. ``70b-onnxslim``): that export run through the tool,
+as ``models/export_postprocessed.py`` runs it on the fixtures, and saved with its weights as external
+data again (the tools inline them): a post-processed graph of the same model, every tensor declared.
+
 dtype is float16 (``--dtype fp32`` for float32): half the disk and RAM, and what people deploy.
 The model is built on the meta device and materialised with ``to_empty`` + one cheap in-place
 fill per parameter (default init of 2.2 B parameters would take minutes); the rotary buffers are
@@ -39,6 +43,7 @@ import sys
 import tempfile
 import time
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 SIZES: dict[str, dict] = {
@@ -65,9 +70,19 @@ OPSET = 17
 DATA_FILE = "model.onnx.data"
 
 
+#: Tools a size may name after a dash: the export post-processed (:func:`postprocessed`).
+POSTPROCESS = ("onnxsim", "onnxslim")
+
+
+def _split(size: str) -> tuple[str, str | None]:
+    """(the export's size, the post-processing tool or None): ``70b-onnxslim`` -> (``70b``, ``onnxslim``)."""
+    base, _, tool = size.partition("-")
+    return base, tool or None
+
+
 def expected_sites(size: str) -> int:
     """q and k of every layer."""
-    return 2 * SIZES[size]["num_hidden_layers"]
+    return 2 * SIZES[_split(size)[0]]["num_hidden_layers"]
 
 
 def build(size: str, dtype_name: str):
@@ -224,14 +239,56 @@ def export(size: str, out_dir: Path, dtype_name: str = "fp16") -> dict:
     return info
 
 
+def postprocessed(size: str, out_dir: Path, dtype_name: str = "fp16") -> dict:
+    """The export of ``size``'s base run through its tool, weights external again, into ``out_dir``."""
+    import onnx
+
+    base, tool = _split(size)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from export_postprocessed import run_tool
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="source_", dir=out_dir) as tmp:
+        source = export(base, Path(tmp), dtype_name)
+        started = time.perf_counter()
+        model = run_tool(str(tool), str(Path(tmp) / "model.onnx"))
+        ran = time.perf_counter() - started
+        for stale in ("model.onnx", DATA_FILE, "export.json"):
+            (out_dir / stale).unlink(missing_ok=True)
+        onnx.save(
+            model,
+            str(out_dir / "model.onnx"),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=DATA_FILE,
+            size_threshold=1024,
+        )
+        del model
+    (out_dir / DATA_FILE).chmod(0o644)
+    graph_only = onnx.load(str(out_dir / "model.onnx"), load_external_data=False)
+    info = {
+        **source,
+        "size": size,
+        "postprocessed": {"tool": tool, "version": version(str(tool)), "seconds": round(ran, 1)},
+        "nodes": len(graph_only.graph.node),
+        "value_info": len(graph_only.graph.value_info),
+        "graph_bytes": (out_dir / "model.onnx").stat().st_size,
+        "data_bytes": (out_dir / DATA_FILE).stat().st_size,
+    }
+    (out_dir / "export.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=sorted(SIZES), required=True)
+    sizes = [*SIZES, *(f"{s}-{t}" for s in SIZES for t in POSTPROCESS)]
+    parser.add_argument("--size", choices=sizes, required=True, metavar="SIZE", help=", ".join(sizes))
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--dtype", choices=("fp16", "fp32"), default="fp16")
     args = parser.parse_args(argv)
     try:
-        info = export(args.size, args.out, args.dtype)
+        make = postprocessed if _split(args.size)[1] else export
+        info = make(args.size, args.out, args.dtype)
     except BaseException:
         for leftover in ("model.onnx", DATA_FILE):
             (args.out / leftover).unlink(missing_ok=True)  # never leave a half-written export
