@@ -164,7 +164,13 @@ def _inline_to_external(exported: Path, out_dir: Path) -> int:
     """A model under 2 GB comes back self-contained: move its weights out (as users ship them)."""
     import onnx
 
-    model = onnx.load(str(exported))
+    return _save_external(onnx.load(str(exported)), out_dir)
+
+
+def _save_external(model, out_dir: Path) -> int:
+    """``model`` as ``out_dir/model.onnx`` + one ``model.onnx.data``; returns the data's size."""
+    import onnx
+
     onnx.save(
         model,
         str(out_dir / "model.onnx"),
@@ -255,16 +261,8 @@ def postprocessed(size: str, out_dir: Path, dtype_name: str = "fp16") -> dict:
         ran = time.perf_counter() - started
         for stale in ("model.onnx", DATA_FILE, "export.json"):
             (out_dir / stale).unlink(missing_ok=True)
-        onnx.save(
-            model,
-            str(out_dir / "model.onnx"),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=DATA_FILE,
-            size_threshold=1024,
-        )
+        data_bytes = _save_external(model, out_dir)
         del model
-    (out_dir / DATA_FILE).chmod(0o644)
     graph_only = onnx.load(str(out_dir / "model.onnx"), load_external_data=False)
     info = {
         **source,
@@ -273,7 +271,7 @@ def postprocessed(size: str, out_dir: Path, dtype_name: str = "fp16") -> dict:
         "nodes": len(graph_only.graph.node),
         "value_info": len(graph_only.graph.value_info),
         "graph_bytes": (out_dir / "model.onnx").stat().st_size,
-        "data_bytes": (out_dir / DATA_FILE).stat().st_size,
+        "data_bytes": data_bytes,
     }
     (out_dir / "export.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
