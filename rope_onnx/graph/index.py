@@ -175,8 +175,9 @@ class GraphIndex:
         return merged
 
     def _constant_type(self, i: int) -> TypeInfo:
-        """What inference gives a Constant's output, and an initializer: its tensor's type and dims."""
-        tensor = self.graph.node[i].attribute[0].t  # one attribute, ``value`` (graph/inference.py)
+        """What inference gives a Constant's output, and an initializer: its tensor's type and dims.
+        Read when first asked, from the index's own list: a rewrite may have moved ``graph.node[i]``."""
+        tensor = self.nodes[i].attribute[0].t  # one attribute, ``value`` (graph/inference.py)
         return tensor.data_type, tuple(tensor.dims)
 
     def _infer(self, model: ModelProto, names: Sequence[NodeNames] | None, graph: bytes | None) -> None:

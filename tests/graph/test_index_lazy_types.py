@@ -26,6 +26,7 @@ from rope_onnx.graph.shapes import (
     split_undeclared,
     without_annotations,
 )
+from rope_onnx.io.load import load_model
 
 
 def _chain(length: int, declared: dict[str, list]) -> onnx.ModelProto:
@@ -140,3 +141,30 @@ def test_lazy_answers_are_the_eager_merge(declared: dict) -> None:
             assert index.claimed_axes(name) == (
                 frozenset() if name in inputs else claimed.get(name, frozenset())
             )
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_a_constant_typed_late_reads_its_own_node_after_a_rewrite(tmp_path, declared: bool) -> None:
+    """A Constant inference had as an initializer is typed when first asked, which may be after the
+    rewrite moved ``graph.node`` (fuse_model reads the sites' element types then): its node is
+    read from the index's own list, never by position in the edited graph."""
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node(
+            "Constant", [], ["c"], value=helper.make_tensor("v", TensorProto.INT64, [3], [1, 2, 3])
+        ),
+        helper.make_node("Reshape", ["r", "c"], ["out"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)],
+        value_info=[helper.make_tensor_value_info("c", TensorProto.INT64, [3])] if declared else [],
+    )
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    loaded = load_model(path)
+    index = GraphIndex(loaded.model, names=loaded.names)
+    del loaded.model.graph.node[0]  # what a rewrite may do before the type is asked for
+    assert index.type_of("c") == (TensorProto.INT64, (3,))
