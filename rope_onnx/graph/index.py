@@ -68,8 +68,8 @@ class GraphIndex:
         self._type_memo: dict[bytes, TypeInfo] = {}  # serialized TypeProto -> its TypeInfo
         self._pending: dict[str, bytes] = {}  # inferred, undeclared, not asked for yet: its TypeProto
         self._marked: dict[bytes, TypeInfo] = {}  # the same for inferred types, their symbols marked
-        # declared, not merged yet (graph/shapes.merge_one, on first use); inputs last: theirs is the contract
-        self._declared_types = {i.name: i.type for i in (*graph.output, *graph.value_info, *graph.input)}
+        # declarations not merged yet (shapes.merge_one, on first use); inputs last: theirs is the contract
+        self._unmerged = {i.name: i.type for i in (*graph.output, *graph.value_info, *graph.input)}
         #: What inference gave a declared tensor or one it typed twice, in order, not merged yet:
         #: serialized TypeProtos, or the node of a Constant it had as an initializer.
         self._to_merge: dict[str, list[bytes | int]] = {}
@@ -154,13 +154,13 @@ class GraphIndex:
             found = self.types[name] = self._inferred(self._pending.pop(name))
         elif found is None and name in self._typed_constants:
             found = self.types[name] = self._constant_type(self._typed_constants.pop(name))
-        elif found is None and (name in self._declared_types or name in self._to_merge):
+        elif found is None and (name in self._unmerged or name in self._to_merge):
             found = self._merge(name)
         return found
 
     def _merge(self, name: str) -> TypeInfo | None:
         """``name``'s declaration merged with what inference gave it; its claims recorded."""
-        proto = self._declared_types.pop(name, None)
+        proto = self._unmerged.pop(name, None)
         declared = None if proto is None else self._type_info(proto)
         given = [
             self._inferred(s) if isinstance(s, bytes) else self._constant_type(s)
@@ -197,7 +197,7 @@ class GraphIndex:
             found, constants = [], {}
         inputs = model.graph.input  # their symbols are the model's (mark_generated)
         self._params = {d.dim_param for i in inputs for d in i.type.tensor_type.shape.dim if d.dim_param}
-        declared = self._declared_types
+        declared = self._unmerged
         now, self._pending = split_undeclared(found, declared)
         to_merge = self._to_merge
         for n, k in now:
@@ -261,8 +261,7 @@ class GraphIndex:
         """Axes of ``name`` only a declaration sizes: a claim, which a proof from the graph overrides."""
         if name in self.graph_inputs or name in self.initializers:
             return frozenset()  # a contract
-        if name in self._declared_types or name in self._to_merge:
-            self._merge(name)
+        self.type_of(name)  # a tensor's claims are recorded when it is merged, on the first question
         return self.claimed.get(name, frozenset())
 
     def rank(self, name: str) -> int | None:

@@ -199,10 +199,11 @@ def merge_one(
     type inference gave the tensor, in order (a tensor typed twice merges on the first).
 
     Each tensor's answer depends only on its own declaration and inferred types, so the index
-    merges a tensor when it is first asked about (a fuse reads about a fifth of a model's tensors;
-    onnxsim and onnxslim declare every one).  The claims are those of the last merge that made
-    any; where inference said nothing about a declared tensor, every declared axis is a claim when
-    ``unchecked_is_claim`` (not a graph input, whose declaration is the contract, and inference ran).
+    merges a tensor when it is first asked about (onnxsim and onnxslim declare every tensor; a fuse
+    of an onnxslim'd 70B-shaped export asks about 2,096 of its 7,012).  The claims are those of the
+    last merge that made any; where inference said nothing about a declared tensor, every declared
+    axis is a claim when ``unchecked_is_claim`` (not a graph input, whose declaration is the contract,
+    and inference ran).
     """
     current, claimed = declared, frozenset[int]()
     for typed in inferred:
